@@ -1,0 +1,91 @@
+#include "errors.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace rbdnative {
+namespace {
+
+// Names for the errno values librados and librbd return; anything else is reported as E<number>.
+const char* ErrnoName(int err) {
+  switch (err) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EINTR: return "EINTR";
+    case EIO: return "EIO";
+    case ENXIO: return "ENXIO";
+    case E2BIG: return "E2BIG";
+    case EBADF: return "EBADF";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case EACCES: return "EACCES";
+    case EFAULT: return "EFAULT";
+    case EBUSY: return "EBUSY";
+    case EEXIST: return "EEXIST";
+    case EXDEV: return "EXDEV";
+    case ENODEV: return "ENODEV";
+    case EINVAL: return "EINVAL";
+    case EFBIG: return "EFBIG";
+    case ENOSPC: return "ENOSPC";
+    case EROFS: return "EROFS";
+    case EMLINK: return "EMLINK";
+    case EPIPE: return "EPIPE";
+    case EDOM: return "EDOM";
+    case ERANGE: return "ERANGE";
+    case EDEADLK: return "EDEADLK";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ENOSYS: return "ENOSYS";
+    case ENOTEMPTY: return "ENOTEMPTY";
+    case ELOOP: return "ELOOP";
+    case ENODATA: return "ENODATA";
+    case ETIME: return "ETIME";
+    case EOVERFLOW: return "EOVERFLOW";
+    case EBADMSG: return "EBADMSG";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ECONNRESET: return "ECONNRESET";
+    case ENOTCONN: return "ENOTCONN";
+    // Ceph reports a blocklisted client as ESHUTDOWN.
+    case ESHUTDOWN: return "ESHUTDOWN";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case EHOSTUNREACH: return "EHOSTUNREACH";
+    case EALREADY: return "EALREADY";
+    case EINPROGRESS: return "EINPROGRESS";
+    case ESTALE: return "ESTALE";
+    case EDQUOT: return "EDQUOT";
+    case ECANCELED: return "ECANCELED";
+    case EKEYREJECTED: return "EKEYREJECTED";
+    default: return nullptr;
+  }
+}
+
+Napi::Error BuildError(Napi::Env env, const std::string& code, int err, const char* op, const std::string& object,
+                       const std::string& message) {
+  Napi::Error error = Napi::Error::New(env, message);
+  Napi::Object obj = error.Value();
+  obj.Set("code", code);
+  if (err != 0) obj.Set("errno", err);
+  obj.Set("op", op);
+  obj.Set("object", object);
+  return error;
+}
+
+}  // namespace
+
+Napi::Error MakeCephError(Napi::Env env, int err, const char* op, const std::string& object) {
+  const char* name = ErrnoName(err);
+  std::string code = name != nullptr ? name : "E" + std::to_string(err);
+  char buf[128];
+  // GNU strerror_r returns a pointer that may or may not be buf.
+  const char* text = strerror_r(err, buf, sizeof buf);
+  std::string message = std::string(op) + (object.empty() ? "" : " " + object) + ": " + text + " (" + code + ")";
+  return BuildError(env, code, err, op, object, message);
+}
+
+Napi::Error MakeUsageError(Napi::Env env, const char* code, const char* op, const std::string& object,
+                           const std::string& message) {
+  std::string full = std::string(op) + (object.empty() ? "" : " " + object) + ": " + message;
+  return BuildError(env, code, 0, op, object, full);
+}
+
+}  // namespace rbdnative

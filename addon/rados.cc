@@ -1,0 +1,366 @@
+// librados: connections, pools, I/O contexts.
+#include <rados/librados.h>
+
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "args.h"
+#include "exports.h"
+#include "handles.h"
+
+namespace rbdnative {
+namespace {
+
+// Overwrite secret material before its memory is freed.
+void Scrub(std::string& s) {
+  volatile char* p = s.data();
+  for (size_t i = 0; i < s.size(); ++i) p[i] = 0;
+  s.clear();
+}
+
+// Implements: rados_create2(&cluster, "ceph", "client.<user>", 0); rados_conf_read_file (when confPath);
+// rados_conf_set for every config entry, mon_host, keyring and key; rados_connect.
+// The key goes to librados only through rados_conf_set("key", ...): never a file, argv or the environment.
+class ConnectOperation : public Operation {
+ public:
+  ConnectOperation(Napi::Env env, std::string user)
+      : Operation(env, "rados_connect", "client." + user), user_(std::move(user)) {}
+  ~ConnectOperation() override { Scrub(key_); }
+
+  std::string conf_path_, mon_host_, keyring_path_, key_;
+  std::vector<std::pair<std::string, std::string>> config_;
+
+  int Execute() override {
+    rados_t cluster = nullptr;
+    int r = rados_create2(&cluster, "ceph", ("client." + user_).c_str(), 0);
+    if (r < 0) return r;
+    r = Configure(cluster);
+    Scrub(key_);
+    if (r >= 0) r = rados_connect(cluster);
+    if (r < 0) {
+      rados_shutdown(cluster);
+      return r;
+    }
+    native_ = std::make_shared<ClusterNative>();
+    native_->cluster = cluster;
+    native_->label = "client." + user_;
+    return 0;
+  }
+
+  Napi::Value Result(Napi::Env env) override { return WrapHandle(env, std::move(native_)); }
+
+ private:
+  int Configure(rados_t cluster) {
+    int r = 0;
+    if (!conf_path_.empty() && (r = rados_conf_read_file(cluster, conf_path_.c_str())) < 0) return r;
+    for (const auto& [name, value] : config_) {
+      if ((r = rados_conf_set(cluster, name.c_str(), value.c_str())) < 0) return r;
+    }
+    if (!mon_host_.empty() && (r = rados_conf_set(cluster, "mon_host", mon_host_.c_str())) < 0) return r;
+    if (!keyring_path_.empty() && (r = rados_conf_set(cluster, "keyring", keyring_path_.c_str())) < 0) return r;
+    if (!key_.empty() && (r = rados_conf_set(cluster, "key", key_.c_str())) < 0) return r;
+    return 0;
+  }
+
+  std::string user_;
+  std::shared_ptr<ClusterNative> native_;
+};
+
+Napi::Value Connect(const Napi::CallbackInfo& info) {
+  const char* op = "rados_connect";
+  Napi::Env env = info.Env();
+  Napi::Object options = ObjectArg(info, 0, "options", op);
+  auto optionalString = [&](const char* name) -> std::string {
+    Napi::Value v = options.Get(name);
+    if (v.IsUndefined() || v.IsNull()) return "";
+    if (!v.IsString()) throw ArgError(env, op, std::string("options.") + name + " must be a string");
+    return v.As<Napi::String>().Utf8Value();
+  };
+  std::string user = optionalString("user");
+  if (user.empty()) throw ArgError(env, op, "options.user must be a non-empty string");
+  auto operation = std::make_unique<ConnectOperation>(env, user);
+  operation->conf_path_ = optionalString("confPath");
+  operation->mon_host_ = optionalString("monHost");
+  operation->keyring_path_ = optionalString("keyringPath");
+  operation->key_ = optionalString("key");
+  Napi::Value config = options.Get("config");
+  if (config.IsObject()) {
+    Napi::Object entries = config.As<Napi::Object>();
+    Napi::Array names = entries.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); ++i) {
+      std::string name = names.Get(i).ToString().Utf8Value();
+      Napi::Value value = entries.Get(name);
+      if (!value.IsString()) throw ArgError(env, op, "options.config." + name + " must be a string");
+      operation->config_.emplace_back(name, value.As<Napi::String>().Utf8Value());
+    }
+  } else if (!config.IsUndefined()) {
+    throw ArgError(env, op, "options.config must be an object of strings");
+  }
+  return Start(std::move(operation));
+}
+
+// Implements: void rados_shutdown(rados_t cluster), deferred until no ioctx or image of it is open.
+Napi::Value Shutdown(const Napi::CallbackInfo& info) { return CloseHandle<ClusterNative>(info, "rados_shutdown"); }
+
+// A call on a connection: holds it for the duration, names it in errors.
+class ClusterOperation : public Operation {
+ public:
+  ClusterOperation(Napi::Env env, const char* op, std::shared_ptr<ClusterNative> cluster, std::string object)
+      : Operation(env, op, object.empty() ? cluster->label : std::move(object)), cluster_(cluster->cluster) {
+    KeepAlive(std::move(cluster));
+  }
+
+ protected:
+  rados_t cluster_;
+};
+
+// Implements: int rados_cluster_fsid(rados_t cluster, char *buf, size_t len)
+class FsidOperation : public ClusterOperation {
+ public:
+  using ClusterOperation::ClusterOperation;
+  int Execute() override {
+    char buf[64] = {0};
+    int r = rados_cluster_fsid(cluster_, buf, sizeof buf - 1);
+    if (r < 0) return r;
+    fsid_ = buf;
+    return 0;
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::String::New(env, fsid_); }
+
+ private:
+  std::string fsid_;
+};
+
+Napi::Value ClusterFsid(const Napi::CallbackInfo& info) {
+  const char* op = "rados_cluster_fsid";
+  return Start(std::make_unique<FsidOperation>(info.Env(), op, Unwrap<ClusterNative>(info.Env(), info[0], op), ""));
+}
+
+// Implements: int rados_cluster_stat(rados_t cluster, struct rados_cluster_stat_t *result)
+class ClusterStatOperation : public ClusterOperation {
+ public:
+  using ClusterOperation::ClusterOperation;
+  int Execute() override { return rados_cluster_stat(cluster_, &stat_); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("kb", static_cast<double>(stat_.kb));
+    o.Set("kbUsed", static_cast<double>(stat_.kb_used));
+    o.Set("kbAvail", static_cast<double>(stat_.kb_avail));
+    o.Set("numObjects", static_cast<double>(stat_.num_objects));
+    return o;
+  }
+
+ private:
+  rados_cluster_stat_t stat_{};
+};
+
+Napi::Value ClusterStat(const Napi::CallbackInfo& info) {
+  const char* op = "rados_cluster_stat";
+  return Start(
+      std::make_unique<ClusterStatOperation>(info.Env(), op, Unwrap<ClusterNative>(info.Env(), info[0], op), ""));
+}
+
+// Implements: int rados_pool_list(rados_t cluster, char *buf, size_t len), growing buf until the list fits.
+class PoolListOperation : public ClusterOperation {
+ public:
+  using ClusterOperation::ClusterOperation;
+  int Execute() override {
+    std::vector<char> buf(4096);
+    for (;;) {
+      int r = rados_pool_list(cluster_, buf.data(), buf.size());
+      if (r < 0) return r;
+      if (static_cast<size_t>(r) <= buf.size()) break;
+      buf.resize(r);
+    }
+    for (const char* p = buf.data(); *p != '\0'; p += std::strlen(p) + 1) names_.emplace_back(p);
+    return 0;
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array a = Napi::Array::New(env, names_.size());
+    for (size_t i = 0; i < names_.size(); ++i) a.Set(i, names_[i]);
+    return a;
+  }
+
+ private:
+  std::vector<std::string> names_;
+};
+
+Napi::Value PoolList(const Napi::CallbackInfo& info) {
+  const char* op = "rados_pool_list";
+  return Start(
+      std::make_unique<PoolListOperation>(info.Env(), op, Unwrap<ClusterNative>(info.Env(), info[0], op), ""));
+}
+
+// Implements: int64_t rados_pool_lookup(rados_t cluster, const char *pool_name)
+class PoolLookupOperation : public ClusterOperation {
+ public:
+  PoolLookupOperation(Napi::Env env, const char* op, std::shared_ptr<ClusterNative> c, std::string pool)
+      : ClusterOperation(env, op, std::move(c), pool), pool_(std::move(pool)) {}
+  int Execute() override {
+    int64_t r = rados_pool_lookup(cluster_, pool_.c_str());
+    if (r < 0) return static_cast<int>(r);
+    id_ = r;
+    return 0;
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(id_)); }
+
+ private:
+  std::string pool_;
+  int64_t id_ = -1;
+};
+
+Napi::Value PoolLookup(const Napi::CallbackInfo& info) {
+  const char* op = "rados_pool_lookup";
+  auto cluster = Unwrap<ClusterNative>(info.Env(), info[0], op);
+  return Start(std::make_unique<PoolLookupOperation>(info.Env(), op, cluster, StringArg(info, 1, "pool", op)));
+}
+
+// Implements: int rados_pool_create(rados_t cluster, const char *pool_name) and
+//             int rados_pool_delete(rados_t cluster, const char *pool_name)
+class PoolChangeOperation : public ClusterOperation {
+ public:
+  PoolChangeOperation(Napi::Env env, const char* op, std::shared_ptr<ClusterNative> c, std::string pool,
+                      int (*call)(rados_t, const char*))
+      : ClusterOperation(env, op, std::move(c), pool), pool_(std::move(pool)), call_(call) {}
+  int Execute() override { return call_(cluster_, pool_.c_str()); }
+
+ private:
+  std::string pool_;
+  int (*call_)(rados_t, const char*);
+};
+
+Napi::Value PoolCreate(const Napi::CallbackInfo& info) {
+  const char* op = "rados_pool_create";
+  auto cluster = Unwrap<ClusterNative>(info.Env(), info[0], op);
+  return Start(std::make_unique<PoolChangeOperation>(info.Env(), op, cluster, StringArg(info, 1, "pool", op),
+                                                     rados_pool_create));
+}
+
+Napi::Value PoolDelete(const Napi::CallbackInfo& info) {
+  const char* op = "rados_pool_delete";
+  auto cluster = Unwrap<ClusterNative>(info.Env(), info[0], op);
+  return Start(std::make_unique<PoolChangeOperation>(info.Env(), op, cluster, StringArg(info, 1, "pool", op),
+                                                     rados_pool_delete));
+}
+
+// Implements: int rados_mon_command(rados_t cluster, const char **cmd, size_t cmdlen, const char *inbuf,
+//             size_t inbuflen, char **outbuf, size_t *outbuflen, char **outs, size_t *outslen)
+class MonCommandOperation : public ClusterOperation {
+ public:
+  MonCommandOperation(Napi::Env env, const char* op, std::shared_ptr<ClusterNative> c, std::string command)
+      : ClusterOperation(env, op, std::move(c), ""), command_(std::move(command)) {}
+  int Execute() override {
+    const char* cmd[] = {command_.c_str()};
+    char* outbuf = nullptr;
+    char* outs = nullptr;
+    size_t outbuf_len = 0, outs_len = 0;
+    int r = rados_mon_command(cluster_, cmd, 1, "", 0, &outbuf, &outbuf_len, &outs, &outs_len);
+    if (outbuf != nullptr) out_.assign(outbuf, outbuf_len);
+    if (outs != nullptr) status_.assign(outs, outs_len);
+    rados_buffer_free(outbuf);
+    rados_buffer_free(outs);
+    return r;
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("output", out_);
+    o.Set("status", status_);
+    return o;
+  }
+
+ private:
+  std::string command_, out_, status_;
+};
+
+Napi::Value MonCommand(const Napi::CallbackInfo& info) {
+  const char* op = "rados_mon_command";
+  auto cluster = Unwrap<ClusterNative>(info.Env(), info[0], op);
+  return Start(std::make_unique<MonCommandOperation>(info.Env(), op, cluster, StringArg(info, 1, "command", op)));
+}
+
+// Implements: int rados_ioctx_create(rados_t cluster, const char *pool_name, rados_ioctx_t *ioctx);
+//             void rados_ioctx_set_namespace(rados_ioctx_t io, const char *nspace)
+class IoCtxCreateOperation : public ClusterOperation {
+ public:
+  IoCtxCreateOperation(Napi::Env env, const char* op, std::shared_ptr<ClusterNative> c, std::string pool,
+                       std::string ns)
+      : ClusterOperation(env, op, c, ns.empty() ? pool : pool + "/" + ns),
+        owner_(std::move(c)),
+        pool_(std::move(pool)),
+        ns_(std::move(ns)) {}
+  int Execute() override {
+    rados_ioctx_t io = nullptr;
+    int r = rados_ioctx_create(cluster_, pool_.c_str(), &io);
+    if (r < 0) return r;
+    rados_ioctx_set_namespace(io, ns_.c_str());
+    native_ = std::make_shared<IoCtxNative>();
+    native_->cluster = std::move(owner_);
+    native_->ioctx = io;
+    native_->label = ns_.empty() ? pool_ : pool_ + "/" + ns_;
+    return 0;
+  }
+  Napi::Value Result(Napi::Env env) override { return WrapHandle(env, std::move(native_)); }
+
+ private:
+  std::shared_ptr<ClusterNative> owner_;
+  std::string pool_, ns_;
+  std::shared_ptr<IoCtxNative> native_;
+};
+
+Napi::Value IoCtxCreate(const Napi::CallbackInfo& info) {
+  const char* op = "rados_ioctx_create";
+  auto cluster = Unwrap<ClusterNative>(info.Env(), info[0], op);
+  std::string pool = StringArg(info, 1, "pool", op);
+  std::string ns = info[2].IsUndefined() ? "" : StringArg(info, 2, "namespace", op);
+  return Start(std::make_unique<IoCtxCreateOperation>(info.Env(), op, cluster, pool, ns));
+}
+
+// Implements: void rados_ioctx_destroy(rados_ioctx_t io), deferred until no image of it is open.
+Napi::Value IoCtxDestroy(const Napi::CallbackInfo& info) {
+  return CloseHandle<IoCtxNative>(info, "rados_ioctx_destroy");
+}
+
+// Implements: int rados_ioctx_pool_stat(rados_ioctx_t io, struct rados_pool_stat_t *stats)
+class PoolStatOperation : public Operation {
+ public:
+  PoolStatOperation(Napi::Env env, const char* op, std::shared_ptr<IoCtxNative> io)
+      : Operation(env, op, io->label), io_(io->ioctx) {
+    KeepAlive(std::move(io));
+  }
+  int Execute() override { return rados_ioctx_pool_stat(io_, &stat_); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("numBytes", static_cast<double>(stat_.num_bytes));
+    o.Set("numObjects", static_cast<double>(stat_.num_objects));
+    return o;
+  }
+
+ private:
+  rados_ioctx_t io_;
+  rados_pool_stat_t stat_{};
+};
+
+Napi::Value IoCtxPoolStat(const Napi::CallbackInfo& info) {
+  const char* op = "rados_ioctx_pool_stat";
+  return Start(std::make_unique<PoolStatOperation>(info.Env(), op, Unwrap<IoCtxNative>(info.Env(), info[0], op)));
+}
+
+}  // namespace
+
+void InitRados(Napi::Env env, Napi::Object exports) {
+  exports.Set("radosConnect", Napi::Function::New<Async<Connect>>(env, "radosConnect"));
+  exports.Set("radosShutdown", Napi::Function::New<Async<Shutdown>>(env, "radosShutdown"));
+  exports.Set("radosClusterFsid", Napi::Function::New<Async<ClusterFsid>>(env, "radosClusterFsid"));
+  exports.Set("radosClusterStat", Napi::Function::New<Async<ClusterStat>>(env, "radosClusterStat"));
+  exports.Set("radosPoolList", Napi::Function::New<Async<PoolList>>(env, "radosPoolList"));
+  exports.Set("radosPoolLookup", Napi::Function::New<Async<PoolLookup>>(env, "radosPoolLookup"));
+  exports.Set("radosPoolCreate", Napi::Function::New<Async<PoolCreate>>(env, "radosPoolCreate"));
+  exports.Set("radosPoolDelete", Napi::Function::New<Async<PoolDelete>>(env, "radosPoolDelete"));
+  exports.Set("radosMonCommand", Napi::Function::New<Async<MonCommand>>(env, "radosMonCommand"));
+  exports.Set("radosIoctxCreate", Napi::Function::New<Async<IoCtxCreate>>(env, "radosIoctxCreate"));
+  exports.Set("radosIoctxDestroy", Napi::Function::New<Async<IoCtxDestroy>>(env, "radosIoctxDestroy"));
+  exports.Set("radosIoctxPoolStat", Napi::Function::New<Async<IoCtxPoolStat>>(env, "radosIoctxPoolStat"));
+}
+
+}  // namespace rbdnative

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the native addon (node-gyp) and/or the TypeScript (tsc).
+# Usage: scripts/build.sh [addon|ts|all]   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_addon() {
+  # node-gyp must not download headers (the machines reach only package registries):
+  # point it at the headers that ship with the running Node.
+  local nodedir
+  nodedir=$(node -p "require('path').resolve(process.execPath, '..', '..')")
+  if [ ! -f "$nodedir/include/node/node_api.h" ]; then
+    echo "build: no Node headers under $nodedir/include/node; install them (Debian: libnode-dev)" >&2
+    exit 1
+  fi
+  npx --no-install node-gyp rebuild --nodedir="$nodedir" --jobs=max --loglevel=warn
+}
+
+build_ts() {
+  npx --no-install tsc -p .
+}
+
+case "${1:-all}" in
+  addon) build_addon ;;
+  ts) build_ts ;;
+  all) build_addon; build_ts ;;
+  *) echo "usage: $0 [addon|ts|all]" >&2; exit 2 ;;
+esac
