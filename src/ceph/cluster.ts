@@ -1,0 +1,184 @@
+import { invoke, type CallObserver } from './calls.js';
+import { PoolNotFound } from './errors.js';
+import { native } from './native.js';
+import { checkNamespace, checkPoolName, ValidationError } from './options.js';
+import { Pool } from './pool.js';
+import type { ClusterHandle, NativeConnectOptions } from './rbd-native.js';
+
+/** librados waits forever by default; every connection we open is bounded by these (seconds). */
+export interface CephTimeouts {
+  /** client_mount_timeout: connecting and authenticating. */
+  mount: number;
+  /** rados_mon_op_timeout: monitor commands and map fetches. */
+  monOp: number;
+  /** rados_osd_op_timeout: object reads and writes. */
+  osdOp: number;
+}
+
+export const DEFAULT_TIMEOUTS: CephTimeouts = { mount: 10, monOp: 30, osdOp: 30 };
+
+export interface ConnectOptions {
+  /** librados mon_host: "10.0.0.1:6789,10.0.0.2", "v2:127.0.0.1:3300", "[v2:...,v1:...]". */
+  monitors: string;
+  /** cephx id without "client.", e.g. "admin". */
+  user: string;
+  /** The cephx key. Kept only in memory and handed to librados with rados_conf_set("key"). */
+  key: string;
+  timeouts?: Partial<CephTimeouts>;
+  /** Further librados options. */
+  config?: Record<string, string>;
+  observer?: CallObserver;
+}
+
+/** For admins and tests: a ceph.conf (with the keyring it names, or keyringPath). */
+export interface ConfFileOptions {
+  confPath: string;
+  user?: string;
+  keyringPath?: string;
+  timeouts?: Partial<CephTimeouts>;
+  observer?: CallObserver;
+}
+
+export interface ClusterUsage {
+  totalBytes: number;
+  usedBytes: number;
+  availableBytes: number;
+  objects: number;
+}
+
+export interface PoolQuota {
+  /** 0 means no quota. */
+  maxBytes: number;
+  maxObjects: number;
+}
+
+function baseConfig(timeouts: Partial<CephTimeouts> | undefined): Record<string, string> {
+  const t = { ...DEFAULT_TIMEOUTS, ...timeouts };
+  for (const [name, value] of Object.entries(t)) {
+    if (!(typeof value === 'number' && value > 0 && Number.isFinite(value))) {
+      throw new ValidationError(`timeouts.${name}`, 'a positive number of seconds', `got ${String(value)}`);
+    }
+  }
+  return {
+    client_mount_timeout: String(t.mount),
+    rados_mon_op_timeout: String(t.monOp),
+    rados_osd_op_timeout: String(t.osdOp),
+    // A library inside a provisioner: no log files, no admin socket, nothing on stderr.
+    log_file: '',
+    log_to_stderr: 'false',
+    err_to_stderr: 'false',
+    admin_socket: '',
+  };
+}
+
+/** A librados connection. Pools opened from it keep it alive; close() takes effect once they are closed. */
+export class Cluster {
+  private constructor(
+    private readonly handle: ClusterHandle,
+    readonly user: string,
+    readonly observer: CallObserver | undefined,
+  ) {}
+
+  static async connect(options: ConnectOptions): Promise<Cluster> {
+    if (typeof options.monitors !== 'string' || options.monitors.trim() === '') {
+      throw new ValidationError('monitors', 'a comma-separated list of monitor addresses', 'is empty');
+    }
+    if (typeof options.key !== 'string' || options.key === '') {
+      throw new ValidationError('key', 'a cephx key (base64)', 'is empty');
+    }
+    const user = checkUser(options.user);
+    const nativeOptions: NativeConnectOptions = {
+      user,
+      monHost: options.monitors,
+      key: options.key,
+      config: { ...options.config, ...baseConfig(options.timeouts) },
+    };
+    const handle = await invoke(options.observer, 'rados_connect', () => native.radosConnect(nativeOptions));
+    return new Cluster(handle, user, options.observer);
+  }
+
+  static async connectWithConfFile(options: ConfFileOptions): Promise<Cluster> {
+    const user = checkUser(options.user ?? 'admin');
+    const nativeOptions: NativeConnectOptions = {
+      user,
+      confPath: options.confPath,
+      config: baseConfig(options.timeouts),
+      ...(options.keyringPath ? { keyringPath: options.keyringPath } : {}),
+    };
+    const handle = await invoke(options.observer, 'rados_connect', () => native.radosConnect(nativeOptions));
+    return new Cluster(handle, user, options.observer);
+  }
+
+  private call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    return invoke(this.observer, op, fn);
+  }
+
+  fsid(): Promise<string> {
+    return this.call('rados_cluster_fsid', () => native.radosClusterFsid(this.handle));
+  }
+
+  async usage(): Promise<ClusterUsage> {
+    const s = await this.call('rados_cluster_stat', () => native.radosClusterStat(this.handle));
+    return { totalBytes: s.kb * 1024, usedBytes: s.kbUsed * 1024, availableBytes: s.kbAvail * 1024, objects: s.numObjects };
+  }
+
+  listPools(): Promise<string[]> {
+    return this.call('rados_pool_list', () => native.radosPoolList(this.handle));
+  }
+
+  async poolExists(pool: string): Promise<boolean> {
+    checkPoolName(pool);
+    try {
+      await this.call('rados_pool_lookup', () => native.radosPoolLookup(this.handle, pool));
+      return true;
+    } catch (err) {
+      if (err instanceof PoolNotFound) return false;
+      throw err;
+    }
+  }
+
+  createPool(pool: string): Promise<void> {
+    checkPoolName(pool);
+    return this.call('rados_pool_create', () => native.radosPoolCreate(this.handle, pool));
+  }
+
+  deletePool(pool: string): Promise<void> {
+    checkPoolName(pool);
+    return this.call('rados_pool_delete', () => native.radosPoolDelete(this.handle, pool));
+  }
+
+  /** A monitor command, as the `ceph` CLI sends it: { prefix: 'osd pool get-quota', pool: 'rbd' }. JSON out. */
+  async monCommand(command: Record<string, unknown>): Promise<unknown> {
+    const { output } = await this.call('rados_mon_command', () =>
+      native.radosMonCommand(this.handle, JSON.stringify({ format: 'json', ...command })));
+    return output === '' ? undefined : JSON.parse(output);
+  }
+
+  async poolQuota(pool: string): Promise<PoolQuota> {
+    checkPoolName(pool);
+    const reply = (await this.monCommand({ prefix: 'osd pool get-quota', pool })) as Record<string, unknown> | undefined;
+    return { maxBytes: Number(reply?.['quota_max_bytes'] ?? 0), maxObjects: Number(reply?.['quota_max_objects'] ?? 0) };
+  }
+
+  /** Opens an I/O context on a pool (and RADOS namespace). PoolNotFound when the pool does not exist. */
+  async openPool(pool: string, namespace = ''): Promise<Pool> {
+    checkPoolName(pool);
+    checkNamespace(namespace);
+    const handle = await this.call('rados_ioctx_create', () => native.radosIoctxCreate(this.handle, pool, namespace));
+    return new Pool(handle, this, pool, namespace);
+  }
+
+  /** Safe to call twice. Calls made after it reject with HandleClosed. */
+  close(): Promise<void> {
+    return this.call('rados_shutdown', () => native.radosShutdown(this.handle));
+  }
+}
+
+function checkUser(user: unknown): string {
+  // Accept "client.admin" as well as "admin": both spellings are common in ceph.conf and docs.
+  if (typeof user === 'string' && user.startsWith('client.')) user = user.slice('client.'.length);
+  if (typeof user !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(user)) {
+    throw new ValidationError('user', 'a cephx id without "client.", e.g. "admin" or "kubernetes"', `got ${JSON.stringify(user)}`);
+  }
+  return user;
+}

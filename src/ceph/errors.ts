@@ -1,0 +1,82 @@
+import type { NativeError } from './rbd-native.js';
+
+/**
+ * A failed Ceph call. `code` is the errno name ('ENOENT'), `op` the librados/librbd function, `object` what it
+ * concerned (pool, pool/image, client.<id>). Messages name operation and object, never a key.
+ */
+export class CephError extends Error {
+  readonly code: string;
+  readonly errno: number | undefined;
+  readonly op: string;
+  readonly object: string;
+
+  constructor(message: string, from: Pick<NativeError, 'code' | 'errno' | 'op' | 'object'>, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = from.code;
+    this.errno = from.errno;
+    this.op = from.op;
+    this.object = from.object;
+  }
+}
+
+export class PoolNotFound extends CephError {}
+export class ImageNotFound extends CephError {}
+export class ImageExists extends CephError {}
+/** The image is open elsewhere (it has watchers) or locked. */
+export class ImageBusy extends CephError {}
+/** Remove refused because the image still has snapshots (librbd's ENOTEMPTY). */
+export class ImageHasSnapshots extends CephError {}
+export class Timeout extends CephError {}
+export class PermissionDenied extends CephError {}
+export class InvalidArgument extends CephError {}
+/** Pool quota reached or cluster full. */
+export class NoSpace extends CephError {}
+/** The handle was closed before the call. */
+export class HandleClosed extends CephError {}
+
+// Orders librbd accepts for rbd_create4: 4 KiB .. 32 MiB objects.
+export const MIN_ORDER = 12;
+export const MAX_ORDER = 25;
+
+const POOL_OPS = new Set(['rados_ioctx_create', 'rados_pool_lookup', 'rados_pool_delete']);
+
+/** The single place where a native rejection becomes a typed error with a message a person can act on. */
+export function toCephError(err: unknown): Error {
+  if (!isNativeError(err)) return err instanceof Error ? err : new Error(String(err));
+  const where = err.object ? ` (${err.object})` : '';
+  const say = (Type: typeof CephError, text: string) => new Type(`${err.op}${where}: ${text}`, err, { cause: err });
+  switch (err.code) {
+    case 'ENOENT':
+      return POOL_OPS.has(err.op) ? say(PoolNotFound, 'pool does not exist') : say(ImageNotFound, 'no such image or snapshot');
+    case 'EEXIST':
+      return say(ImageExists, 'already exists');
+    case 'EBUSY':
+      return say(ImageBusy, 'image is in use (it has watchers or is locked); close it on every client first');
+    case 'ENOTEMPTY':
+      return say(ImageHasSnapshots, 'image has snapshots; remove them (and unprotect/flatten clones) first');
+    case 'ETIMEDOUT':
+      return say(Timeout, 'timed out waiting for the cluster (monitors or OSDs did not answer within the configured timeout)');
+    case 'EACCES':
+    case 'EPERM':
+      return say(PermissionDenied, 'permission denied: the cephx user or key was refused, or lacks caps for this pool');
+    case 'EDOM':
+      return say(InvalidArgument, err.op === 'rbd_create4' || err.op === 'rbd_clone3'
+        ? `object size out of range; allowed object sizes are 4 KiB to 32 MiB (order ${MIN_ORDER} to ${MAX_ORDER})`
+        : 'argument out of range');
+    case 'EINVAL':
+    case 'ERANGE':
+      return say(InvalidArgument, `invalid argument (${err.code})`);
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return say(NoSpace, 'pool quota reached or cluster full');
+    case 'EBADF':
+      return say(HandleClosed, 'handle is closed');
+    default:
+      return new CephError(err.message, err, { cause: err });
+  }
+}
+
+function isNativeError(err: unknown): err is NativeError {
+  return err instanceof Error && typeof (err as Partial<NativeError>).op === 'string' && typeof (err as Partial<NativeError>).code === 'string';
+}

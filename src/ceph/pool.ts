@@ -1,0 +1,138 @@
+import { invoke } from './calls.js';
+import type { Cluster } from './cluster.js';
+import { Image } from './image.js';
+import { native } from './native.js';
+import { checkImageName, checkSize, checkSnapshotName, toNativeImageOptions, type CreateImageOptions } from './options.js';
+import type { IoCtxHandle } from './rbd-native.js';
+
+export interface TrashEntry {
+  id: string;
+  name: string;
+  /** Seconds since the epoch. */
+  deletedAt: number;
+  /** Before this time (seconds since the epoch) a remove needs force. */
+  deferredUntil: number;
+}
+
+export interface PoolUsage {
+  usedBytes: number;
+  objects: number;
+  /** 0 means no quota. */
+  quotaMaxBytes: number;
+  quotaMaxObjects: number;
+  clusterAvailableBytes: number;
+}
+
+/** An I/O context on one pool and RADOS namespace: pool-level image operations. */
+export class Pool {
+  constructor(
+    private readonly handle: IoCtxHandle,
+    readonly cluster: Cluster,
+    readonly name: string,
+    readonly namespace: string,
+  ) {}
+
+  /** "pool" or "pool/namespace", as `rbd` spells it. */
+  get spec(): string {
+    return this.namespace ? `${this.name}/${this.namespace}` : this.name;
+  }
+
+  private call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    return invoke(this.cluster.observer, op, fn);
+  }
+
+  /** Creates a format 2 image. ImageExists when the name is taken. */
+  createImage(name: string, size: number, options: CreateImageOptions = {}): Promise<void> {
+    checkImageName(name);
+    checkSize(size);
+    const nativeOptions = toNativeImageOptions(options);
+    return this.call('rbd_create4', () => native.rbdCreate4(this.handle, name, size, nativeOptions));
+  }
+
+  /** Clones a protected snapshot of an image of `parent` (may be this pool) into this pool. */
+  cloneImage(parent: Pool, parentImage: string, parentSnapshot: string, name: string, options: CreateImageOptions = {}): Promise<void> {
+    checkImageName(parentImage, 'parentImage');
+    checkSnapshotName(parentSnapshot, 'parentSnapshot');
+    checkImageName(name);
+    const nativeOptions = toNativeImageOptions(options);
+    return this.call('rbd_clone3', () =>
+      native.rbdClone3(parent.handle, parentImage, parentSnapshot, this.handle, name, nativeOptions));
+  }
+
+  /**
+   * Removes an image in place. Without object-map this walks every possible data object, so it takes time in
+   * proportion to the image's size: prefer moveToTrash + removeFromTrash for large images.
+   */
+  removeImage(name: string): Promise<void> {
+    checkImageName(name);
+    return this.call('rbd_remove', () => native.rbdRemove(this.handle, name));
+  }
+
+  /** Moves an image to the pool's trash: constant time whatever its size. */
+  moveToTrash(name: string, delaySeconds = 0): Promise<void> {
+    checkImageName(name);
+    return this.call('rbd_trash_move', () => native.rbdTrashMove(this.handle, name, delaySeconds));
+  }
+
+  async listTrash(): Promise<TrashEntry[]> {
+    const entries = await this.call('rbd_trash_list', () => native.rbdTrashList(this.handle));
+    return entries.map((e) => ({ id: e.id, name: e.name, deletedAt: e.deletionTime, deferredUntil: e.defermentEndTime }));
+  }
+
+  removeFromTrash(id: string, force = false): Promise<void> {
+    if (typeof id !== 'string' || !/^[0-9a-f]+$/.test(id)) throw new TypeError(`trash id: expected a hex image id, got ${JSON.stringify(id)}`);
+    return this.call('rbd_trash_remove', () => native.rbdTrashRemove(this.handle, id, force));
+  }
+
+  async listImages(): Promise<string[]> {
+    const specs = await this.call('rbd_list2', () => native.rbdList2(this.handle));
+    return specs.map((s) => s.name);
+  }
+
+  /** Marks a new pool as an RBD pool (what `rbd pool init` does). */
+  initRbd(force = false): Promise<void> {
+    return this.call('rbd_pool_init', () => native.rbdPoolInit(this.handle, force));
+  }
+
+  /**
+   * Opens an image. A read-write open registers a watch on the image (others see it in watchers()) until
+   * close(); read-only opens do not.
+   */
+  async openImage(name: string, options: { readOnly?: boolean } = {}): Promise<Image> {
+    checkImageName(name);
+    const readOnly = options.readOnly ?? false;
+    const handle = await this.call(readOnly ? 'rbd_open_read_only' : 'rbd_open', () => native.rbdOpen(this.handle, name, readOnly));
+    return new Image(handle, this, name);
+  }
+
+  /** Opens an image, runs fn, and closes the image whatever happens. */
+  async withImage<T>(name: string, fn: (image: Image) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
+    const image = await this.openImage(name, options);
+    try {
+      return await fn(image);
+    } finally {
+      await image.close();
+    }
+  }
+
+  /** Bytes and objects used, the pool's quota and the cluster's free space: can a new image fit? */
+  async usage(): Promise<PoolUsage> {
+    const [stat, quota, cluster] = await Promise.all([
+      this.call('rados_ioctx_pool_stat', () => native.radosIoctxPoolStat(this.handle)),
+      this.cluster.poolQuota(this.name),
+      this.cluster.usage(),
+    ]);
+    return {
+      usedBytes: stat.numBytes,
+      objects: stat.numObjects,
+      quotaMaxBytes: quota.maxBytes,
+      quotaMaxObjects: quota.maxObjects,
+      clusterAvailableBytes: cluster.availableBytes,
+    };
+  }
+
+  /** Safe to call twice. Open images keep the I/O context alive until they are closed. */
+  close(): Promise<void> {
+    return this.call('rados_ioctx_destroy', () => native.radosIoctxDestroy(this.handle));
+  }
+}
