@@ -1,6 +1,7 @@
 import { invoke } from './calls.js';
 import { native } from './native.js';
-import { checkSize, checkSnapshotName, featureNames } from './options.js';
+import { featureNames } from './features.js';
+import { checkSize, checkSnapshotName } from './options.js';
 import type { Pool } from './pool.js';
 import type { ImageHandle } from './rbd-native.js';
 

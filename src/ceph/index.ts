@@ -7,10 +7,9 @@ export { Image, type ImageInfo, type Snapshot, type Watcher } from './image.js';
 export { ConnectionPool, type ClusterLease, type ClusterTarget, type ConnectionPoolOptions } from './connections.js';
 export type { CallObserver } from './calls.js';
 export * from './errors.js';
-export {
-  IMAGE_FEATURES, ValidationError, checkFeatures, checkImageName, checkNamespace, checkPoolName, orderOf,
-  type CreateImageOptions, type ImageFeature,
-} from './options.js';
+export { FEATURE_BITS, IMAGE_FEATURES, checkFeatures, featureBits, featureNames, type ImageFeature } from './features.js';
+export { checkImageName, checkNamespace, checkPoolName, orderOf, type CreateImageOptions } from './options.js';
+export { ValidationError } from './validation.js';
 
 /**
  * Bound on librados/librbd calls running at once in this process. The addon runs them on a pool of its own

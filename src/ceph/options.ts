@@ -1,25 +1,9 @@
 import { MAX_ORDER, MIN_ORDER } from './errors.js';
-import { native } from './native.js';
+import { checkFeatures, featureBits } from './features.js';
 import type { NativeImageOptions } from './rbd-native.js';
+import { ValidationError } from './validation.js';
 
-/** A bad option, caught before any native call. Names the field and what it accepts. */
-export class ValidationError extends TypeError {
-  constructor(readonly field: string, readonly allowed: string, problem: string) {
-    super(`${field}: ${problem}; allowed: ${allowed}`);
-    this.name = 'ValidationError';
-  }
-}
-
-/** Features a new image may be created with, in librbd's canonical order. */
-export const IMAGE_FEATURES = ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten', 'journaling'] as const;
-export type ImageFeature = (typeof IMAGE_FEATURES)[number];
-
-// Each feature that needs another to be enabled too, as librbd enforces.
-const FEATURE_REQUIRES: Partial<Record<ImageFeature, ImageFeature>> = {
-  'object-map': 'exclusive-lock',
-  'fast-diff': 'object-map',
-  journaling: 'exclusive-lock',
-};
+export { ValidationError };
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const NAME_ALLOWED = 'letters, digits, ".", "_" and "-", starting with a letter or digit';
@@ -46,36 +30,6 @@ export function checkSize(value: unknown, field = 'size'): number {
     throw new ValidationError(field, `a positive whole number of bytes up to ${Number.MAX_SAFE_INTEGER}`, `got ${String(value)}`);
   }
   return value;
-}
-
-/** Validates feature names and their dependencies; returns them de-duplicated in canonical order. */
-export function checkFeatures(names: readonly string[], field = 'features'): ImageFeature[] {
-  const allowed = IMAGE_FEATURES.join(', ');
-  const chosen = new Set<ImageFeature>();
-  for (const raw of names) {
-    const name = raw.trim().toLowerCase();
-    if (name === '') continue;
-    if (!(IMAGE_FEATURES as readonly string[]).includes(name)) throw new ValidationError(field, allowed, `unknown feature "${raw}"`);
-    chosen.add(name as ImageFeature);
-  }
-  for (const feature of chosen) {
-    const needs = FEATURE_REQUIRES[feature];
-    if (needs && !chosen.has(needs)) {
-      throw new ValidationError(field, allowed, `"${feature}" requires "${needs}"`);
-    }
-  }
-  return IMAGE_FEATURES.filter((f) => chosen.has(f));
-}
-
-export function featureBits(names: readonly ImageFeature[]): number {
-  return names.reduce((bits, name) => bits | (native.constants.features[name] ?? 0), 0);
-}
-
-/** Every feature name librbd reports for a bitmask, including implicit ones (striping, data-pool). */
-export function featureNames(bits: number): string[] {
-  return Object.entries(native.constants.features)
-    .filter(([, bit]) => (bits & bit) !== 0)
-    .map(([name]) => name);
 }
 
 /** Object size in bytes -> librbd order (log2). */

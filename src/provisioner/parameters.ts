@@ -1,0 +1,524 @@
+// StorageClass parameters -> a validated, typed description of what to create. Pure: no Kubernetes or Ceph calls.
+//
+// The keys of the retired external-storage rbd-provisioner keep their meaning and defaults, matched
+// case-insensitively as it did; ceph-csi spellings are accepted as aliases. Every error names the key and the
+// allowed values, and never contains more than a short, quoted excerpt of what the user wrote.
+
+import { createHash } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
+import { checkFeatures, IMAGE_FEATURES, type ImageFeature } from '../ceph/features.js';
+import { ValidationError } from '../ceph/validation.js';
+import { isPowerOfTwo, KiB, MiB, parseByteSize } from './size.js';
+
+export class ParameterError extends Error {
+  override readonly name = 'ParameterError';
+  constructor(
+    /** The parameter key, spelled as the user should write it. */
+    readonly field: string,
+    readonly problem: string,
+    /** Human-readable description of the allowed values. */
+    readonly allowed: string,
+  ) {
+    super(`StorageClass parameter "${field}": ${problem}; allowed: ${allowed}`);
+  }
+}
+
+export { IMAGE_FEATURES, type ImageFeature };
+
+export const FS_TYPES = ['ext4', 'xfs', 'ext3', 'btrfs'] as const;
+export type FsType = (typeof FS_TYPES)[number];
+export const VOLUME_SOURCES = ['csi', 'rbd'] as const;
+export type VolumeSourceKind = (typeof VOLUME_SOURCES)[number];
+export const MOUNTERS = ['rbd', 'rbd-nbd'] as const;
+export type Mounter = (typeof MOUNTERS)[number];
+
+export const DEFAULTS = {
+  adminId: 'admin',
+  adminSecretNamespace: 'default',
+  pool: 'rbd',
+  imageFeatures: ['layering'] as readonly ImageFeature[],
+  fsType: 'ext4' as FsType,
+  objectSize: 4 * MiB,
+  imageNamePrefix: '',
+  volumeSource: 'csi' as VolumeSourceKind,
+  csiDriver: 'rbd.csi.ceph.com',
+} as const;
+
+const MIN_OBJECT_SIZE = 4 * KiB;
+const MAX_OBJECT_SIZE = 32 * MiB;
+
+export interface SecretRef {
+  readonly name: string;
+  readonly namespace: string;
+}
+
+export interface ClassParameters {
+  /** Monitor addresses for librados `mon_host`, comma-separated, as validated. */
+  readonly monitors: string;
+  /** ceph-csi clusterID: the class's, else derived from the monitors (see deriveClusterID). */
+  readonly clusterID: string;
+  /** Ceph client id (without `client.`) that creates and removes images. */
+  readonly adminId: string;
+  readonly adminSecret: SecretRef;
+  readonly pool: string;
+  readonly dataPool: string | undefined;
+  /** "" is the pool's default namespace. */
+  readonly radosNamespace: string;
+  /** Ceph client id nodes map the image with. */
+  readonly userId: string;
+  /**
+   * The secret nodes map the image with; never read by the provisioner. `namespace` undefined means the claim's
+   * namespace (the legacy default), resolved when the PV is built. Undefined as a whole only for volumeSource "rbd",
+   * where nodes then fall back to their own keyring.
+   */
+  readonly userSecret: { readonly name: string; readonly namespace: string | undefined } | undefined;
+  readonly imageFormat: 2;
+  /** Canonical (bit) order, no duplicates. */
+  readonly imageFeatures: readonly ImageFeature[];
+  readonly fsType: FsType;
+  /** Bytes; a power of two. */
+  readonly objectSize: number;
+  /** log2(objectSize), the `order` librbd takes. */
+  readonly objectOrder: number;
+  /** Both or neither; bytes and object count. */
+  readonly striping: { readonly unit: number; readonly count: number } | undefined;
+  readonly imageNamePrefix: string;
+  readonly volumeSource: VolumeSourceKind;
+  readonly csiDriver: string;
+  readonly mounter: Mounter | undefined;
+}
+
+// Canonical key -> accepted spellings; the first is the one errors name when several could apply.
+const KEY_SPELLINGS = {
+  monitors: ['monitors'],
+  adminId: ['adminId'],
+  adminSecretName: ['adminSecretName', 'csi.storage.k8s.io/provisioner-secret-name'],
+  adminSecretNamespace: ['adminSecretNamespace', 'csi.storage.k8s.io/provisioner-secret-namespace'],
+  pool: ['pool'],
+  dataPool: ['dataPool'],
+  userId: ['userId'],
+  userSecretName: ['userSecretName', 'csi.storage.k8s.io/node-stage-secret-name'],
+  userSecretNamespace: ['userSecretNamespace', 'csi.storage.k8s.io/node-stage-secret-namespace'],
+  imageFormat: ['imageFormat'],
+  imageFeatures: ['imageFeatures'],
+  fsType: ['fsType', 'csi.storage.k8s.io/fstype'],
+  clusterID: ['clusterID'],
+  radosNamespace: ['radosNamespace'],
+  objectSize: ['objectSize'],
+  stripeUnit: ['stripeUnit'],
+  stripeCount: ['stripeCount'],
+  imageNamePrefix: ['imageNamePrefix'],
+  volumeSource: ['volumeSource'],
+  csiDriver: ['csiDriver'],
+  mounter: ['mounter'],
+} as const satisfies Record<string, readonly string[]>;
+type Key = keyof typeof KEY_SPELLINGS;
+
+/** Every accepted parameter key, in documentation order. */
+export const KNOWN_PARAMETER_KEYS: readonly string[] = Object.values(KEY_SPELLINGS).flat();
+
+const SPELLING_INDEX: ReadonlyMap<string, { key: Key; spelling: string }> = new Map(
+  (Object.entries(KEY_SPELLINGS) as Array<[Key, readonly string[]]>).flatMap(([key, spellings]) =>
+    spellings.map((spelling) => [spelling.toLowerCase(), { key, spelling }] as const)),
+);
+
+// ---- names ------------------------------------------------------------------------------------------------------
+
+interface NameRule { readonly pattern: RegExp; readonly maxLength: number; readonly allowed: string }
+
+// Narrower than Ceph itself allows, on purpose: these names reach librados, PV annotations and event text.
+export const NAME_RULES = {
+  cephId: {
+    pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/, maxLength: 255,
+    allowed: 'a Ceph client id without the "client." prefix: letters, digits, ".", "_" and "-" (e.g. admin, kube)',
+  },
+  pool: {
+    pattern: /^[A-Za-z0-9._-]+$/, maxLength: 255,
+    allowed: 'a pool name of 1-255 letters, digits, ".", "_" and "-"',
+  },
+  radosNamespace: {
+    pattern: /^[A-Za-z0-9._-]+$/, maxLength: 255,
+    allowed: 'a RADOS namespace name of 1-255 letters, digits, ".", "_" and "-"',
+  },
+  secretName: {
+    pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, maxLength: 253,
+    allowed: 'a Secret name (lowercase DNS subdomain, at most 253 characters)',
+  },
+  namespace: {
+    pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, maxLength: 63,
+    allowed: 'a namespace name (lowercase DNS label, at most 63 characters)',
+  },
+  // ceph-csi keys its config map by clusterID and limits it to 36 bytes (a UUID fits).
+  clusterID: {
+    pattern: /^[A-Za-z0-9._-]+$/, maxLength: 36,
+    allowed: '1-36 letters, digits, ".", "_" and "-" (e.g. the cluster fsid, as in ceph-csi\'s config map)',
+  },
+  // The CSI spec's rule for driver names.
+  csiDriver: {
+    pattern: /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, maxLength: 63,
+    allowed: 'a CSI driver name: at most 63 letters, digits, "." and "-", starting and ending alphanumeric',
+  },
+  imageNamePrefix: {
+    pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/, maxLength: 64,
+    allowed: 'empty, or up to 64 letters, digits, ".", "_" and "-" starting with a letter or digit',
+  },
+  // Image names are our own `<prefix>pvc-<uid>`; the first character keeps them from reading as CLI options.
+  image: {
+    pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/, maxLength: 255,
+    allowed: 'an RBD image name of 1-255 letters, digits, ".", "_" and "-" starting with a letter or digit',
+  },
+} as const satisfies Record<string, NameRule>;
+
+/** Why `value` breaks `rule`, or undefined when it is fine. */
+export function nameProblem(rule: NameRule, value: string): string | undefined {
+  if (value.length === 0) return 'empty';
+  if (value.length > rule.maxLength) return `longer than ${rule.maxLength} characters`;
+  if (!rule.pattern.test(value)) return `${quote(value)} is not allowed`;
+  return undefined;
+}
+
+/** A value excerpt that is safe and short enough for an event message. */
+export function quote(value: string): string {
+  const excerpt = value.length > 64 ? `${value.slice(0, 64)}...` : value;
+  return JSON.stringify(excerpt);
+}
+
+// ---- monitors ---------------------------------------------------------------------------------------------------
+
+export const MONITORS_ALLOWED =
+  'comma-separated monitor addresses, each host, host:port, v1:host:port, v2:host:port, [IPv6]:port ' +
+  'or an address vector [v2:host:3300,v1:host:6789]';
+
+/** One monitor as written, plus its msgr1 address when it has one (what the in-tree rbd volume plugin needs). */
+export interface MonitorEntry {
+  readonly address: string;
+  readonly v1Address: string | undefined;
+}
+
+/** Splits and validates a monitors list. Throws SyntaxError with a short problem text. */
+export function parseMonitors(text: string): MonitorEntry[] {
+  const entries = splitOutsideBrackets(text).map((item) => item.trim());
+  if (entries.length === 0 || (entries.length === 1 && entries[0] === '')) throw new SyntaxError('empty');
+  return entries.map((entry) => {
+    if (entry === '') throw new SyntaxError('empty monitor address in the list');
+    return parseMonitor(entry);
+  });
+}
+
+function splitOutsideBrackets(text: string): string[] {
+  const items: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '[') depth++;
+    else if (c === ']') depth--;
+    else if (c === ',' && depth === 0) {
+      items.push(text.slice(start, i));
+      start = i + 1;
+    }
+    // Depth 2 is an IPv6 address inside an address vector.
+    if (depth < 0 || depth > 2) throw new SyntaxError('unbalanced brackets');
+  }
+  if (depth !== 0) throw new SyntaxError('unbalanced brackets');
+  items.push(text.slice(start));
+  return items;
+}
+
+const TYPED_ADDRESS = /^(v1|v2):(.*)$/;
+
+function parseMonitor(entry: string): MonitorEntry {
+  const bad = (why: string) => new SyntaxError(`${quote(entry)} ${why}`);
+  if (entry.startsWith('[') && TYPED_ADDRESS.test(entry.slice(1))) {
+    if (!entry.endsWith(']')) throw bad('has text after its address vector');
+    let v1Address: string | undefined;
+    for (const part of entry.slice(1, -1).split(',').map((p) => p.trim())) {
+      const typed = TYPED_ADDRESS.exec(part);
+      if (!typed) throw bad('mixes typed and untyped addresses; inside [...] each needs v1: or v2:');
+      const why = hostPortProblem(typed[2] ?? '');
+      if (why) throw bad(why);
+      if (typed[1] === 'v1' && v1Address === undefined) v1Address = typed[2];
+    }
+    return { address: entry, v1Address };
+  }
+  const typed = TYPED_ADDRESS.exec(entry);
+  const hostPort = typed ? typed[2] ?? '' : entry;
+  const why = hostPortProblem(hostPort);
+  if (why) throw bad(why);
+  return { address: entry, v1Address: typed?.[1] === 'v2' ? undefined : hostPort };
+}
+
+const HOST_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+function hostPortProblem(text: string): string | undefined {
+  let host: string;
+  let port: string | undefined;
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close < 0) return 'has an unclosed [';
+    host = text.slice(1, close);
+    const rest = text.slice(close + 1);
+    if (rest !== '' && !rest.startsWith(':')) return 'has text after its IPv6 address';
+    port = rest === '' ? undefined : rest.slice(1);
+    if (!isIPv6(host)) return 'is not an IPv6 address in brackets';
+  } else {
+    const parts = text.split(':');
+    if (parts.length > 2) return 'has too many ":" (write IPv6 addresses in brackets: [::1]:6789)';
+    host = parts[0] ?? '';
+    port = parts[1];
+    if (!isHostName(host)) return 'is not a host name or IPv4 address';
+  }
+  if (port !== undefined && !isPort(port)) return 'has a port outside 1-65535';
+  return undefined;
+}
+
+function isHostName(host: string): boolean {
+  if (/^[\d.]+$/.test(host)) return isIPv4(host);
+  return host.length <= 253 && host.split('.').every((label) => HOST_LABEL.test(label));
+}
+
+function isPort(text: string): boolean {
+  return /^\d{1,5}$/.test(text) && Number(text) >= 1 && Number(text) <= 65535;
+}
+
+/** Monitors as the in-tree rbd volume plugin takes them (msgr1 host[:port]); throws if one has no msgr1 address. */
+export function inTreeMonitorList(monitors: string): string[] {
+  return parseMonitors(monitors).map((entry) => {
+    if (entry.v1Address === undefined) {
+      throw new SyntaxError(`${quote(entry.address)} has no msgr1 (v1) address, which the in-tree rbd volume source needs`);
+    }
+    return entry.v1Address;
+  });
+}
+
+/**
+ * A stable clusterID for classes that name none: the same monitors (in any order) give the same id, at most 36
+ * characters as ceph-csi requires. Users of ceph-csi's node plugin add this id to its config map, or set clusterID.
+ */
+export function deriveClusterID(entries: readonly MonitorEntry[]): string {
+  const canonical = entries.map((entry) => entry.address).sort().join(',');
+  return `rbd-${createHash('sha256').update(canonical).digest('hex').slice(0, 32)}`;
+}
+
+// ---- parsing ----------------------------------------------------------------------------------------------------
+
+interface RawValue { readonly value: string; readonly field: string }
+
+function collect(params: Record<string, string>): Map<Key, RawValue> {
+  const found = new Map<Key, RawValue>();
+  for (const [writtenKey, rawValue] of Object.entries(params)) {
+    const known = SPELLING_INDEX.get(writtenKey.toLowerCase());
+    if (!known) {
+      throw new ParameterError(writtenKey, 'unknown parameter', KNOWN_PARAMETER_KEYS.join(', '));
+    }
+    if (typeof rawValue !== 'string') {
+      throw new ParameterError(known.spelling, 'value is not a string', 'a string value');
+    }
+    const value = rawValue.trim();
+    const earlier = found.get(known.key);
+    // An empty value counts as absent, so it neither conflicts with nor replaces another spelling's value.
+    if (earlier && value === '') continue;
+    if (earlier && earlier.value !== '' && earlier.value !== value) {
+      const [primary] = KEY_SPELLINGS[known.key];
+      const other = earlier.field === known.spelling
+        ? 'itself, written twice in different case'
+        : `"${earlier.field === primary ? known.spelling : earlier.field}"`;
+      throw new ParameterError(
+        primary,
+        `conflicts with ${other}: ${quote(earlier.value)} vs ${quote(value)}`,
+        'the same value under every spelling of a key, or only one of them',
+      );
+    }
+    found.set(known.key, { value, field: known.spelling });
+  }
+  return found;
+}
+
+/**
+ * Parses and validates a StorageClass's parameters. Throws ParameterError naming the first bad key.
+ * Empty values count as absent (as the legacy provisioner did for adminId and pool), except imageFeatures, where ""
+ * asks for an image without features.
+ */
+export function parseClassParameters(params: Record<string, string> | undefined): ClassParameters {
+  const raw = collect(params ?? {});
+  const field = (key: Key): string => raw.get(key)?.field ?? KEY_SPELLINGS[key][0];
+  const given = (key: Key): string | undefined => {
+    const value = raw.get(key)?.value;
+    return value === '' ? undefined : value;
+  };
+  const fail = (key: Key, problem: string, allowed: string): never => {
+    throw new ParameterError(field(key), problem, allowed);
+  };
+  const name = (key: Key, rule: NameRule, fallback?: string): string => {
+    const value = given(key) ?? fallback;
+    if (value === undefined) return fail(key, 'missing', rule.allowed);
+    const problem = nameProblem(rule, value);
+    if (problem) fail(key, problem, rule.allowed);
+    return value;
+  };
+  const optionalName = (key: Key, rule: NameRule): string | undefined =>
+    given(key) === undefined ? undefined : name(key, rule);
+  const oneOf = <T extends string>(key: Key, choices: readonly T[], fallback: T | undefined): T | undefined => {
+    const value = given(key);
+    if (value === undefined) return fallback;
+    if (!(choices as readonly string[]).includes(value)) fail(key, `unknown value ${quote(value)}`, choices.join(', '));
+    return value as T;
+  };
+
+  // monitors
+  const monitorsText = given('monitors');
+  if (monitorsText === undefined) fail('monitors', 'missing', MONITORS_ALLOWED);
+  let monitorEntries: MonitorEntry[] = [];
+  try {
+    monitorEntries = parseMonitors(monitorsText!);
+  } catch (error) {
+    fail('monitors', (error as Error).message, MONITORS_ALLOWED);
+  }
+  const monitors = monitorEntries.map((entry) => entry.address).join(',');
+
+  // identities and secrets
+  const adminId = cephId(name('adminId', NAME_RULES.cephId, DEFAULTS.adminId), () => field('adminId'));
+  const adminSecret: SecretRef = {
+    name: name('adminSecretName', NAME_RULES.secretName),
+    namespace: name('adminSecretNamespace', NAME_RULES.namespace, DEFAULTS.adminSecretNamespace),
+  };
+  const userId = cephId(name('userId', NAME_RULES.cephId, adminId), () => field('userId'));
+  const userSecretName = optionalName('userSecretName', NAME_RULES.secretName);
+  const userSecretNamespace = optionalName('userSecretNamespace', NAME_RULES.namespace);
+
+  // placement
+  const pool = name('pool', NAME_RULES.pool, DEFAULTS.pool);
+  const dataPool = optionalName('dataPool', NAME_RULES.pool);
+  const radosNamespace = optionalName('radosNamespace', NAME_RULES.radosNamespace) ?? '';
+  const clusterID = optionalName('clusterID', NAME_RULES.clusterID) ?? deriveClusterID(monitorEntries);
+
+  // image layout
+  const imageFormat = given('imageFormat');
+  if (imageFormat === '1') {
+    fail('imageFormat', 'format 1 is deprecated and unsupported: librbd creates format-1 images without features, ' +
+      'striping or a data pool', '2');
+  } else if (imageFormat !== undefined && imageFormat !== '2') {
+    fail('imageFormat', `unknown image format ${quote(imageFormat)}`, '2');
+  }
+  const imageFeatures = parseFeatures(raw.get('imageFeatures')?.value, field('imageFeatures'));
+  const objectSize = layoutSize('objectSize', given('objectSize'), DEFAULTS.objectSize, fail);
+  if (!isPowerOfTwo(objectSize) || objectSize < MIN_OBJECT_SIZE || objectSize > MAX_OBJECT_SIZE) {
+    fail('objectSize', `${objectSize} bytes is not a power of two between 4KiB and 32MiB`, OBJECT_SIZE_ALLOWED);
+  }
+  const striping = parseStriping(given('stripeUnit'), given('stripeCount'), objectSize, fail);
+
+  // the PV
+  const fsType = oneOf('fsType', FS_TYPES, DEFAULTS.fsType)!;
+  const imageNamePrefix = given('imageNamePrefix') === undefined
+    ? DEFAULTS.imageNamePrefix
+    : name('imageNamePrefix', NAME_RULES.imageNamePrefix);
+  const volumeSource = oneOf('volumeSource', VOLUME_SOURCES, DEFAULTS.volumeSource)!;
+  const csiDriver = name('csiDriver', NAME_RULES.csiDriver, DEFAULTS.csiDriver);
+  const mounter = oneOf('mounter', MOUNTERS, undefined);
+
+  if (volumeSource === 'csi' && userSecretName === undefined) {
+    fail('userSecretName', 'missing; ceph-csi maps the image on nodes with this secret (volumeSource "csi")',
+      `${NAME_RULES.secretName.allowed}, or volumeSource "rbd" to use the nodes' own keyring`);
+  }
+  if (volumeSource === 'rbd') {
+    const onlyForCsi = (key: Key) => {
+      if (given(key) !== undefined) {
+        fail(key, 'only applies to volumeSource "csi"', 'omit it, or set volumeSource "csi"');
+      }
+    };
+    onlyForCsi('csiDriver');
+    onlyForCsi('mounter');
+    if (radosNamespace !== '') {
+      fail('radosNamespace', 'the in-tree rbd volume source cannot map images in a RADOS namespace',
+        'omit it, or set volumeSource "csi"');
+    }
+    try {
+      inTreeMonitorList(monitors);
+    } catch (error) {
+      fail('monitors', (error as Error).message,
+        'with volumeSource "rbd": host, host:port, v1:host:port, or an address vector that includes a v1 address');
+    }
+  }
+
+  return {
+    monitors,
+    clusterID,
+    adminId,
+    adminSecret,
+    pool,
+    dataPool,
+    radosNamespace,
+    userId,
+    userSecret: userSecretName === undefined ? undefined : { name: userSecretName, namespace: userSecretNamespace },
+    imageFormat: 2,
+    imageFeatures,
+    fsType,
+    objectSize,
+    objectOrder: Math.log2(objectSize),
+    striping,
+    imageNamePrefix,
+    volumeSource,
+    csiDriver,
+    mounter,
+  };
+}
+
+function cephId(value: string, field: () => string): string {
+  // librados prepends "client." itself; "client.admin" would authenticate as "client.client.admin".
+  if (value.toLowerCase().startsWith('client.')) {
+    throw new ParameterError(field(), `${quote(value)} includes the "client." prefix`, NAME_RULES.cephId.allowed);
+  }
+  return value;
+}
+
+const FEATURES_ALLOWED = `a comma-separated list of ${IMAGE_FEATURES.join(', ')} (object-map and journaling need ` +
+  'exclusive-lock, fast-diff needs object-map), or "" for none';
+
+function parseFeatures(value: string | undefined, field: string): ImageFeature[] {
+  if (value === undefined) return [...DEFAULTS.imageFeatures];
+  const requested = value.split(',').map((item) => item.trim());
+  if (requested.includes('striping')) {
+    throw new ParameterError(field, 'the striping feature is implied by stripeUnit and stripeCount; set those instead',
+      FEATURES_ALLOWED);
+  }
+  try {
+    return checkFeatures(requested, field);
+  } catch (err) {
+    if (err instanceof ValidationError) throw new ParameterError(field, err.problem, FEATURES_ALLOWED);
+    throw err;
+  }
+}
+
+const OBJECT_SIZE_ALLOWED = 'a power of two from 4KiB to 32MiB, as bytes or with K/KiB/M/MiB (e.g. 4M, 4MiB, 4194304)';
+const STRIPE_UNIT_ALLOWED = 'a power of two from 4KiB up to objectSize, as bytes or with K/KiB/M/MiB, ' +
+  'set together with stripeCount';
+const STRIPE_COUNT_ALLOWED = 'a whole number from 1 upwards, set together with stripeUnit';
+
+type Fail = (key: Key, problem: string, allowed: string) => never;
+
+function layoutSize(key: 'objectSize' | 'stripeUnit', value: string | undefined, fallback: number, fail: Fail): number {
+  if (value === undefined) return fallback;
+  try {
+    return parseByteSize(value);
+  } catch {
+    return fail(key, `${quote(value)} is not a size`, key === 'objectSize' ? OBJECT_SIZE_ALLOWED : STRIPE_UNIT_ALLOWED);
+  }
+}
+
+function parseStriping(
+  unitText: string | undefined, countText: string | undefined, objectSize: number, fail: Fail,
+): ClassParameters['striping'] {
+  if (unitText === undefined && countText === undefined) return undefined;
+  if (unitText === undefined) return fail('stripeUnit', 'missing while stripeCount is set', STRIPE_UNIT_ALLOWED);
+  if (countText === undefined) return fail('stripeCount', 'missing while stripeUnit is set', STRIPE_COUNT_ALLOWED);
+  const unit = layoutSize('stripeUnit', unitText, 0, fail);
+  // A power of two no larger than the (power-of-two) object size always divides it, as librbd requires.
+  if (!isPowerOfTwo(unit) || unit < MIN_OBJECT_SIZE) {
+    fail('stripeUnit', `${unit} bytes is not a power of two of at least 4KiB`, STRIPE_UNIT_ALLOWED);
+  }
+  if (unit > objectSize) fail('stripeUnit', `${unit} bytes is larger than objectSize (${objectSize})`, STRIPE_UNIT_ALLOWED);
+  if (!/^\d+$/.test(countText) || !Number.isSafeInteger(Number(countText)) || Number(countText) < 1) {
+    fail('stripeCount', `${quote(countText)} is not a whole number of at least 1`, STRIPE_COUNT_ALLOWED);
+  }
+  return { unit, count: Number(countText) };
+}
