@@ -113,7 +113,7 @@ export class Cluster {
     return invoke(this.observer, op, fn);
   }
 
-  fsid(): Promise<string> {
+  async fsid(): Promise<string> {
     return this.call('rados_cluster_fsid', () => native.radosClusterFsid(this.handle));
   }
 
@@ -122,7 +122,7 @@ export class Cluster {
     return { totalBytes: s.kb * 1024, usedBytes: s.kbUsed * 1024, availableBytes: s.kbAvail * 1024, objects: s.numObjects };
   }
 
-  listPools(): Promise<string[]> {
+  async listPools(): Promise<string[]> {
     return this.call('rados_pool_list', () => native.radosPoolList(this.handle));
   }
 
@@ -137,12 +137,12 @@ export class Cluster {
     }
   }
 
-  createPool(pool: string): Promise<void> {
+  async createPool(pool: string): Promise<void> {
     checkPoolName(pool);
     return this.call('rados_pool_create', () => native.radosPoolCreate(this.handle, pool));
   }
 
-  deletePool(pool: string): Promise<void> {
+  async deletePool(pool: string): Promise<void> {
     checkPoolName(pool);
     return this.call('rados_pool_delete', () => native.radosPoolDelete(this.handle, pool));
   }
@@ -169,7 +169,7 @@ export class Cluster {
   }
 
   /** Safe to call twice. Calls made after it reject with HandleClosed. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     return this.call('rados_shutdown', () => native.radosShutdown(this.handle));
   }
 }

@@ -48,17 +48,17 @@ export class Image {
     return featureNames(await this.call('rbd_get_features', () => native.rbdGetFeatures(this.handle)));
   }
 
-  id(): Promise<string> {
+  async id(): Promise<string> {
     return this.call('rbd_get_id', () => native.rbdGetId(this.handle));
   }
 
-  resize(size: number): Promise<void> {
+  async resize(size: number): Promise<void> {
     checkSize(size);
     return this.call('rbd_resize', () => native.rbdResize(this.handle, size));
   }
 
   /** Copies the parent's data into this clone so it no longer depends on the parent snapshot. */
-  flatten(): Promise<void> {
+  async flatten(): Promise<void> {
     return this.call('rbd_flatten', () => native.rbdFlatten(this.handle));
   }
 
@@ -73,57 +73,57 @@ export class Image {
     }
   }
 
-  setMetadata(key: string, value: string): Promise<void> {
+  async setMetadata(key: string, value: string): Promise<void> {
     checkMetadataKey(key);
     if (typeof value !== 'string') throw new TypeError(`metadata value for "${key}" must be a string`);
     return this.call('rbd_metadata_set', () => native.rbdMetadataSet(this.handle, key, value));
   }
 
-  removeMetadata(key: string): Promise<void> {
+  async removeMetadata(key: string): Promise<void> {
     checkMetadataKey(key);
     return this.call('rbd_metadata_remove', () => native.rbdMetadataRemove(this.handle, key));
   }
 
-  listMetadata(): Promise<Record<string, string>> {
+  async listMetadata(): Promise<Record<string, string>> {
     return this.call('rbd_metadata_list', () => native.rbdMetadataList(this.handle));
   }
 
   /** Clients that have the image open read-write (our own open included). */
-  watchers(): Promise<Watcher[]> {
+  async watchers(): Promise<Watcher[]> {
     return this.call('rbd_watchers_list', () => native.rbdWatchersList(this.handle));
   }
 
-  listSnapshots(): Promise<Snapshot[]> {
+  async listSnapshots(): Promise<Snapshot[]> {
     return this.call('rbd_snap_list', () => native.rbdSnapList(this.handle));
   }
 
-  createSnapshot(name: string): Promise<void> {
+  async createSnapshot(name: string): Promise<void> {
     checkSnapshotName(name);
     return this.call('rbd_snap_create', () => native.rbdSnapCreate(this.handle, name));
   }
 
-  removeSnapshot(name: string): Promise<void> {
+  async removeSnapshot(name: string): Promise<void> {
     checkSnapshotName(name);
     return this.call('rbd_snap_remove', () => native.rbdSnapRemove(this.handle, name));
   }
 
-  protectSnapshot(name: string): Promise<void> {
+  async protectSnapshot(name: string): Promise<void> {
     checkSnapshotName(name);
     return this.call('rbd_snap_protect', () => native.rbdSnapProtect(this.handle, name));
   }
 
-  unprotectSnapshot(name: string): Promise<void> {
+  async unprotectSnapshot(name: string): Promise<void> {
     checkSnapshotName(name);
     return this.call('rbd_snap_unprotect', () => native.rbdSnapUnprotect(this.handle, name));
   }
 
-  isSnapshotProtected(name: string): Promise<boolean> {
+  async isSnapshotProtected(name: string): Promise<boolean> {
     checkSnapshotName(name);
     return this.call('rbd_snap_is_protected', () => native.rbdSnapIsProtected(this.handle, name));
   }
 
   /** Safe to call twice; later calls on this image reject with HandleClosed. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     return this.call('rbd_close', () => native.rbdClose(this.handle));
   }
 }

@@ -42,7 +42,7 @@ export class Pool {
   }
 
   /** Creates a format 2 image. ImageExists when the name is taken. */
-  createImage(name: string, size: number, options: CreateImageOptions = {}): Promise<void> {
+  async createImage(name: string, size: number, options: CreateImageOptions = {}): Promise<void> {
     checkImageName(name);
     checkSize(size);
     const nativeOptions = toNativeImageOptions(options);
@@ -50,7 +50,7 @@ export class Pool {
   }
 
   /** Clones a protected snapshot of an image of `parent` (may be this pool) into this pool. */
-  cloneImage(parent: Pool, parentImage: string, parentSnapshot: string, name: string, options: CreateImageOptions = {}): Promise<void> {
+  async cloneImage(parent: Pool, parentImage: string, parentSnapshot: string, name: string, options: CreateImageOptions = {}): Promise<void> {
     checkImageName(parentImage, 'parentImage');
     checkSnapshotName(parentSnapshot, 'parentSnapshot');
     checkImageName(name);
@@ -63,13 +63,13 @@ export class Pool {
    * Removes an image in place. Without object-map this walks every possible data object, so it takes time in
    * proportion to the image's size: prefer moveToTrash + removeFromTrash for large images.
    */
-  removeImage(name: string): Promise<void> {
+  async removeImage(name: string): Promise<void> {
     checkImageName(name);
     return this.call('rbd_remove', () => native.rbdRemove(this.handle, name));
   }
 
   /** Moves an image to the pool's trash: constant time whatever its size. */
-  moveToTrash(name: string, delaySeconds = 0): Promise<void> {
+  async moveToTrash(name: string, delaySeconds = 0): Promise<void> {
     checkImageName(name);
     return this.call('rbd_trash_move', () => native.rbdTrashMove(this.handle, name, delaySeconds));
   }
@@ -79,7 +79,7 @@ export class Pool {
     return entries.map((e) => ({ id: e.id, name: e.name, deletedAt: e.deletionTime, deferredUntil: e.defermentEndTime }));
   }
 
-  removeFromTrash(id: string, force = false): Promise<void> {
+  async removeFromTrash(id: string, force = false): Promise<void> {
     if (typeof id !== 'string' || !/^[0-9a-f]+$/.test(id)) throw new TypeError(`trash id: expected a hex image id, got ${JSON.stringify(id)}`);
     return this.call('rbd_trash_remove', () => native.rbdTrashRemove(this.handle, id, force));
   }
@@ -90,7 +90,7 @@ export class Pool {
   }
 
   /** Marks a new pool as an RBD pool (what `rbd pool init` does). */
-  initRbd(force = false): Promise<void> {
+  async initRbd(force = false): Promise<void> {
     return this.call('rbd_pool_init', () => native.rbdPoolInit(this.handle, force));
   }
 
@@ -132,7 +132,7 @@ export class Pool {
   }
 
   /** Safe to call twice. Open images keep the I/O context alive until they are closed. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     return this.call('rados_ioctx_destroy', () => native.radosIoctxDestroy(this.handle));
   }
 }

@@ -1,0 +1,102 @@
+// Image create/remove through the addon versus one `rbd` CLI process per image (what the retired
+// external-storage rbd-provisioner did), and the three ways to delete a 1 TiB image. Prints figures; asserts nothing.
+//
+//   npm run bench            (starts the test Ceph if needed)
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Cluster, setMaxInflight, type Pool } from '../src/ceph/index.js';
+import { createTestPool, ensureCeph, uniqueName } from '../test/support/ceph.js';
+
+const run = promisify(execFile);
+const GiB = 2 ** 30;
+const TiB = 2 ** 40;
+
+interface Figures { label: string; ops: number; seconds: number; latenciesMs: number[] }
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function report(f: Figures): { opsPerSecond: number; p50: number; p99: number } {
+  const sorted = [...f.latenciesMs].sort((a, b) => a - b);
+  const r = { opsPerSecond: f.ops / f.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  console.log(`${f.label.padEnd(38)} ${String(f.ops).padStart(5)} ops  ${r.opsPerSecond.toFixed(1).padStart(8)} ops/s  p50 ${r.p50.toFixed(2).padStart(8)} ms  p99 ${r.p99.toFixed(2).padStart(8)} ms`);
+  return r;
+}
+
+/** Runs op(i) for i < count with at most `concurrency` in flight; per-op latencies. */
+async function measure(label: string, count: number, concurrency: number, op: (i: number) => Promise<void>): Promise<Figures> {
+  const latenciesMs: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < count) {
+      const i = next++;
+      const t0 = performance.now();
+      await op(i);
+      latenciesMs.push(performance.now() - t0);
+    }
+  }));
+  return { label, ops: count, seconds: (performance.now() - started) / 1000, latenciesMs };
+}
+
+async function timeOnce(fn: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+async function main(): Promise<void> {
+  const ceph = await ensureCeph();
+  const { pool: poolName, remove } = await createTestPool('bench');
+  setMaxInflight(32);
+  const cluster = await Cluster.connect({ monitors: ceph.monHost, user: 'admin', key: ceph.adminKey });
+  const pool: Pool = await cluster.openPool(poolName);
+  const cli = (args: string[]) => run('rbd', ['-c', ceph.confPath, ...args]);
+  const perCreate: Record<string, number> = {};
+  try {
+    console.log(`# rbd-provisioner benchmark: create/remove of 1 GiB images, pool ${poolName}`);
+    for (const concurrency of [1, 8, 32]) {
+      const count = concurrency === 1 ? 100 : 300;
+      const names = Array.from({ length: count }, () => uniqueName('b'));
+      const c = report(await measure(`addon create  (1 conn, concurrency ${concurrency})`, count, concurrency, (i) => pool.createImage(names[i]!, GiB)));
+      report(await measure(`addon remove  (1 conn, concurrency ${concurrency})`, count, concurrency, (i) => pool.removeImage(names[i]!)));
+      perCreate[`addon c=${concurrency}`] = c.opsPerSecond;
+    }
+    const count = 30;
+    const names = Array.from({ length: count }, () => uniqueName('cli'));
+    const c = report(await measure('rbd CLI create (process per image)', count, 1, async (i) => { await cli(['create', '--size', '1G', `${poolName}/${names[i]}`]); }));
+    report(await measure('rbd CLI rm     (process per image)', count, 1, async (i) => { await cli(['rm', '--no-progress', `${poolName}/${names[i]}`]); }));
+    perCreate['cli'] = c.opsPerSecond;
+    console.log('\n# create throughput relative to the CLI path');
+    for (const [label, opsPerSecond] of Object.entries(perCreate)) {
+      if (label !== 'cli') console.log(`${label.padEnd(14)} ${(opsPerSecond / perCreate['cli']!).toFixed(1)}x`);
+    }
+
+    console.log('\n# deleting an empty 1 TiB image');
+    const trashName = uniqueName('tib-trash');
+    await pool.createImage(trashName, TiB);
+    const trashMs = await timeOnce(async () => {
+      const id = await pool.withImage(trashName, (image) => image.id());
+      await pool.moveToTrash(trashName);
+      await pool.removeFromTrash(id);
+    });
+    console.log(`trash move + trash remove (layering only)     ${trashMs.toFixed(1)} ms`);
+    const omName = uniqueName('tib-om');
+    await pool.createImage(omName, TiB, { features: ['layering', 'exclusive-lock', 'object-map', 'fast-diff'] });
+    console.log(`rbd_remove with object-map                    ${(await timeOnce(() => pool.removeImage(omName))).toFixed(1)} ms`);
+    const plainName = uniqueName('tib-plain');
+    await pool.createImage(plainName, TiB);
+    console.log(`rbd_remove without object-map                 ${(await timeOnce(() => pool.removeImage(plainName))).toFixed(1)} ms`);
+  } finally {
+    await pool.close();
+    await cluster.close();
+    await remove();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The project's test command (the README's, and what CI runs). On a fresh machine it installs what is missing,
+# builds the addon and the TypeScript, starts the real single-node Ceph and the real Kubernetes control plane the
+# chosen suites need (reusing them when already running), and runs the suites with node's test runner.
+#
+#   scripts/test.sh                 every suite
+#   scripts/test.sh unit addon      only these (test/<suite>/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+all=(unit cephcluster addon controlplane chart e2e)
+suites=("$@")
+[ "${#suites[@]}" -gt 0 ] || suites=("${all[@]}")
+
+needs_ceph=false
+needs_kube=false
+for suite in "${suites[@]}"; do
+  [ -d "test/$suite" ] || { echo "test: no suite test/$suite (have: ${all[*]})" >&2; exit 2; }
+  case "$suite" in
+    addon|cephcluster) needs_ceph=true ;;
+    controlplane|chart) needs_kube=true ;;
+    e2e) needs_ceph=true; needs_kube=true ;;
+  esac
+done
+
+bash scripts/ensure-deps.sh
+if $needs_ceph; then bash scripts/ceph/cluster.sh start; fi
+if $needs_kube; then bash scripts/kube/cluster.sh start; fi
+
+dirs=()
+for suite in "${suites[@]}"; do dirs+=("dist/test/$suite/"); done
+exec node --test --test-timeout=600000 "${dirs[@]}"
