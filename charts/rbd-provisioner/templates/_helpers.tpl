@@ -1,0 +1,130 @@
+{{/*
+Chart name, overridable.
+*/}}
+{{- define "rbd-provisioner.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name; 63 characters at most because it names Kubernetes objects.
+A release name that already contains the chart name is used as is.
+*/}}
+{{- define "rbd-provisioner.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "rbd-provisioner.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "rbd-provisioner.labels" -}}
+helm.sh/chart: {{ include "rbd-provisioner.chart" . }}
+{{ include "rbd-provisioner.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "rbd-provisioner.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "rbd-provisioner.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "rbd-provisioner.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "rbd-provisioner.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "rbd-provisioner.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+
+{{/*
+The Lease the replicas compete for, derived as the controller derives it; the chart passes it
+explicitly all the same, so that the Role's resourceNames and the controller cannot disagree.
+*/}}
+{{- define "rbd-provisioner.leaseName" -}}
+{{- .Values.leaderElection.leaseName | default (.Values.provisionerName | lower | replace "." "-" | replace "/" "-") }}
+{{- end }}
+
+{{/*
+A secret block's namespace: its own, or the release's.
+Call with (dict "root" $ "secret" $secret).
+*/}}
+{{- define "rbd-provisioner.secretNamespace" -}}
+{{- .secret.namespace | default .root.Release.Namespace }}
+{{- end }}
+
+{{/*
+A StorageClass's parameters as YAML: those given in values (empty ones dropped), plus
+<role>Id, <role>SecretName and <role>SecretNamespace from the class's secrets block, for
+"admin" and "user", unless given explicitly. The provisioner reads keys case-insensitively,
+so "given" is decided case-insensitively too.
+Call with (dict "root" $ "class" $class).
+*/}}
+{{- define "rbd-provisioner.storageClassParameters" -}}
+{{- $root := .root }}
+{{- $params := dict }}
+{{- $given := dict }}
+{{- range $key, $value := (.class.parameters | default dict) }}
+{{- if not (or (kindIs "invalid" $value) (eq (toString $value) "")) }}
+{{- $_ := set $params $key (toString $value) }}
+{{- $_ := set $given (lower $key) true }}
+{{- end }}
+{{- end }}
+{{- $secrets := .class.secrets | default dict }}
+{{- range $role := list "admin" "user" }}
+{{- $secret := get $secrets $role | default dict }}
+{{- $nameGiven := hasKey $given (printf "%ssecretname" $role) }}
+{{- if and $secret.name (not $nameGiven) }}
+{{- $_ := set $params (printf "%sSecretName" $role) $secret.name }}
+{{- end }}
+{{- /* Never leave the namespace to the provisioner's default: the RBAC below must name it. */}}
+{{- if and (or $secret.name $nameGiven) (not (hasKey $given (printf "%ssecretnamespace" $role))) }}
+{{- $_ := set $params (printf "%sSecretNamespace" $role) (include "rbd-provisioner.secretNamespace" (dict "root" $root "secret" $secret)) }}
+{{- end }}
+{{- if and $secret.id (not (hasKey $given (printf "%sid" $role))) }}
+{{- $_ := set $params (printf "%sId" $role) (toString $secret.id) }}
+{{- end }}
+{{- end }}
+{{- toYaml $params }}
+{{- end }}
+
+{{/*
+The admin Secrets the controller reads, as YAML {namespace: [name, ...]}, taken from each
+class's effective parameters (so an explicit adminSecretName is honoured). Classes with
+create: false count too: their Secrets are read all the same.
+*/}}
+{{- define "rbd-provisioner.adminSecretsByNamespace" -}}
+{{- $root := . }}
+{{- $byNamespace := dict }}
+{{- range $index, $class := .Values.storageClasses }}
+{{- $params := include "rbd-provisioner.storageClassParameters" (dict "root" $root "class" $class) | fromYaml }}
+{{- $name := "" }}
+{{- $namespace := "" }}
+{{- range $key, $value := $params }}
+{{- if eq (lower $key) "adminsecretname" }}{{ $name = $value }}{{ end }}
+{{- if eq (lower $key) "adminsecretnamespace" }}{{ $namespace = $value }}{{ end }}
+{{- end }}
+{{- if not $name }}
+{{- fail (printf "storageClasses[%d] (%s): no admin Secret: set secrets.admin.name (or parameters.adminSecretName)" $index $class.name) }}
+{{- end }}
+{{- $namespace = $namespace | default $root.Release.Namespace }}
+{{- $names := get $byNamespace $namespace | default list }}
+{{- $_ := set $byNamespace $namespace (append $names $name | uniq | sortAlpha) }}
+{{- end }}
+{{- toYaml $byNamespace }}
+{{- end }}

@@ -1,0 +1,367 @@
+// What the chart renders: the controller started per contract.md (checked with the controller's own
+// flag parser), a locked-down Pod, minimal RBAC, StorageClasses and Secrets from values, and the test hook.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type {
+  V1ClusterRole,
+  V1Container,
+  V1Deployment,
+  V1PolicyRule,
+  V1Role,
+  V1RoleBinding,
+  V1Secret,
+  V1Service,
+  V1StorageClass,
+} from '@kubernetes/client-node';
+import { parseConfig, parseHttpAddress } from '../../src/config.js';
+import { type Manifest, ofKind, onlyOfKind, render } from './helm.js';
+
+const RELEASE_NAMESPACE = 'ns-rel';
+// The `helm test` hook has RBAC of its own (test/chart/hook.test.ts); here only the controller's counts.
+const CONTROLLER_ONLY = { tests: false };
+// Keys as `ceph auth get-key` prints them (base64 of 16 random bytes plus a header); made up.
+const ADMIN_KEY = 'AQCdummyadminkeydummyadminkeydummyad==';
+const USER_KEY = 'AQCdummyuserkeydummyuserkeydummyuse==';
+
+/** Two created classes with Secrets in two namespaces, plus one class managed elsewhere. */
+const CLASSES_VALUES = {
+  storageClasses: [
+    {
+      name: 'fast',
+      create: true,
+      isDefault: true,
+      reclaimPolicy: 'Retain',
+      volumeBindingMode: 'WaitForFirstConsumer',
+      allowVolumeExpansion: true,
+      mountOptions: ['discard'],
+      parameters: { monitors: '192.0.2.1:6789', pool: 'fast', imageFeatures: 'layering', fsType: '', dataPool: null },
+      secrets: {
+        admin: { name: 'ceph-admin', namespace: 'ceph', create: true, id: 'provisioner', key: ADMIN_KEY },
+        user: { name: 'ceph-user', create: true, id: 'kube', key: USER_KEY },
+      },
+    },
+    {
+      name: 'slow',
+      create: true,
+      parameters: { pool: 'slow', AdminSecretName: 'explicit-admin' },
+      secrets: { admin: { name: 'ceph-admin', namespace: 'ceph', create: true, key: ADMIN_KEY } },
+    },
+    { name: 'elsewhere', create: false, secrets: { admin: { name: 'other-admin' }, user: { name: 'never-read' } } },
+  ],
+};
+
+function controller(manifests: readonly Manifest[]): V1Container {
+  const deployment = onlyOfKind<V1Deployment>(manifests, 'Deployment');
+  const containers = deployment.spec?.template.spec?.containers ?? [];
+  assert.equal(containers.length, 1);
+  return containers[0] as V1Container;
+}
+
+/** The controller's configuration as its own parser reads the rendered args and the downward-API env. */
+function parsedConfig(manifests: readonly Manifest[]): ReturnType<typeof parseConfig> {
+  const container = controller(manifests);
+  const env: Record<string, string> = {};
+  for (const variable of container.env ?? []) {
+    const field = variable.valueFrom?.fieldRef?.fieldPath;
+    if (field === 'metadata.namespace') env[variable.name] = RELEASE_NAMESPACE;
+    else if (field === 'metadata.name') env[variable.name] = 'rel-rbd-provisioner-7d9f-abcde';
+    else if (variable.value !== undefined) env[variable.name] = variable.value;
+  }
+  return parseConfig(container.args ?? [], env, { hostname: () => 'unused', randomSuffix: () => 'unused' });
+}
+
+function flagNames(container: V1Container): string[] {
+  return (container.args ?? []).map((arg) => {
+    const match = /^--([a-z-]+)=/.exec(arg);
+    assert.ok(match !== null, `every argument is --flag=value, got ${arg}`);
+    return match[1] as string;
+  });
+}
+
+function rulesGrant(rules: readonly V1PolicyRule[] | undefined, resource: string): V1PolicyRule[] {
+  return (rules ?? []).filter((rule) => (rule.resources ?? []).some((r) => r === resource || r === '*'));
+}
+
+describe('the controller container', () => {
+  test('default args parse, with the controller\'s own parser, into the contract\'s defaults', async () => {
+    const manifests = await render({});
+    const container = controller(manifests);
+    assert.deepEqual(flagNames(container), [
+      'provisioner-name',
+      'workers',
+      'ceph-max-inflight',
+      'ceph-mount-timeout',
+      'ceph-mon-op-timeout',
+      'ceph-osd-op-timeout',
+      'kube-api-qps',
+      'kube-api-burst',
+      'leader-elect',
+      'leader-election-lease-name',
+      'leader-election-lease-duration',
+      'leader-election-renew-deadline',
+      'leader-election-retry-period',
+      'http-address',
+      'log-level',
+      'log-format',
+    ]);
+    const config = parsedConfig(manifests);
+    assert.deepEqual(
+      { ...config, kubeconfig: undefined },
+      {
+        provisionerName: 'rbd.provisioner.ceph.io',
+        kubeconfig: undefined,
+        workers: 16,
+        cephMaxInflight: 16,
+        cephMountTimeoutMs: 10_000,
+        cephMonOpTimeoutMs: 30_000,
+        cephOsdOpTimeoutMs: 30_000,
+        kubeApiQps: 50,
+        kubeApiBurst: 100,
+        resyncPeriodMs: 600_000,
+        leaderElect: true,
+        leaderElectionNamespace: RELEASE_NAMESPACE,
+        leaderElectionLeaseName: 'rbd-provisioner-ceph-io',
+        leaderElectionLeaseDurationMs: 15_000,
+        leaderElectionRenewDeadlineMs: 10_000,
+        leaderElectionRetryPeriodMs: 2_000,
+        identity: 'rel-rbd-provisioner-7d9f-abcde',
+        httpAddress: ':8080',
+        logLevel: 'info',
+        logFormat: 'json',
+        help: false,
+      },
+    );
+    assert.deepEqual(
+      (container.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
+      [
+        ['POD_NAMESPACE', 'metadata.namespace'],
+        ['POD_NAME', 'metadata.name'],
+      ],
+    );
+  });
+
+  test('every setting reaches the controller', async () => {
+    const manifests = await render({
+      provisionerName: 'Example.COM/rbd',
+      workers: 4,
+      ceph: { mountTimeout: '3s', monOpTimeout: '1m', osdOpTimeout: '1m30s', maxInflight: 64 },
+      kubeApi: { qps: 7.5, burst: 9 },
+      leaderElection: { enabled: true, leaseName: '', leaseDuration: '30s', renewDeadline: '20s', retryPeriod: '5s' },
+      metrics: { enabled: true, port: 9443 },
+      log: { level: 'debug', format: 'text' },
+      extraArgs: ['--resync-period=5m'],
+      extraEnv: [{ name: 'UV_THREADPOOL_SIZE', value: '32' }],
+    });
+    const config = parsedConfig(manifests);
+    assert.equal(config.provisionerName, 'Example.COM/rbd');
+    assert.equal(config.workers, 4);
+    assert.deepEqual([config.cephMountTimeoutMs, config.cephMonOpTimeoutMs, config.cephOsdOpTimeoutMs, config.cephMaxInflight], [3000, 60_000, 90_000, 64]);
+    assert.deepEqual([config.kubeApiQps, config.kubeApiBurst], [7.5, 9]);
+    assert.deepEqual(
+      [config.leaderElectionLeaseDurationMs, config.leaderElectionRenewDeadlineMs, config.leaderElectionRetryPeriodMs],
+      [30_000, 20_000, 5_000],
+    );
+    assert.equal(config.resyncPeriodMs, 300_000);
+    assert.deepEqual([config.logLevel, config.logFormat], ['debug', 'text']);
+    const container = controller(manifests);
+    assert.equal(container.args?.at(-1), '--resync-period=5m', 'extraArgs come last');
+    assert.deepEqual(container.env?.at(-1), { name: 'UV_THREADPOOL_SIZE', value: '32' });
+
+    // The Lease the controller will use is the one the Role names.
+    const leaseRole = ofKind<V1Role>(manifests, 'Role').find((role) => rulesGrant(role.rules, 'leases').length > 0);
+    assert.ok(leaseRole !== undefined, 'a Role for the Lease');
+    assert.equal(leaseRole.metadata?.namespace, config.leaderElectionNamespace);
+    const named = leaseRole.rules?.find((rule) => rule.resourceNames !== undefined);
+    assert.deepEqual(named?.resourceNames, [config.leaderElectionLeaseName]);
+    assert.equal(config.leaderElectionLeaseName, 'example-com-rbd');
+
+    // Probes and the metrics Service use the port the controller listens on.
+    const port = parseHttpAddress(config.httpAddress)?.port;
+    assert.equal(port, 9443);
+    const http = container.ports?.find((p) => p.name === 'http');
+    assert.equal(http?.containerPort, port);
+    assert.deepEqual(container.livenessProbe?.httpGet, { path: '/healthz', port: 'http' });
+    assert.deepEqual(container.readinessProbe?.httpGet, { path: '/readyz', port: 'http' });
+    const service = onlyOfKind<V1Service>(manifests, 'Service');
+    assert.deepEqual(service.spec?.ports?.map((p) => [p.port, p.targetPort]), [[9443, 'http']]);
+  });
+
+  test('leader election off with a single replica: --leader-elect=false and no Lease access', async () => {
+    const manifests = await render({ replicaCount: 1, leaderElection: { enabled: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' } });
+    assert.equal(parsedConfig(manifests).leaderElect, false);
+    assert.ok(!flagNames(controller(manifests)).some((flag) => flag.startsWith('leader-election-')));
+    assert.deepEqual(
+      ofKind<V1Role>(manifests, 'Role').filter((role) => rulesGrant(role.rules, 'leases').length > 0),
+      [],
+    );
+  });
+
+  test('the Pod runs non-root on a read-only root filesystem, without capabilities, under RuntimeDefault seccomp', async () => {
+    const manifests = await render({});
+    const deployment = onlyOfKind<V1Deployment>(manifests, 'Deployment');
+    const pod = deployment.spec?.template.spec;
+    assert.equal(deployment.spec?.replicas, 2);
+    assert.deepEqual(pod?.securityContext, {
+      runAsNonRoot: true,
+      runAsUser: 10001,
+      runAsGroup: 10001,
+      fsGroup: 10001,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const container = controller(manifests);
+    assert.deepEqual(container.securityContext, {
+      runAsNonRoot: true,
+      runAsUser: 10001,
+      runAsGroup: 10001,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    assert.equal(pod?.hostNetwork, undefined);
+    assert.deepEqual(container.volumeMounts, [{ name: 'tmp', mountPath: '/tmp' }]);
+    assert.deepEqual(pod?.volumes, [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }]);
+    assert.equal(pod?.serviceAccountName, 'rel-rbd-provisioner');
+  });
+
+  test('no cephx key reaches the Deployment (args, env, annotations)', async () => {
+    const manifests = await render(CLASSES_VALUES);
+    const deployment = JSON.stringify(onlyOfKind(manifests, 'Deployment'));
+    for (const key of [ADMIN_KEY, USER_KEY]) {
+      assert.ok(!deployment.includes(key) && !deployment.includes(Buffer.from(key).toString('base64')));
+    }
+  });
+});
+
+describe('RBAC', () => {
+  test('the ClusterRole grants exactly what the controller uses, and never Secrets or Pods', async () => {
+    const manifests = await render(CLASSES_VALUES, CONTROLLER_ONLY);
+    const clusterRole = onlyOfKind<V1ClusterRole>(manifests, 'ClusterRole');
+    assert.deepEqual(clusterRole.rules, [
+      { apiGroups: [''], resources: ['persistentvolumes'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'patch', 'update'] },
+      { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['storage.k8s.io'], resources: ['storageclasses'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+    ]);
+    for (const resource of ['secrets', 'pods']) assert.deepEqual(rulesGrant(clusterRole.rules, resource), [], `no cluster-wide ${resource}`);
+    const binding = onlyOfKind<V1RoleBinding>(manifests, 'ClusterRoleBinding');
+    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole.metadata?.name });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'rel-rbd-provisioner', namespace: RELEASE_NAMESPACE }]);
+  });
+
+  test('Secrets are readable only by name, in their own namespaces, and only the admin ones', async () => {
+    const manifests = await render(CLASSES_VALUES, CONTROLLER_ONLY);
+    const roles = ofKind<V1Role>(manifests, 'Role');
+    const secretRules = roles.flatMap((role) =>
+      rulesGrant(role.rules, 'secrets').map((rule) => ({ namespace: role.metadata?.namespace, verbs: rule.verbs, names: rule.resourceNames })),
+    );
+    assert.deepEqual(
+      secretRules.sort((a, b) => String(a.namespace).localeCompare(String(b.namespace))),
+      [
+        // "slow" names its admin Secret explicitly (any case): that one is granted, not the secrets block's.
+        { namespace: 'ceph', verbs: ['get'], names: ['ceph-admin', 'explicit-admin'] },
+        { namespace: RELEASE_NAMESPACE, verbs: ['get'], names: ['other-admin'] },
+      ],
+    );
+    for (const role of roles) {
+      for (const rule of role.rules ?? []) {
+        assert.ok(!(rule.resources ?? []).includes('pods') && !(rule.verbs ?? []).includes('*'), `Role ${role.metadata?.name}: ${JSON.stringify(rule)}`);
+      }
+      const binding = ofKind<V1RoleBinding>(manifests, 'RoleBinding').find(
+        (b) => b.metadata?.namespace === role.metadata?.namespace && b.roleRef.name === role.metadata?.name,
+      );
+      assert.deepEqual(binding?.subjects, [{ kind: 'ServiceAccount', name: 'rel-rbd-provisioner', namespace: RELEASE_NAMESPACE }], `binding of Role ${role.metadata?.name}`);
+    }
+  });
+
+  test('the Lease: create (which cannot be limited by name), get and update on the one Lease', async () => {
+    const manifests = await render({}, CONTROLLER_ONLY);
+    const role = ofKind<V1Role>(manifests, 'Role').find((r) => rulesGrant(r.rules, 'leases').length > 0);
+    assert.deepEqual(role?.rules, [
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['rbd-provisioner-ceph-io'], verbs: ['get', 'update'] },
+    ]);
+    assert.equal(role?.metadata?.namespace, RELEASE_NAMESPACE);
+  });
+
+  test('rbac.clusterWideSecrets grants get on all Secrets instead of per-name Roles', async () => {
+    const manifests = await render({ ...CLASSES_VALUES, rbac: { create: true, clusterWideSecrets: true } }, CONTROLLER_ONLY);
+    const clusterRole = onlyOfKind<V1ClusterRole>(manifests, 'ClusterRole');
+    assert.deepEqual(rulesGrant(clusterRole.rules, 'secrets'), [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }]);
+    assert.deepEqual(ofKind<V1Role>(manifests, 'Role').filter((role) => rulesGrant(role.rules, 'secrets').length > 0), []);
+  });
+
+  test('rbac.create=false and serviceAccount.create=false render no RBAC and no ServiceAccount', async () => {
+    const manifests = await render({ rbac: { create: false, clusterWideSecrets: false }, serviceAccount: { create: false, name: 'mine' } }, CONTROLLER_ONLY);
+    for (const kind of ['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ServiceAccount']) assert.deepEqual(ofKind(manifests, kind), [], kind);
+    assert.equal(onlyOfKind<V1Deployment>(manifests, 'Deployment').spec?.template.spec?.serviceAccountName, 'mine');
+  });
+});
+
+describe('StorageClasses and Secrets', () => {
+  test('by default the chart creates neither, and still grants the default class\'s admin Secret', async () => {
+    const manifests = await render({});
+    assert.deepEqual(ofKind(manifests, 'StorageClass'), []);
+    assert.deepEqual(ofKind(manifests, 'Secret'), []);
+    const secretRoles = ofKind<V1Role>(manifests, 'Role').filter((role) => rulesGrant(role.rules, 'secrets').length > 0);
+    assert.deepEqual(secretRoles.map((role) => [role.metadata?.namespace, role.rules?.[0]?.resourceNames]), [[RELEASE_NAMESPACE, ['ceph-admin']]]);
+  });
+
+  test('classes carry the provisioner name, their policies, and only the parameters that are set', async () => {
+    const manifests = await render({ ...CLASSES_VALUES, provisionerName: 'rbd.example.org' });
+    const classes = ofKind<V1StorageClass>(manifests, 'StorageClass');
+    assert.deepEqual(classes.map((c) => c.metadata?.name), ['fast', 'slow'], 'create: false is not rendered');
+    const [fast, slow] = classes as [V1StorageClass, V1StorageClass];
+    assert.equal(fast.provisioner, 'rbd.example.org');
+    assert.equal(fast.metadata?.annotations?.['storageclass.kubernetes.io/is-default-class'], 'true');
+    assert.deepEqual(
+      [fast.reclaimPolicy, fast.volumeBindingMode, fast.allowVolumeExpansion, fast.mountOptions],
+      ['Retain', 'WaitForFirstConsumer', true, ['discard']],
+    );
+    assert.deepEqual(fast.parameters, {
+      monitors: '192.0.2.1:6789',
+      pool: 'fast',
+      imageFeatures: 'layering',
+      adminId: 'provisioner',
+      adminSecretName: 'ceph-admin',
+      adminSecretNamespace: 'ceph',
+      userId: 'kube',
+      userSecretName: 'ceph-user',
+      userSecretNamespace: RELEASE_NAMESPACE,
+    });
+    assert.equal(slow.metadata?.annotations, undefined);
+    assert.deepEqual(
+      [slow.reclaimPolicy, slow.volumeBindingMode, slow.allowVolumeExpansion, slow.mountOptions],
+      ['Delete', 'Immediate', false, undefined],
+    );
+    // Only what values set: no user keys without a user Secret; the explicit (differently cased) key wins.
+    assert.deepEqual(slow.parameters, { pool: 'slow', AdminSecretName: 'explicit-admin', adminSecretNamespace: 'ceph' });
+  });
+
+  test('Secrets are created only with create and a key: type kubernetes.io/rbd, data key "key", once per name', async () => {
+    const manifests = await render(CLASSES_VALUES);
+    const secrets = ofKind<V1Secret>(manifests, 'Secret');
+    assert.deepEqual(
+      secrets.map((s) => [s.metadata?.namespace, s.metadata?.name, s.type, s.data]),
+      [
+        ['ceph', 'ceph-admin', 'kubernetes.io/rbd', { key: Buffer.from(ADMIN_KEY).toString('base64') }],
+        [RELEASE_NAMESPACE, 'ceph-user', 'kubernetes.io/rbd', { key: Buffer.from(USER_KEY).toString('base64') }],
+      ],
+    );
+    const elsewhere = manifests.filter((m) => m.kind !== 'Secret').map((m) => JSON.stringify(m));
+    for (const key of [ADMIN_KEY, USER_KEY, Buffer.from(ADMIN_KEY).toString('base64')]) {
+      assert.ok(!elsewhere.some((text) => text.includes(key)), 'keys appear in Secrets only');
+    }
+  });
+
+  test('metrics: the Service follows metrics.enabled, the ServiceMonitor also needs serviceMonitor.enabled', async () => {
+    assert.deepEqual(ofKind(await render({}), 'ServiceMonitor'), []);
+    const off = await render({ metrics: { enabled: false, port: 8080, serviceMonitor: { enabled: true } } });
+    assert.deepEqual([...ofKind(off, 'Service'), ...ofKind(off, 'ServiceMonitor')], []);
+    const on = await render({ metrics: { enabled: true, port: 8080, serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prom' } } } });
+    const monitor = onlyOfKind<Manifest & { spec: { endpoints: unknown[] } }>(on, 'ServiceMonitor');
+    assert.equal(monitor.metadata.labels?.['release'], 'prom');
+    assert.deepEqual(monitor.spec.endpoints, [{ port: 'http-metrics', path: '/metrics', interval: '15s' }]);
+    assert.ok(onlyOfKind<V1Service>(on, 'Service').spec?.ports?.some((p) => p.name === 'http-metrics'));
+  });
+});

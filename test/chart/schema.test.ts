@@ -1,0 +1,143 @@
+// values.schema.json (and the template-level checks) reject wrong values with a message naming the value.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { helmTemplate } from './helm.js';
+
+const SCHEMA_FAILURE = "values don't meet the specifications of the schema(s)";
+
+/** A valid class to vary, given as a whole list: a values file replaces lists, it does not merge them. */
+function withClass(overrides: Record<string, unknown>): object {
+  return {
+    storageClasses: [{ name: 'rbd', create: true, parameters: { pool: 'kube' }, secrets: { admin: { name: 'ceph-admin' } }, ...overrides }],
+  };
+}
+
+interface Case {
+  name: string;
+  values: object;
+  /** Fragments that must all appear in helm's error output. */
+  expected: string[];
+  /** Template-level checks (fail) rather than the schema. */
+  template?: true;
+}
+
+const CASES: Case[] = [
+  {
+    name: 'log.level outside the controller\'s levels',
+    values: { log: { level: 'loud', format: 'json' } },
+    expected: ['- log.level: log.level must be one of the following: "error", "warn", "info", "debug"'],
+  },
+  {
+    name: 'log.format outside json/text',
+    values: { log: { level: 'info', format: 'xml' } },
+    expected: ['- log.format: log.format must be one of the following: "json", "text"'],
+  },
+  { name: 'replicaCount 0', values: { replicaCount: 0 }, expected: ['- replicaCount: Must be greater than or equal to 1'] },
+  {
+    name: 'image.pullPolicy unknown',
+    values: { image: { repository: 'r', pullPolicy: 'Sometimes' } },
+    expected: ['- image.pullPolicy: image.pullPolicy must be one of the following: "Always", "IfNotPresent", "Never"'],
+  },
+  {
+    name: 'reclaimPolicy Keep',
+    values: withClass({ reclaimPolicy: 'Keep' }),
+    expected: ['- storageClasses.0.reclaimPolicy: storageClasses.0.reclaimPolicy must be one of the following: "Delete", "Retain"'],
+  },
+  {
+    name: 'volumeBindingMode unknown',
+    values: withClass({ volumeBindingMode: 'Later' }),
+    expected: ['- storageClasses.0.volumeBindingMode: storageClasses.0.volumeBindingMode must be one of the following: "Immediate", "WaitForFirstConsumer"'],
+  },
+  {
+    name: 'a duration without a unit',
+    values: { ceph: { mountTimeout: '10', monOpTimeout: '30s', osdOpTimeout: '30s', maxInflight: 16 } },
+    expected: ['- ceph.mountTimeout: Does not match pattern'],
+  },
+  {
+    name: 'a duration given as a number',
+    values: { leaderElection: { enabled: true, leaseDuration: 15, renewDeadline: '10s', retryPeriod: '2s' } },
+    expected: ['- leaderElection.leaseDuration: Invalid type. Expected: string, given: integer'],
+  },
+  { name: 'workers 0', values: { workers: 0 }, expected: ['- workers: Must be greater than or equal to 1'] },
+  { name: 'metrics.port beyond 65535', values: { metrics: { enabled: true, port: 70000 } }, expected: ['- metrics.port: Must be less than or equal to 65535'] },
+  { name: 'a misspelt top-level key', values: { replicas: 3 }, expected: ['- (root): Additional property replicas is not allowed'] },
+  {
+    name: 'a misspelt class key',
+    values: withClass({ reclaimpolicy: 'Delete' }),
+    expected: ['- storageClasses.0: Additional property reclaimpolicy is not allowed'],
+  },
+  {
+    name: 'a parameter given as a number (StorageClass parameters are strings)',
+    values: withClass({ parameters: { imageFormat: 2 } }),
+    expected: ['- storageClasses.0.parameters.imageFormat: Invalid type. Expected: [string,null], given: integer'],
+  },
+  {
+    name: 'a class without an admin Secret',
+    values: withClass({ secrets: { user: { name: 'u' } } }),
+    expected: ['- storageClasses.0.secrets: admin is required'],
+  },
+  {
+    name: 'a Secret to create without its key',
+    values: withClass({ secrets: { admin: { name: 'ceph-admin', create: true } } }),
+    expected: ['- storageClasses.0.secrets.admin: key is required'],
+  },
+  {
+    name: 'a Secret namespace that is not a namespace name',
+    values: withClass({ secrets: { admin: { name: 'ceph-admin', namespace: 'Ceph_NS' } } }),
+    expected: ['storageClasses.0.secrets.admin.namespace'],
+  },
+  {
+    name: 'several replicas without leader election',
+    values: { replicaCount: 2, leaderElection: { enabled: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' } },
+    expected: ['replicaCount > 1 needs leaderElection.enabled'],
+    template: true,
+  },
+  {
+    name: 'two classes creating one Secret with different keys',
+    values: {
+      storageClasses: ['a', 'b'].map((name, i) => ({
+        name,
+        create: true,
+        secrets: { admin: { name: 'shared', create: true, key: `AQCkey${i}==` } },
+      })),
+    },
+    expected: ['storageClasses[1].secrets.admin: Secret ns-rel/shared is created by another class with a different key'],
+    template: true,
+  },
+];
+
+describe('values that are refused', () => {
+  for (const testCase of CASES) {
+    test(testCase.name, async () => {
+      const result = await helmTemplate(testCase.values);
+      assert.notEqual(result.status, 0, `rendered although it should not have:\n${result.stdout.slice(0, 500)}`);
+      if (testCase.template) assert.ok(!result.stderr.includes(SCHEMA_FAILURE), result.stderr);
+      else assert.ok(result.stderr.includes(SCHEMA_FAILURE), result.stderr);
+      for (const fragment of testCase.expected) assert.ok(result.stderr.includes(fragment), `expected "${fragment}" in:\n${result.stderr}`);
+    });
+  }
+
+  test('a malformed key is refused without being echoed', async () => {
+    const badKey = 'AQC-not/base64!-s3cr3t';
+    const result = await helmTemplate(withClass({ secrets: { admin: { name: 'ceph-admin', create: true, key: badKey } } }));
+    assert.notEqual(result.status, 0);
+    assert.ok(result.stderr.includes('- storageClasses.0.secrets.admin.key: Does not match pattern'), result.stderr);
+    assert.ok(!result.stderr.includes('s3cr3t') && !result.stdout.includes('s3cr3t'), 'the key stays out of the message');
+  });
+});
+
+describe('values that are accepted', () => {
+  const ACCEPTED: { name: string; values: object }[] = [
+    { name: 'the defaults', values: {} },
+    { name: 'compound durations', values: { ceph: { mountTimeout: '1m30s', monOpTimeout: '500ms', osdOpTimeout: '2h', maxInflight: 1 } } },
+    { name: 'a null parameter (drops a key)', values: withClass({ parameters: { pool: 'kube', fsType: null } }) },
+    { name: 'a parent chart\'s global values', values: { global: { imageRegistry: 'x' } } },
+    { name: 'no StorageClasses at all', values: { storageClasses: [] } },
+  ];
+  for (const { name, values } of ACCEPTED) {
+    test(name, async () => {
+      const result = await helmTemplate(values);
+      assert.equal(result.status, 0, result.stderr);
+    });
+  }
+});
