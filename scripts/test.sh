@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(unit cephcluster addon controlplane chart e2e)
+all=(unit cephcluster addon integration controlplane chart e2e)
 suites=("$@")
 [ "${#suites[@]}" -gt 0 ] || suites=("${all[@]}")
 
@@ -17,7 +17,7 @@ needs_kube=false
 for suite in "${suites[@]}"; do
   [ -d "test/$suite" ] || { echo "test: no suite test/$suite (have: ${all[*]})" >&2; exit 2; }
   case "$suite" in
-    addon|cephcluster) needs_ceph=true ;;
+    addon|cephcluster|integration) needs_ceph=true ;;
     controlplane|chart) needs_kube=true ;;
     e2e) needs_ceph=true; needs_kube=true ;;
   esac

@@ -1,5 +1,5 @@
 import { invoke, type CallObserver } from './calls.js';
-import { PoolNotFound } from './errors.js';
+import { CephError, PoolNotFound } from './errors.js';
 import { native } from './native.js';
 import { checkNamespace, checkPoolName, ValidationError } from './options.js';
 import { Pool } from './pool.js';
@@ -156,8 +156,21 @@ export class Cluster {
 
   async poolQuota(pool: string): Promise<PoolQuota> {
     checkPoolName(pool);
-    const reply = (await this.monCommand({ prefix: 'osd pool get-quota', pool })) as Record<string, unknown> | undefined;
-    return { maxBytes: Number(reply?.['quota_max_bytes'] ?? 0), maxObjects: Number(reply?.['quota_max_objects'] ?? 0) };
+    // Right after a pool is created the monitor can answer ENOENT for a moment (seen within ~300 ms of
+    // `osd pool create` returning), so a missing pool is asked about again a few times before it counts.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const reply = (await this.monCommand({ prefix: 'osd pool get-quota', pool })) as Record<string, unknown> | undefined;
+        return { maxBytes: Number(reply?.['quota_max_bytes'] ?? 0), maxObjects: Number(reply?.['quota_max_objects'] ?? 0) };
+      } catch (err) {
+        if (!(err instanceof CephError && err.code === 'ENOENT') || attempt >= 5) {
+          throw err instanceof CephError && err.code === 'ENOENT'
+            ? new PoolNotFound(`osd pool get-quota (${pool}): pool does not exist`, { ...err, object: pool }, { cause: err })
+            : err;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
   }
 
   /** Opens an I/O context on a pool (and RADOS namespace). PoolNotFound when the pool does not exist. */

@@ -1,0 +1,228 @@
+// The RBD provisioner against real Ceph: the controller is not involved, the secret reader is a function.
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { Cluster, ConnectionPool, type Pool } from '../../src/ceph/index.js';
+import { DeleteError, ProvisionError } from '../../src/controller/errors.js';
+import { OWNER_KEYS, RbdProvisioner, SecretError } from '../../src/provisioner/rbd.js';
+import { createTestPool, ensureCeph, type CephTestCluster } from '../support/ceph.js';
+
+const MiB = 2 ** 20;
+let ceph: CephTestCluster;
+let cluster: Cluster;
+let pool: Pool;
+let removePool: () => Promise<void>;
+const connections = new ConnectionPool({ idleMs: 1000 });
+const quiet = { info() {}, warn() {}, debug() {} };
+const signal = new AbortController().signal;
+
+let provisioner: RbdProvisioner;
+
+before(async () => {
+  ceph = await ensureCeph();
+  const created = await createTestPool('prov');
+  removePool = created.remove;
+  cluster = await Cluster.connect({ monitors: ceph.monHost, user: 'admin', key: ceph.adminKey });
+  pool = await cluster.openPool(created.pool);
+  provisioner = new RbdProvisioner({
+    name: 'test.rbd.provisioner',
+    connections,
+    logger: quiet,
+    readSecret: async (ref) => {
+      if (ref.name !== 'ceph-admin') throw new SecretError(`secret ${ref.namespace}/${ref.name} not found`);
+      return ceph.adminKey;
+    },
+  });
+});
+
+after(async () => {
+  await connections.close();
+  await pool?.close();
+  await cluster?.close();
+  await removePool?.();
+});
+
+function storageClass(parameters: Record<string, string> = {}): V1StorageClass {
+  return {
+    metadata: { name: 'fast' },
+    provisioner: 'test.rbd.provisioner',
+    parameters: {
+      monitors: ceph.monHost, adminId: 'admin', adminSecretName: 'ceph-admin', adminSecretNamespace: 'ceph',
+      pool: pool.name, userSecretName: 'ceph-user', ...parameters,
+    },
+  };
+}
+
+function claim(size = '10Mi', uid = randomUUID()): V1PersistentVolumeClaim {
+  return {
+    metadata: { name: 'data', namespace: 'app', uid },
+    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: size } } },
+  };
+}
+
+const request = (c: V1PersistentVolumeClaim, sc = storageClass()) => ({ pvName: `pvc-${c.metadata!.uid}`, claim: c, storageClass: sc });
+const boundTo = (pv: V1PersistentVolume, c: V1PersistentVolumeClaim): V1PersistentVolume =>
+  ({ ...pv, metadata: { ...pv.metadata, name: `pvc-${c.metadata!.uid}` }, spec: { ...pv.spec, claimRef: { uid: c.metadata!.uid!, name: 'data', namespace: 'app' } } });
+
+describe('provision', () => {
+  test('creates a tagged image of the rounded-up size and returns its PV', async () => {
+    const c = claim('1500Ki');
+    const pv = await provisioner.provision(request(c), signal);
+    const image = `pvc-${c.metadata!.uid}`;
+    assert.equal(pv.spec?.capacity?.['storage'], '2Mi');
+    assert.equal(pv.spec?.csi?.volumeHandle, image);
+    await pool.withImage(image, async (img) => {
+      assert.equal((await img.stat()).size, 2 * MiB);
+      const meta = await img.listMetadata();
+      assert.equal(meta[OWNER_KEYS.claimUid], c.metadata!.uid);
+      assert.equal(meta[OWNER_KEYS.provisioner], 'test.rbd.provisioner');
+    }, { readOnly: true });
+  });
+
+  test('a retry finds the image and adopts it; one image only', async () => {
+    const c = claim();
+    const first = await provisioner.provision(request(c), signal);
+    const second = await provisioner.provision(request(c), signal);
+    assert.deepEqual(second.spec, first.spec);
+    assert.equal((await pool.listImages()).filter((n) => n.includes(c.metadata!.uid!)).length, 1);
+  });
+
+  test('an image created but never tagged (crash in between) is adopted and tagged', async () => {
+    const c = claim();
+    await pool.createImage(`pvc-${c.metadata!.uid}`, 10 * MiB);
+    await provisioner.provision(request(c), signal);
+    const uid = await pool.withImage(`pvc-${c.metadata!.uid}`, (img) => img.getMetadata(OWNER_KEYS.claimUid), { readOnly: true });
+    assert.equal(uid, c.metadata!.uid);
+  });
+
+  test('an image of another claim under our name is never touched', async () => {
+    const c = claim();
+    const image = `pvc-${c.metadata!.uid}`;
+    await pool.createImage(image, 10 * MiB);
+    await pool.withImage(image, (img) => img.setMetadata(OWNER_KEYS.claimUid, 'someone-else'));
+    const err = await provisioner.provision(request(c), signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof ProvisionError && err.kind === 'final' && err.reason === 'ImageNotOurs', String(err));
+    assert.equal(await pool.withImage(image, (img) => img.getMetadata(OWNER_KEYS.claimUid)), 'someone-else');
+  });
+
+  test('input errors are final and name the field; nothing is created', async () => {
+    const cases: [V1StorageClass, V1PersistentVolumeClaim, string, RegExp][] = [
+      [storageClass({ imageFeatures: 'warp' }), claim(), 'InvalidParameter', /"imageFeatures"/],
+      [storageClass({ pool: 'no-such-pool' }), claim(), 'PoolNotFound', /pool does not exist/],
+      [storageClass({ adminSecretName: 'nope' }), claim(), 'SecretUnavailable', /ceph\/nope not found/],
+      [storageClass(), claim('lots'), 'InvalidClaim', /spec\.resources\.requests\.storage/],
+    ];
+    const before = await pool.listImages();
+    for (const [sc, c, reason, message] of cases) {
+      const err = await provisioner.provision(request(c, sc), signal).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof ProvisionError, String(err));
+      assert.equal(err.kind, 'final');
+      assert.equal(err.reason, reason);
+      assert.match(err.message, message);
+      assert.ok(!err.message.includes(ceph.adminKey));
+    }
+    assert.deepEqual(await pool.listImages(), before);
+  });
+
+  test('a pool at its quota is refused before the create, as a transient error', async () => {
+    const c = claim();
+    await ceph.ceph(['osd', 'pool', 'set-quota', pool.name, 'max_objects', '1']);
+    try {
+      // Pool statistics reach the monitors a few seconds late: wait until they show the pool's objects.
+      for (let i = 0; i < 100 && (await pool.usage()).objects < 1; i++) await new Promise((resolve) => setTimeout(resolve, 200));
+      const err = await provisioner.provision(request(c), signal).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof ProvisionError && err.kind === 'transient' && err.reason === 'PoolQuotaReached', String(err));
+    } finally {
+      await ceph.ceph(['osd', 'pool', 'set-quota', pool.name, 'max_objects', '0']);
+    }
+  });
+
+  test('after the signal is aborted no Ceph call is made', async () => {
+    const aborted = AbortSignal.abort(new Error('lost the lease'));
+    const c = claim();
+    await assert.rejects(provisioner.provision(request(c), aborted), /lost the lease/);
+    assert.ok(!(await pool.listImages()).includes(`pvc-${c.metadata!.uid}`));
+  });
+});
+
+describe('delete', () => {
+  async function provisioned() {
+    const c = claim();
+    const pv = boundTo(await provisioner.provision(request(c), signal), c);
+    return { c, pv, image: pv.metadata!.name! };
+  }
+
+  test('removes the image; a second delete (image gone) succeeds too', async () => {
+    const { pv, image } = await provisioned();
+    await provisioner.delete(pv, signal);
+    assert.ok(!(await pool.listImages()).includes(image));
+    assert.ok(!(await pool.listTrash()).some((e) => e.name === image), 'nothing left in the trash');
+    await provisioner.delete(pv, signal);
+  });
+
+  test('an image with a watcher is kept: DeleteError in-use', async () => {
+    const { pv, image } = await provisioned();
+    const held = await pool.openImage(image);
+    try {
+      const err = await provisioner.delete(pv, signal).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof DeleteError && err.kind === 'in-use', String(err));
+      assert.ok((await pool.listImages()).includes(image));
+    } finally {
+      await held.close();
+    }
+    await provisioner.delete(pv, signal);
+  });
+
+  test('an image with snapshots is kept and its snapshots are not purged: DeleteError has-snapshots', async () => {
+    const { pv, image } = await provisioned();
+    await pool.withImage(image, (img) => img.createSnapshot('keep-me'));
+    const err = await provisioner.delete(pv, signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof DeleteError && err.kind === 'has-snapshots', String(err));
+    assert.match(err.message, /keep-me/);
+    assert.deepEqual((await pool.withImage(image, (img) => img.listSnapshots())).map((s) => s.name), ['keep-me']);
+    await pool.withImage(image, (img) => img.removeSnapshot('keep-me'));
+    await provisioner.delete(pv, signal);
+  });
+
+  test('an image that belongs to another claim is not removed', async () => {
+    const { pv, image } = await provisioned();
+    const other = { ...pv, spec: { ...pv.spec, claimRef: { ...pv.spec!.claimRef, uid: randomUUID() } } };
+    const err = await provisioner.delete(other, signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof DeleteError && err.reason === 'ImageNotOurs', String(err));
+    assert.ok((await pool.listImages()).includes(image));
+    await provisioner.delete(pv, signal);
+  });
+
+  test('a PV without our annotations is a final error naming the annotation', async () => {
+    const err = await provisioner.delete({ metadata: { name: 'x' }, spec: {} }, signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof DeleteError && err.kind === 'final', String(err));
+    assert.match(err.message, /rbd\.provisioner\.ceph\.io\/monitors/);
+  });
+});
+
+describe('owned volumes (orphan collection)', () => {
+  test('lists our images and our trash leftovers; deleteOwnedVolume removes them', async () => {
+    const c = claim();
+    await provisioner.provision(request(c), signal);
+    const trashed = claim();
+    await provisioner.provision(request(trashed), signal);
+    await pool.moveToTrash(`pvc-${trashed.metadata!.uid}`);
+    await pool.createImage('not-ours', MiB);
+
+    const owned = await provisioner.listOwnedVolumes([storageClass()], signal);
+    const mine = owned.find((v) => v.claimUid === c.metadata!.uid);
+    assert.equal(mine?.pvName, `pvc-${c.metadata!.uid}`);
+    assert.equal(mine?.claimNamespace, 'app');
+    assert.equal(mine?.claimName, 'data');
+    const leftover = owned.find((v) => v.claimUid === trashed.metadata!.uid);
+    assert.equal(leftover?.pvName, `pvc-${trashed.metadata!.uid}`);
+    assert.ok(!owned.some((v) => v.pvName === 'not-ours'));
+
+    await provisioner.deleteOwnedVolume(mine!, signal);
+    await provisioner.deleteOwnedVolume(leftover!, signal);
+    assert.ok(!(await pool.listImages()).includes(`pvc-${c.metadata!.uid}`));
+    assert.ok(!(await pool.listTrash()).some((e) => e.name.includes(trashed.metadata!.uid!)));
+    await pool.removeImage('not-ours');
+  });
+});
