@@ -157,7 +157,8 @@ describe('delete', () => {
     const { pv, image } = await provisioned();
     await provisioner.delete(pv, signal);
     assert.ok(!(await pool.listImages()).includes(image));
-    assert.ok(!(await pool.listTrash()).some((e) => e.name === image), 'nothing left in the trash');
+    await provisioner.drain();
+    assert.ok(!(await pool.listTrash()).some((e) => e.name === image), 'purged from the trash in the background');
     await provisioner.delete(pv, signal);
   });
 
