@@ -1,0 +1,98 @@
+// Prometheus metrics. One registry per process (tests make their own). The Ceph call metrics are created here and
+// handed to whoever wraps Ceph calls (main.ts wires them), so the controller stays free of Ceph code.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  provisionTotal: Counter<'class' | 'result'>;
+  provisionDuration: Histogram<'class' | 'result'>;
+  deleteTotal: Counter<'class' | 'result'>;
+  deleteDuration: Histogram<'class' | 'result'>;
+  queueDepth: Gauge;
+  queueInFlight: Gauge;
+  queueRetries: Counter<'kind'>;
+  informerRestarts: Counter<'informer' | 'reason'>;
+  informerSynced: Gauge<'informer'>;
+  leader: Gauge;
+  orphansCollected: Counter<'result'>;
+  /** To be observed around every librbd/librados call: op = the C function, result = ok or the errno name. */
+  cephCallDuration: Histogram<'op' | 'result'>;
+  cephCallsInFlight: Gauge;
+}
+
+const OPERATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+const CEPH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export function createMetrics(options: { registry?: Registry; defaultMetrics?: boolean } = {}): Metrics {
+  const registry = options.registry ?? new Registry();
+  if (options.defaultMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'rbd_provisioner_' });
+  const registers = [registry];
+  return {
+    registry,
+    provisionTotal: new Counter({
+      name: 'rbd_provisioner_provision_total',
+      help: 'Provisioning attempts by StorageClass and result (success, final, transient, in-progress, save-failed, aborted).',
+      labelNames: ['class', 'result'],
+      registers,
+    }),
+    provisionDuration: new Histogram({
+      name: 'rbd_provisioner_provision_duration_seconds',
+      help: 'Duration of provisioning attempts, from the decision to act to the PV being saved.',
+      labelNames: ['class', 'result'],
+      buckets: OPERATION_BUCKETS,
+      registers,
+    }),
+    deleteTotal: new Counter({
+      name: 'rbd_provisioner_delete_total',
+      help: 'Volume deletion attempts by StorageClass (from the PV) and result.',
+      labelNames: ['class', 'result'],
+      registers,
+    }),
+    deleteDuration: new Histogram({
+      name: 'rbd_provisioner_delete_duration_seconds',
+      help: 'Duration of volume deletion attempts.',
+      labelNames: ['class', 'result'],
+      buckets: OPERATION_BUCKETS,
+      registers,
+    }),
+    queueDepth: new Gauge({ name: 'rbd_provisioner_workqueue_depth', help: 'Keys waiting for a worker.', registers }),
+    queueInFlight: new Gauge({ name: 'rbd_provisioner_workqueue_in_flight', help: 'Keys being reconciled now.', registers }),
+    queueRetries: new Counter({
+      name: 'rbd_provisioner_workqueue_retries_total',
+      help: 'Retries scheduled by the work queue, by kind (backoff, slow).',
+      labelNames: ['kind'],
+      registers,
+    }),
+    informerRestarts: new Counter({
+      name: 'rbd_provisioner_informer_restarts_total',
+      help: 'Informer list/watch restarts by informer and reason (error, gone, closed-early).',
+      labelNames: ['informer', 'reason'],
+      registers,
+    }),
+    informerSynced: new Gauge({
+      name: 'rbd_provisioner_informer_synced',
+      help: '1 once the informer has loaded its first list.',
+      labelNames: ['informer'],
+      registers,
+    }),
+    leader: new Gauge({ name: 'rbd_provisioner_leader', help: '1 while this replica holds the lease and may act.', registers }),
+    orphansCollected: new Counter({
+      name: 'rbd_provisioner_orphans_collected_total',
+      help: 'Volumes without PV or claim found by orphan collection, by result (deleted, failed).',
+      labelNames: ['result'],
+      registers,
+    }),
+    cephCallDuration: new Histogram({
+      name: 'rbd_provisioner_ceph_call_duration_seconds',
+      help: 'Duration of librbd/librados calls by operation and result.',
+      labelNames: ['op', 'result'],
+      buckets: CEPH_BUCKETS,
+      registers,
+    }),
+    cephCallsInFlight: new Gauge({
+      name: 'rbd_provisioner_ceph_calls_in_flight',
+      help: 'librbd/librados calls in flight in the process.',
+      registers,
+    }),
+  };
+}

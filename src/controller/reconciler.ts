@@ -1,0 +1,462 @@
+// What the controller does for one key: provision for a claim, delete or finalize a volume, and collect orphans.
+// Reads come from the informer caches; the few live reads are the ones that guard against deleting something alive.
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import { type Clock, backoffDelay, sleep } from './clock.js';
+import { PV_FINALIZER, claimClassName, claimKey, decideClaim, decideVolume, type ClaimDecision } from './decisions.js';
+import { DeleteError, ProvisionError } from './errors.js';
+import { type EventRecorder, referenceTo } from './events.js';
+import { type JsonPatchOperation, type KubeFacade, isAlreadyExists, isConflict, isNotFound, isRetryable } from './kube.js';
+import type { Metrics } from './metrics.js';
+import type { OwnedVolume, Provisioner } from './provisioner.js';
+import { stampVolume } from './volume.js';
+import type { ProcessResult } from './workqueue.js';
+import { type Logger, describeError, operationLogger } from '../logger.js';
+
+export interface CacheView {
+  claim(key: string): V1PersistentVolumeClaim | undefined;
+  volume(name: string): V1PersistentVolume | undefined;
+  storageClass(name: string): V1StorageClass | undefined;
+  claims(): V1PersistentVolumeClaim[];
+  volumes(): V1PersistentVolume[];
+  storageClasses(): V1StorageClass[];
+  synced(): boolean;
+}
+
+export interface ReconcilerTuning {
+  /** Attempts to create the PV before the new volume is deleted again. */
+  saveAttempts: number;
+  saveRetryBaseMs: number;
+  /** Attempts for a finalizer patch that keeps conflicting. */
+  patchAttempts: number;
+}
+
+export const DEFAULT_RECONCILER_TUNING: ReconcilerTuning = { saveAttempts: 5, saveRetryBaseMs: 1000, patchAttempts: 5 };
+
+export interface ReconcilerOptions {
+  provisionerName: string;
+  kube: KubeFacade;
+  provisioner: Provisioner;
+  cache: CacheView;
+  events: EventRecorder;
+  metrics: Metrics;
+  logger: Logger;
+  clock: Clock;
+  /** False once the lease may have expired: no storage call may start then. */
+  mayAct: () => boolean;
+  tuning?: Partial<ReconcilerTuning>;
+}
+
+type SaveOutcome =
+  | { result: 'saved' | 'adopted' | 'aborted' }
+  | { result: 'conflict'; message: string }
+  | { result: 'failed'; error: unknown };
+
+const CLAIM_PREFIX = 'claim:';
+const VOLUME_PREFIX = 'volume:';
+export const claimQueueKey = (key: string): string => CLAIM_PREFIX + key;
+export const volumeQueueKey = (name: string): string => VOLUME_PREFIX + name;
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class Reconciler {
+  private readonly tuning: ReconcilerTuning;
+  /** PV names whose provisioning is running now: orphan collection keeps off them. */
+  private readonly provisioning = new Set<string>();
+
+  constructor(private readonly options: ReconcilerOptions) {
+    this.tuning = { ...DEFAULT_RECONCILER_TUNING, ...options.tuning };
+  }
+
+  /** Entry point for the work queue. */
+  process(queueKey: string, signal: AbortSignal): Promise<ProcessResult> {
+    if (queueKey.startsWith(CLAIM_PREFIX)) return this.syncClaim(queueKey.slice(CLAIM_PREFIX.length), signal);
+    if (queueKey.startsWith(VOLUME_PREFIX)) return this.syncVolume(queueKey.slice(VOLUME_PREFIX.length), signal);
+    this.options.logger.error('unknown work queue key', { item: queueKey });
+    return Promise.resolve(undefined);
+  }
+
+  isProvisioning(pvName: string): boolean {
+    return this.provisioning.has(pvName);
+  }
+
+  decide(claim: V1PersistentVolumeClaim): ClaimDecision {
+    const { cache, provisionerName } = this.options;
+    return decideClaim(claim, {
+      provisionerName,
+      storageClass: (name) => cache.storageClass(name),
+      volumeExists: (pvName) => cache.volume(pvName) !== undefined,
+    });
+  }
+
+  async syncClaim(key: string, signal: AbortSignal): Promise<ProcessResult> {
+    const { cache, events, logger, metrics } = this.options;
+    const claim = cache.claim(key);
+    if (claim === undefined) return undefined;
+    const decision = this.decide(claim);
+    switch (decision.action) {
+      case 'skip':
+        logger.debug('not provisioning', { op: 'provision', pvc: key, why: decision.reason });
+        return undefined;
+      case 'fail':
+        logger.warn(`cannot provision: ${decision.message}; retrying later`, { op: 'provision', pvc: key, reason: decision.reason });
+        events.event(referenceTo(claim, 'PersistentVolumeClaim'), 'Warning', 'ProvisioningFailed', decision.message);
+        metrics.provisionTotal.inc({ class: claimClassName(claim) ?? '', result: 'final' });
+        return { retry: decision.retry };
+      case 'provision':
+        return this.provision(claim, decision.pvName, decision.storageClass, decision.selectedNode, signal);
+    }
+  }
+
+  private async provision(
+    claim: V1PersistentVolumeClaim,
+    pvName: string,
+    storageClass: V1StorageClass,
+    selectedNode: string | undefined,
+    signal: AbortSignal,
+  ): Promise<ProcessResult> {
+    const { clock, events, metrics, provisioner, provisionerName } = this.options;
+    const className = storageClass.metadata?.name ?? '';
+    const log = operationLogger(this.options.logger, { op: 'provision', pvc: claimKey(claim), pv: pvName, storageClass: className });
+    const claimRef = referenceTo(claim, 'PersistentVolumeClaim');
+    const started = clock.now();
+    const done = (result: string): void => {
+      metrics.provisionTotal.inc({ class: className, result });
+      metrics.provisionDuration.observe({ class: className, result }, (clock.now() - started) / 1000);
+    };
+    if (!this.options.mayAct() || signal.aborted) {
+      done('aborted');
+      return undefined;
+    }
+
+    this.provisioning.add(pvName);
+    try {
+      events.event(claimRef, 'Normal', 'Provisioning', `External provisioner is provisioning volume for claim "${claimKey(claim)}"`);
+      log.info('provisioning a volume');
+      let built: V1PersistentVolume;
+      try {
+        built = await provisioner.provision({ pvName, claim, storageClass, ...(selectedNode === undefined ? {} : { selectedNode }) }, signal);
+      } catch (error) {
+        if (signal.aborted) {
+          log.info('provisioning interrupted (no longer leading or shutting down); the next leader retries it');
+          done('aborted');
+          return undefined;
+        }
+        const kind = error instanceof ProvisionError ? error.kind : 'transient';
+        const inProgress = kind === 'in-progress' ? ' (it may still complete; retrying under the same name)' : '';
+        const message = `failed to provision volume with StorageClass "${className}": ${errorMessage(error)}${inProgress}`;
+        events.event(claimRef, 'Warning', 'ProvisioningFailed', message);
+        log.warn(`provisioning failed (${kind}); ${kind === 'final' ? 'retrying slowly' : 'retrying with backoff'}`, { error: describeError(error), kind });
+        done(kind);
+        return { retry: kind === 'final' ? 'slow' : 'backoff' };
+      }
+
+      const volume = stampVolume(built, { pvName, claim, storageClass, provisionerName });
+      const saved = await this.saveVolume(volume, claim, log, signal);
+      switch (saved.result) {
+        case 'saved':
+        case 'adopted':
+          events.event(claimRef, 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${pvName}`);
+          log.info(saved.result === 'saved' ? 'volume provisioned and PV saved; the PV controller binds it' : 'the PV already existed for this claim; adopted it');
+          done('success');
+          return undefined;
+        case 'aborted':
+          log.info('saving the PV interrupted (no longer leading or shutting down); the next leader adopts the volume');
+          done('aborted');
+          return undefined;
+        case 'conflict':
+          events.event(claimRef, 'Warning', 'ProvisioningFailed', saved.message);
+          log.error(saved.message);
+          done('final');
+          return { retry: 'slow' };
+        case 'failed':
+          await this.cleanUpUnsaved(volume, claimRef, saved.error, log, signal);
+          done('save-failed');
+          return { retry: 'backoff' };
+      }
+    } finally {
+      this.provisioning.delete(pvName);
+    }
+  }
+
+  /** Creates the PV, retrying what may pass; AlreadyExists for the same claim uid is success (a retry after a crash). */
+  private async saveVolume(volume: V1PersistentVolume, claim: V1PersistentVolumeClaim, log: Logger, signal: AbortSignal): Promise<SaveOutcome> {
+    const { kube, clock } = this.options;
+    const name = volume.metadata?.name ?? '';
+    const attempts = Math.max(1, this.tuning.saveAttempts);
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        await kube.createVolume(volume, signal);
+        return { result: 'saved' };
+      } catch (error) {
+        if (signal.aborted) return { result: 'aborted' };
+        lastError = error;
+        if (isAlreadyExists(error)) {
+          try {
+            const existing = await kube.readVolume(name, signal);
+            if (existing === undefined) continue;
+            if (existing.spec?.claimRef?.uid === claim.metadata?.uid) return { result: 'adopted' };
+            return {
+              result: 'conflict',
+              message: `PersistentVolume "${name}" already exists and belongs to another claim (uid ${existing.spec?.claimRef?.uid ?? 'none'}); not touching it`,
+            };
+          } catch (readError) {
+            if (signal.aborted) return { result: 'aborted' };
+            lastError = readError;
+          }
+        } else if (!isRetryable(error)) {
+          break;
+        }
+        if (attempt < attempts) {
+          log.warn(`could not save the PV (attempt ${attempt} of ${attempts}); retrying`, { error: describeError(lastError) });
+          try {
+            await sleep(clock, backoffDelay(attempt, this.tuning.saveRetryBaseMs, this.tuning.saveRetryBaseMs * 16), signal);
+          } catch {
+            return { result: 'aborted' };
+          }
+        }
+      }
+    }
+    return { result: 'failed', error: lastError };
+  }
+
+  /** A volume whose PV could not be saved would be invisible to Kubernetes: delete it, or say loudly that we could not. */
+  private async cleanUpUnsaved(
+    volume: V1PersistentVolume,
+    claimRef: ReturnType<typeof referenceTo>,
+    saveError: unknown,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { events, provisioner } = this.options;
+    const name = volume.metadata?.name ?? '';
+    log.error('could not save the PV; deleting the new volume so that nothing is left behind', { error: describeError(saveError) });
+    if (!this.options.mayAct() || signal.aborted) return;
+    try {
+      await provisioner.delete(volume, signal);
+      events.event(
+        claimRef,
+        'Warning',
+        'ProvisioningFailed',
+        `failed to save PersistentVolume "${name}": ${errorMessage(saveError)}; the volume was deleted and provisioning will be retried`,
+      );
+      log.info('the unsaved volume was deleted; provisioning will be retried');
+    } catch (error) {
+      events.event(
+        claimRef,
+        'Warning',
+        'ProvisioningCleanupFailed',
+        `failed to save PersistentVolume "${name}" (${errorMessage(saveError)}) and to delete its volume: ${errorMessage(error)}; provisioning will be retried and adopts the volume`,
+      );
+      log.error('could not delete the unsaved volume; the retry adopts it, and orphan collection removes it if the claim goes', { error: describeError(error) });
+    }
+  }
+
+  async syncVolume(name: string, signal: AbortSignal): Promise<ProcessResult> {
+    const { cache, logger, provisionerName } = this.options;
+    const volume = cache.volume(name);
+    if (volume === undefined) return undefined;
+    const decision = decideVolume(volume, provisionerName);
+    const pvc = claimRefKey(volume);
+    const log = operationLogger(logger, { op: 'delete', pv: name, ...(pvc === undefined ? {} : { pvc }) });
+    try {
+      switch (decision.action) {
+        case 'skip':
+          log.debug('nothing to do for the PV', { why: decision.reason });
+          return undefined;
+        case 'remove-finalizer':
+          log.info(`${decision.reason}: dropping our finalizer and keeping the volume`);
+          await this.removeFinalizer(volume, signal);
+          return undefined;
+        case 'add-finalizer':
+          log.info('adding our finalizer so that deleting the PV first still removes the volume');
+          await this.addFinalizer(volume, signal);
+          return undefined;
+        case 'delete':
+          return await this.deleteVolume(volume, log, signal);
+      }
+    } catch (error) {
+      if (signal.aborted) return undefined;
+      log.warn('updating the PV failed; retrying with backoff', { error: describeError(error) });
+      return { retry: 'backoff' };
+    }
+  }
+
+  private async deleteVolume(volume: V1PersistentVolume, log: Logger, signal: AbortSignal): Promise<ProcessResult> {
+    const { clock, events, kube, metrics, provisioner } = this.options;
+    const name = volume.metadata?.name ?? '';
+    const className = volume.spec?.storageClassName ?? '';
+    const started = clock.now();
+    const done = (result: string): void => {
+      metrics.deleteTotal.inc({ class: className, result });
+      metrics.deleteDuration.observe({ class: className, result }, (clock.now() - started) / 1000);
+    };
+
+    // The PV controller's cache may lag: a claim that is still there must keep its volume (RELIABILITY #17).
+    const ref = volume.spec?.claimRef;
+    if (ref?.name !== undefined && ref.name !== '' && ref.namespace !== undefined && ref.namespace !== '') {
+      let live: V1PersistentVolumeClaim | undefined;
+      try {
+        live = await kube.readClaim(ref.namespace, ref.name, signal);
+      } catch (error) {
+        if (signal.aborted) return undefined;
+        log.warn('could not read the claim to confirm it is gone; retrying', { error: describeError(error) });
+        done('transient');
+        return { retry: 'backoff' };
+      }
+      if (live !== undefined && (ref.uid === undefined || ref.uid === '' || live.metadata?.uid === ref.uid)) {
+        log.info('the claim still exists; not deleting its volume (retrying later)');
+        done('claim-exists');
+        return { retry: 'backoff' };
+      }
+    }
+
+    if (!this.options.mayAct() || signal.aborted) {
+      done('aborted');
+      return undefined;
+    }
+    log.info('deleting the volume');
+    try {
+      await provisioner.delete(volume, signal);
+    } catch (error) {
+      if (signal.aborted) {
+        done('aborted');
+        return undefined;
+      }
+      const kind = error instanceof DeleteError ? error.kind : 'transient';
+      events.event(referenceTo(volume, 'PersistentVolume'), 'Warning', 'VolumeFailedDelete', errorMessage(error));
+      log.warn(`deleting the volume failed (${kind}); retrying with backoff`, { error: describeError(error), kind });
+      done(kind);
+      return { retry: kind === 'final' ? 'slow' : 'backoff' };
+    }
+
+    log.info('volume deleted; deleting the PV');
+    try {
+      await kube.deleteVolume(name, volume.metadata?.uid, signal);
+      await this.removeFinalizer(volume, signal);
+    } catch (error) {
+      if (signal.aborted) return undefined;
+      // The retry finds the volume already gone (that counts as deleted) and finishes the PV.
+      log.warn('the volume is gone but the PV could not be deleted or finalized; retrying', { error: describeError(error) });
+      done('pv-update-failed');
+      return { retry: 'backoff' };
+    }
+    log.info('PV deleted');
+    done('success');
+    return undefined;
+  }
+
+  /** JSON patch "test + remove" by index: never a whole-object update, and a concurrent change makes it re-read. */
+  async removeFinalizer(volume: V1PersistentVolume, signal: AbortSignal): Promise<void> {
+    const name = volume.metadata?.name ?? '';
+    await this.patchWithRetry(name, volume, signal, (current) => {
+      const index = (current.metadata?.finalizers ?? []).indexOf(PV_FINALIZER);
+      if (index === -1) return undefined;
+      return [
+        { op: 'test', path: `/metadata/finalizers/${index}`, value: PV_FINALIZER },
+        { op: 'remove', path: `/metadata/finalizers/${index}` },
+      ];
+    });
+  }
+
+  async addFinalizer(volume: V1PersistentVolume, signal: AbortSignal): Promise<void> {
+    const name = volume.metadata?.name ?? '';
+    await this.patchWithRetry(name, volume, signal, (current) => {
+      const finalizers = current.metadata?.finalizers;
+      if (finalizers?.includes(PV_FINALIZER) === true) return undefined;
+      if (current.metadata?.deletionTimestamp != null) return undefined;
+      return [
+        { op: 'test', path: '/metadata/resourceVersion', value: current.metadata?.resourceVersion ?? '' },
+        finalizers === undefined
+          ? { op: 'add', path: '/metadata/finalizers', value: [PV_FINALIZER] }
+          : { op: 'add', path: '/metadata/finalizers/-', value: PV_FINALIZER },
+      ];
+    });
+  }
+
+  private async patchWithRetry(
+    name: string,
+    initial: V1PersistentVolume,
+    signal: AbortSignal,
+    build: (current: V1PersistentVolume) => JsonPatchOperation[] | undefined,
+  ): Promise<void> {
+    const { kube } = this.options;
+    let current: V1PersistentVolume | undefined = initial;
+    for (let attempt = 1; ; attempt++) {
+      const patch = build(current);
+      if (patch === undefined) return;
+      try {
+        await kube.patchVolume(name, patch, signal);
+        return;
+      } catch (error) {
+        if (isNotFound(error)) return;
+        if (!isConflict(error) || attempt >= this.tuning.patchAttempts) throw error;
+      }
+      current = await kube.readVolume(name, signal);
+      if (current === undefined) return;
+    }
+  }
+
+  /**
+   * Deletes volumes the provisioner owns that have neither a PV nor a claim (a crash between creating the volume
+   * and saving the PV, then the claim deleted). Each candidate is confirmed live before it goes.
+   */
+  async collectOrphans(signal: AbortSignal): Promise<number> {
+    const { cache, kube, logger, metrics, provisioner, provisionerName } = this.options;
+    if (provisioner.listOwnedVolumes === undefined || provisioner.deleteOwnedVolume === undefined) return 0;
+    if (!cache.synced()) {
+      logger.debug('orphan collection skipped: caches not synced');
+      return 0;
+    }
+    const classes = cache.storageClasses().filter((c) => c.provisioner === provisionerName);
+    if (classes.length === 0 || !this.options.mayAct()) return 0;
+    const log = operationLogger(logger, { op: 'collect-orphans' });
+    let owned: OwnedVolume[];
+    try {
+      owned = await provisioner.listOwnedVolumes(classes, signal);
+    } catch (error) {
+      if (!signal.aborted) log.warn('listing owned volumes failed; retrying at the next scan', { error: describeError(error) });
+      return 0;
+    }
+    const claimUids = new Set(cache.claims().map((c) => c.metadata?.uid ?? ''));
+    let collected = 0;
+    for (const volume of owned) {
+      if (signal.aborted || !this.options.mayAct()) break;
+      if (cache.volume(volume.pvName) !== undefined || claimUids.has(volume.claimUid) || this.provisioning.has(volume.pvName)) continue;
+      if (volume.claimNamespace === '' || volume.claimName === '' || volume.claimUid === '') continue;
+      try {
+        const claim = await kube.readClaim(volume.claimNamespace, volume.claimName, signal);
+        if (claim !== undefined && claim.metadata?.uid === volume.claimUid) continue;
+        if ((await kube.readVolume(volume.pvName, signal)) !== undefined) continue;
+      } catch (error) {
+        if (!signal.aborted) log.warn('could not confirm that a volume is orphaned; keeping it for now', { volume: volume.id, error: describeError(error) });
+        continue;
+      }
+      if (this.provisioning.has(volume.pvName) || !this.options.mayAct()) continue;
+      try {
+        await provisioner.deleteOwnedVolume(volume, signal);
+        collected++;
+        metrics.orphansCollected.inc({ result: 'deleted' });
+        log.info('collected an orphaned volume: no PV, and its claim is gone', {
+          volume: volume.id,
+          pv: volume.pvName,
+          pvc: `${volume.claimNamespace}/${volume.claimName}`,
+          claimUid: volume.claimUid,
+        });
+      } catch (error) {
+        if (signal.aborted) break;
+        metrics.orphansCollected.inc({ result: 'failed' });
+        log.warn('could not delete an orphaned volume; retrying at the next scan', { volume: volume.id, error: describeError(error) });
+      }
+    }
+    return collected;
+  }
+}
+
+function claimRefKey(volume: V1PersistentVolume): string | undefined {
+  const ref = volume.spec?.claimRef;
+  return ref?.name === undefined ? undefined : `${ref.namespace ?? ''}/${ref.name}`;
+}
+
