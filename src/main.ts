@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+// The composition root: config -> logger -> clients -> provisioner -> controller. Wiring only.
+import { CoreV1Api } from '@kubernetes/client-node';
+import { ConnectionPool, setMaxInflight, type CallObserver } from './ceph/index.js';
+import { ConfigError, helpText, parseConfig } from './config.js';
+import { createController } from './controller/controller.js';
+import { startHttpServer } from './controller/http.js';
+import { createKubeFacade, loadKubeConfig } from './controller/kube.js';
+import { createMetrics } from './controller/metrics.js';
+import { createLogger, describeError } from './logger.js';
+import { RbdProvisioner } from './provisioner/rbd.js';
+import { kubeSecretReader } from './secrets.js';
+
+// Test-only fault point (end-to-end crash recovery test): die like a SIGKILL right after an image is created.
+const FAULT_ENV = 'RBD_PROVISIONER_TEST_FAULT';
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = parseConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`rbd-provisioner: ${err.message}\nRun with --help for every flag.\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (config.help) {
+    process.stdout.write(helpText());
+    return 0;
+  }
+
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat, defaultMeta: { provisioner: config.provisionerName } });
+  const metrics = createMetrics({ defaultMetrics: true });
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
+  const kube = createKubeFacade(kubeConfig, { qps: config.kubeApiQps, burst: config.kubeApiBurst });
+
+  setMaxInflight(config.cephMaxInflight);
+  let assertLeading: () => void = () => {};
+  const observer: CallObserver = {
+    // Checked before every Ceph call: a replica that lost its lease must not touch storage, even for a moment.
+    started: () => {
+      assertLeading();
+      metrics.cephCallsInFlight.inc();
+    },
+    finished: (op, seconds, result) => {
+      metrics.cephCallsInFlight.dec();
+      metrics.cephCallDuration.observe({ op, result }, seconds);
+    },
+  };
+  const connections = new ConnectionPool({
+    timeouts: {
+      mount: config.cephMountTimeoutMs / 1000,
+      monOp: config.cephMonOpTimeoutMs / 1000,
+      osdOp: config.cephOsdOpTimeoutMs / 1000,
+    },
+    observer,
+  });
+  const fault = process.env[FAULT_ENV];
+  const provisioner = new RbdProvisioner({
+    name: config.provisionerName,
+    connections,
+    readSecret: kubeSecretReader(kubeConfig.makeApiClient(CoreV1Api)),
+    logger,
+    ...(fault === 'crash-after-image-create' && {
+      afterImageCreated: (image: string) => {
+        logger.warn('test fault: killing the process right after creating the image', { image });
+        process.kill(process.pid, 'SIGKILL');
+      },
+    }),
+  });
+  const controller = createController({ config, kube, provisioner, logger, metrics });
+  assertLeading = () => controller.assertLeading();
+
+  const shutdown = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.info('shutting down', { signal });
+      shutdown.abort();
+    });
+  }
+  const http = config.httpAddress === ''
+    ? undefined
+    : await startHttpServer({ address: config.httpAddress, registry: metrics.registry, isReady: () => controller.isReady(), logger });
+
+  logger.info('starting', { identity: config.identity, leaderElect: config.leaderElect, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
+  const outcome = await controller.run(shutdown.signal);
+  await http?.close();
+  await connections.close();
+  if (outcome === 'lost-leadership') {
+    logger.error('lost the leader lease; exiting so a fresh process can stand by');
+    return 1;
+  }
+  logger.info('stopped');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`rbd-provisioner: fatal: ${JSON.stringify(describeError(err))}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,32 @@
+// RELIABILITY 1: the controller dies right after creating an image, before the PV exists. After a restart there is
+// exactly one image and the claim ends Bound.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setupE2e, type E2e } from '../support/e2e.js';
+
+let e2e: E2e;
+
+before(async () => {
+  e2e = await setupE2e('crash');
+});
+
+after(async () => {
+  await e2e?.cleanup();
+});
+
+test('SIGKILL between image create and PV create: one image, claim Bound after restart', async () => {
+  const faulty = await e2e.startController({ env: { RBD_PROVISIONER_TEST_FAULT: 'crash-after-image-create' } });
+  const storageClass = await e2e.createClass(e2e.baseParameters());
+  const claim = await e2e.createClaim(storageClass);
+  const image = `pvc-${claim.metadata!.uid}`;
+  const { signal } = await faulty.exited;
+  assert.equal(signal, 'SIGKILL');
+  assert.deepEqual((await e2e.images()).filter((name) => name === image), [image], 'the image was created');
+  assert.equal(await e2e.readVolume(image), undefined, 'no PV yet');
+
+  const restarted = await e2e.startController();
+  const pv = await e2e.waitBound(claim.metadata!.name!);
+  assert.equal(pv.metadata?.name, image);
+  assert.deepEqual((await e2e.images()).filter((name) => name.includes(claim.metadata!.uid!)), [image]);
+  assert.match(restarted.output(), /image exists and is ours; adopting/);
+});

@@ -1,0 +1,109 @@
+// Runs the provisioner the way users run it: `node dist/src/main.js` with a kubeconfig, as its own process.
+// Keeps everything it printed, so tests can check what it logged (and that no key ever appears).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { repoRoot } from './kube.js';
+
+export interface ControllerProcess {
+  readonly child: ChildProcess;
+  readonly httpPort: number;
+  readonly identity: string;
+  /** stdout and stderr so far. */
+  output(): string;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface ControllerOptions {
+  kubeconfigPath: string;
+  provisionerName: string;
+  /** Where the Lease lives. */
+  namespace: string;
+  identity?: string;
+  extraArgs?: string[];
+  /** Instead of the flags above, exactly these (e.g. the chart's own), plus --http-address. */
+  argv?: string[];
+  env?: Record<string, string>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startController(options: ControllerOptions): Promise<ControllerProcess> {
+  const httpPort = await freePort();
+  const identity = options.identity ?? `test-${process.pid}-${httpPort}`;
+  const main = path.join(repoRoot, 'dist', 'src', 'main.js');
+  const args = options.argv ? [main, ...options.argv, `--kubeconfig=${options.kubeconfigPath}`, `--http-address=127.0.0.1:${httpPort}`] : [
+    main,
+    `--kubeconfig=${options.kubeconfigPath}`,
+    `--provisioner-name=${options.provisionerName}`,
+    `--leader-election-namespace=${options.namespace}`,
+    `--identity=${identity}`,
+    `--http-address=127.0.0.1:${httpPort}`,
+    '--log-format=json',
+    ...(options.extraArgs ?? []),
+  ];
+  const child = spawn(process.execPath, args, {
+    cwd: repoRoot,
+    env: { ...process.env, KUBECONFIG: '', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const chunks: string[] = [];
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => chunks.push(s));
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => chunks.push(s));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const proc: ControllerProcess = {
+    child,
+    httpPort,
+    identity,
+    output: () => chunks.join(''),
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  // Ready = informers synced (leader or standby).
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`controller exited with ${child.exitCode} before it was ready:\n${proc.output()}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await proc.stop('SIGKILL');
+      throw new Error(`controller not ready after 30 s:\n${proc.output()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return proc;
+}
+
+/** Whether this controller currently holds the lease, from its metrics. */
+export async function isLeader(proc: ControllerProcess): Promise<boolean> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${proc.httpPort}/metrics`)).text();
+    return /^rbd_provisioner_leader\S* 1$/m.test(text);
+  } catch {
+    return false;
+  }
+}

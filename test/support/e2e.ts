@@ -1,0 +1,173 @@
+// One end-to-end fixture per test file: real Ceph (a pool of its own), the real control plane (a namespace of its
+// own), an admin Secret, a provisioner name of its own, and helpers to make claims and look at what came of them.
+import * as k8s from '@kubernetes/client-node';
+import { Cluster, type Pool } from '../../src/ceph/index.js';
+import { createTestPool, ensureCeph, type CephTestCluster } from './ceph.js';
+import { startController, type ControllerOptions, type ControllerProcess } from './controller.js';
+import {
+  adminKubeConfig, createNamespace, ensureControlPlane, ignoreNotFound, objectState, uniqueName, waitFor, type ControlPlane,
+} from './kube.js';
+
+export const GiB = 2 ** 30;
+
+export interface E2e {
+  ceph: CephTestCluster;
+  controlPlane: ControlPlane;
+  kc: k8s.KubeConfig;
+  core: k8s.CoreV1Api;
+  storage: k8s.StorageV1Api;
+  namespace: string;
+  provisionerName: string;
+  pool: Pool;
+  poolName: string;
+  adminSecret: string;
+  controllers: ControllerProcess[];
+  /** The parameters a working class needs, in the retired external-storage rbd-provisioner's spelling. */
+  baseParameters(): Record<string, string>;
+  createClass(parameters: Record<string, string>, options?: Partial<k8s.V1StorageClass>): Promise<string>;
+  createClaim(storageClass: string, options?: { size?: string; volumeMode?: string; accessModes?: string[]; annotations?: Record<string, string> }): Promise<k8s.V1PersistentVolumeClaim>;
+  readClaim(name: string): Promise<k8s.V1PersistentVolumeClaim | undefined>;
+  readVolume(name: string): Promise<k8s.V1PersistentVolume | undefined>;
+  waitBound(claim: string, timeoutMs?: number): Promise<k8s.V1PersistentVolume>;
+  waitGone(what: string, probe: () => Promise<unknown>, timeoutMs?: number): Promise<void>;
+  events(name: string): Promise<k8s.CoreV1Event[]>;
+  waitEvent(objectName: string, reason: string, timeoutMs?: number): Promise<k8s.CoreV1Event>;
+  images(): Promise<string[]>;
+  startController(overrides?: Partial<ControllerOptions>): Promise<ControllerProcess>;
+  cleanup(): Promise<void>;
+}
+
+export async function setupE2e(label: string): Promise<E2e> {
+  const [ceph, controlPlane] = await Promise.all([ensureCeph(), ensureControlPlane()]);
+  const kc = adminKubeConfig(controlPlane);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const storage = kc.makeApiClient(k8s.StorageV1Api);
+  const ns = await createNamespace(kc, `e2e-${label}`);
+  const { pool: poolName, remove: removePool } = await createTestPool(`e2e-${label}`);
+  const cluster = await Cluster.connect({ monitors: ceph.monHost, user: 'admin', key: ceph.adminKey });
+  const pool = await cluster.openPool(poolName);
+  const adminSecret = 'ceph-admin';
+  await core.createNamespacedSecret({
+    namespace: ns.name,
+    body: { metadata: { name: adminSecret }, type: 'kubernetes.io/rbd', stringData: { key: ceph.adminKey } },
+  });
+  const provisionerName = `e2e-${label}.rbd.provisioner.test`;
+  const classes: string[] = [];
+  const controllers: ControllerProcess[] = [];
+
+  const e2e: E2e = {
+    ceph, controlPlane, kc, core, storage, namespace: ns.name, provisionerName, pool, poolName, adminSecret, controllers,
+
+    baseParameters: () => ({
+      monitors: ceph.monHost,
+      adminId: 'admin',
+      adminSecretName: adminSecret,
+      adminSecretNamespace: ns.name,
+      pool: poolName,
+      userId: 'admin',
+      userSecretName: adminSecret,
+      userSecretNamespace: ns.name,
+    }),
+
+    async createClass(parameters, options = {}) {
+      const name = uniqueName(`e2e-${label}`);
+      await storage.createStorageClass({
+        body: {
+          metadata: { name },
+          provisioner: provisionerName,
+          reclaimPolicy: 'Delete',
+          volumeBindingMode: 'Immediate',
+          parameters,
+          ...options,
+        },
+      });
+      classes.push(name);
+      return name;
+    },
+
+    async createClaim(storageClassName, options = {}) {
+      return core.createNamespacedPersistentVolumeClaim({
+        namespace: ns.name,
+        body: {
+          metadata: { name: uniqueName('claim'), ...(options.annotations && { annotations: options.annotations }) },
+          spec: {
+            storageClassName,
+            accessModes: options.accessModes ?? ['ReadWriteOnce'],
+            volumeMode: options.volumeMode ?? 'Filesystem',
+            resources: { requests: { storage: options.size ?? '1Gi' } },
+          },
+        },
+      });
+    },
+
+    readClaim: (name) => ignoreNotFound(core.readNamespacedPersistentVolumeClaim({ name, namespace: ns.name })),
+    readVolume: (name) => ignoreNotFound(core.readPersistentVolume({ name })),
+
+    async waitBound(claimName, timeoutMs = 60_000) {
+      const claim = await waitFor(`claim ${ns.name}/${claimName} Bound`, async (observe) => {
+        const c = await e2e.readClaim(claimName);
+        observe(c && objectState(c));
+        return c?.status?.phase === 'Bound' ? c : undefined;
+      }, { timeoutMs, intervalMs: 100 });
+      const pv = await e2e.readVolume(claim.spec!.volumeName!);
+      if (!pv) throw new Error(`claim ${claimName} is Bound to ${claim.spec!.volumeName} but that PV does not exist`);
+      return pv;
+    },
+
+    async waitGone(what, probe, timeoutMs = 60_000) {
+      await waitFor(`${what} gone`, async (observe) => {
+        const found = await probe();
+        if (found === undefined || found === false) return true;
+        observe(found);
+        return undefined;
+      }, { timeoutMs, intervalMs: 200 });
+    },
+
+    async events(name) {
+      const list = await core.listNamespacedEvent({ namespace: ns.name });
+      const clusterScoped = await core.listNamespacedEvent({ namespace: 'default' });
+      return [...list.items, ...clusterScoped.items].filter((e) => e.involvedObject.name === name);
+    },
+
+    async waitEvent(objectName, reason, timeoutMs = 60_000) {
+      return waitFor(`event ${reason} on ${objectName}`, async (observe) => {
+        const events = await e2e.events(objectName);
+        observe(events.map((e) => `${e.reason}: ${e.message}`));
+        return events.find((e) => e.reason === reason);
+      }, { timeoutMs, intervalMs: 200 });
+    },
+
+    images: () => pool.listImages(),
+
+    async startController(overrides = {}) {
+      const proc = await startController({
+        kubeconfigPath: controlPlane.kubeconfigPath,
+        provisionerName,
+        namespace: ns.name,
+        ...overrides,
+      });
+      controllers.push(proc);
+      return proc;
+    },
+
+    async cleanup() {
+      await Promise.allSettled(controllers.map((c) => c.stop()));
+      await Promise.allSettled(classes.map((name) => storage.deleteStorageClass({ name })));
+      // Our PVs: drop finalizers so the namespace and PVs can go; images go with the pool.
+      const pvs = await core.listPersistentVolume();
+      for (const pv of pvs.items) {
+        if (pv.metadata?.annotations?.['pv.kubernetes.io/provisioned-by'] !== provisionerName) continue;
+        await ignoreNotFound(core.patchPersistentVolume({
+          name: pv.metadata.name!,
+          body: { metadata: { finalizers: null } },
+        }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)));
+        await ignoreNotFound(core.deletePersistentVolume({ name: pv.metadata.name! }));
+      }
+      await ns.cleanup();
+      await pool.close();
+      await cluster.close();
+      await removePool();
+    },
+  };
+  return e2e;
+}
