@@ -1,29 +1,23 @@
 import assert from 'node:assert/strict';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
-import { Cluster, callStats, setMaxInflight, type Pool } from '../../src/ceph/index.js';
-import { createTestPool, ensureCeph, uniqueName } from '../support/ceph.js';
+import { callStats, setMaxInflight, type Pool } from '../../src/ceph/index.js';
+import { openTestPool, uniqueName, type OpenTestPool } from '../support/ceph.js';
 
 const BOUND = 8;
 const IMAGES = 200;
 
-let cluster: Cluster;
 let pool: Pool;
-let removePool: () => Promise<void>;
+let fixture: OpenTestPool;
 
 before(async () => {
-  const ceph = await ensureCeph();
-  const created = await createTestPool('burst');
-  removePool = created.remove;
   setMaxInflight(BOUND);
-  cluster = await Cluster.connect({ monitors: ceph.monHost, user: 'admin', key: ceph.adminKey });
-  pool = await cluster.openPool(created.pool);
+  fixture = await openTestPool('burst');
+  pool = fixture.pool;
 });
 
 after(async () => {
-  await pool?.close();
-  await cluster?.close();
-  await removePool?.();
+  await fixture?.close();
 });
 
 test(`${IMAGES} concurrent creates and removes stay within ${BOUND} calls in flight and keep the event loop free`, async (t) => {

@@ -5,7 +5,7 @@ import {
   type Pool,
 } from '../../src/ceph/index.js';
 import { native } from '../../src/ceph/native.js';
-import { createTestPool, ensureCeph, uniqueName, type CephTestCluster } from '../support/ceph.js';
+import { createTestPool, openTestPool, uniqueName, type CephTestCluster, type OpenTestPool } from '../support/ceph.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -13,20 +13,16 @@ const GiB = 1024 * MiB;
 let ceph: CephTestCluster;
 let cluster: Cluster;
 let pool: Pool;
-let removePool: () => Promise<void>;
+let fixture: OpenTestPool;
 
 before(async () => {
-  ceph = await ensureCeph();
-  const created = await createTestPool('images');
-  removePool = created.remove;
-  cluster = await Cluster.connect({ monitors: ceph.monHost, user: 'admin', key: ceph.adminKey });
-  pool = await cluster.openPool(created.pool);
+  fixture = await openTestPool('images');
+  ({ ceph, cluster, pool } = fixture);
 });
 
 after(async () => {
-  await pool?.close();
-  await cluster?.close();
-  await removePool?.();
+  if (ioctx) await native.radosIoctxDestroy(ioctx);
+  await fixture?.close();
 });
 
 describe('images', () => {
@@ -232,6 +228,3 @@ async function rawIoctx() {
   }
   return ioctx;
 }
-after(async () => {
-  if (ioctx) await native.radosIoctxDestroy(ioctx);
-});

@@ -7,8 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { Cluster, type Pool } from '../../src/ceph/index.js';
-import { createTestPool, ensureCeph, type CephTestCluster } from '../support/ceph.js';
+import type { Pool } from '../../src/ceph/index.js';
+import { ensureCeph, openTestPool, type CephTestCluster, type OpenTestPool } from '../support/ceph.js';
 import { startController, type ControllerProcess } from '../support/controller.js';
 import {
   adminKubeConfig, createNamespace, ensureControlPlane, ignoreNotFound, uniqueName, waitFor, type ControlPlane, type TestNamespace,
@@ -24,8 +24,7 @@ let release: Release;
 let apps: TestNamespace;
 let scratch: string;
 let pool: Pool;
-let cluster: Cluster;
-let removePool: () => Promise<void>;
+let storagePool: OpenTestPool;
 let controller: ControllerProcess | undefined;
 const storageClassName = uniqueName('chart-rbd');
 const provisionerName = `${uniqueName('chart')}.rbd.provisioner.test`;
@@ -34,10 +33,8 @@ before(async () => {
   [ceph, controlPlane] = await Promise.all([ensureCeph(), ensureControlPlane()]);
   const kc = adminKubeConfig(controlPlane);
   core = kc.makeApiClient(k8s.CoreV1Api);
-  const created = await createTestPool('chart');
-  removePool = created.remove;
-  cluster = await Cluster.connect({ monitors: ceph.monHost, user: 'admin', key: ceph.adminKey });
-  pool = await cluster.openPool(created.pool);
+  storagePool = await openTestPool('chart');
+  pool = storagePool.pool;
   scratch = await mkdtemp(path.join(tmpdir(), 'rbd-chart-live-'));
   release = {
     name: uniqueName('rbdp'),
@@ -50,7 +47,7 @@ before(async () => {
         create: true,
         reclaimPolicy: 'Delete',
         volumeBindingMode: 'Immediate',
-        parameters: { monitors: ceph.monHost, pool: created.pool, imageFeatures: 'layering' },
+        parameters: { monitors: ceph.monHost, pool: pool.name, imageFeatures: 'layering' },
         secrets: {
           admin: { name: 'ceph-admin', namespace: '', create: false, id: 'admin' },
           user: { name: 'ceph-admin', namespace: '', create: false, id: 'admin' },
@@ -72,9 +69,7 @@ after(async () => {
   await controller?.stop();
   await apps?.cleanup();
   await ignoreNotFound(core?.deleteNamespace({ name: release?.namespace }));
-  await pool?.close();
-  await cluster?.close();
-  await removePool?.();
+  await storagePool?.close();
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 

@@ -3,16 +3,15 @@ import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { Cluster, ConnectionPool, type Pool } from '../../src/ceph/index.js';
+import { ConnectionPool, type Pool } from '../../src/ceph/index.js';
 import { DeleteError, ProvisionError } from '../../src/controller/errors.js';
 import { OWNER_KEYS, RbdProvisioner, SecretError } from '../../src/provisioner/rbd.js';
-import { createTestPool, ensureCeph, type CephTestCluster } from '../support/ceph.js';
+import { openTestPool, type CephTestCluster, type OpenTestPool } from '../support/ceph.js';
 
 const MiB = 2 ** 20;
 let ceph: CephTestCluster;
-let cluster: Cluster;
 let pool: Pool;
-let removePool: () => Promise<void>;
+let fixture: OpenTestPool;
 const connections = new ConnectionPool({ idleMs: 1000 });
 const quiet = { info() {}, warn() {}, debug() {} };
 const signal = new AbortController().signal;
@@ -20,11 +19,8 @@ const signal = new AbortController().signal;
 let provisioner: RbdProvisioner;
 
 before(async () => {
-  ceph = await ensureCeph();
-  const created = await createTestPool('prov');
-  removePool = created.remove;
-  cluster = await Cluster.connect({ monitors: ceph.monHost, user: 'admin', key: ceph.adminKey });
-  pool = await cluster.openPool(created.pool);
+  fixture = await openTestPool('prov');
+  ({ ceph, pool } = fixture);
   provisioner = new RbdProvisioner({
     name: 'test.rbd.provisioner',
     connections,
@@ -37,10 +33,9 @@ before(async () => {
 });
 
 after(async () => {
+  await provisioner?.drain();
   await connections.close();
-  await pool?.close();
-  await cluster?.close();
-  await removePool?.();
+  await fixture?.close();
 });
 
 function storageClass(parameters: Record<string, string> = {}): V1StorageClass {

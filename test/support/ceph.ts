@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Cluster, type Pool } from '../../src/ceph/index.js';
 
 export interface CephTestCluster {
   confPath: string;
@@ -191,4 +192,30 @@ export async function createTestPool(prefix: string): Promise<TestPool> {
     throw error;
   }
   return { pool, remove };
+}
+
+/** A fresh pool opened through the Ceph layer as admin: what most tests against real Ceph start from. */
+export interface OpenTestPool {
+  ceph: CephTestCluster;
+  cluster: Cluster;
+  pool: Pool;
+  /** Closes the pool and the connection and removes the pool. */
+  close(): Promise<void>;
+}
+
+export async function openTestPool(prefix: string): Promise<OpenTestPool> {
+  const ceph = await ensureCeph();
+  const created = await createTestPool(prefix);
+  const cluster = await Cluster.connect({ monitors: ceph.monHost, user: 'admin', key: ceph.adminKey });
+  const pool = await cluster.openPool(created.pool);
+  return {
+    ceph,
+    cluster,
+    pool,
+    async close() {
+      await pool.close();
+      await cluster.close();
+      await created.remove();
+    },
+  };
 }

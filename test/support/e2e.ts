@@ -1,8 +1,8 @@
 // One end-to-end fixture per test file: real Ceph (a pool of its own), the real control plane (a namespace of its
 // own), an admin Secret, a provisioner name of its own, and helpers to make claims and look at what came of them.
 import * as k8s from '@kubernetes/client-node';
-import { Cluster, type Pool } from '../../src/ceph/index.js';
-import { createTestPool, ensureCeph, type CephTestCluster } from './ceph.js';
+import type { Pool } from '../../src/ceph/index.js';
+import { ensureCeph, openTestPool, type CephTestCluster } from './ceph.js';
 import { startController, type ControllerOptions, type ControllerProcess } from './controller.js';
 import {
   adminKubeConfig, createNamespace, ensureControlPlane, ignoreNotFound, objectState, uniqueName, waitFor, type ControlPlane,
@@ -39,13 +39,13 @@ export interface E2e {
 
 export async function setupE2e(label: string): Promise<E2e> {
   const [ceph, controlPlane] = await Promise.all([ensureCeph(), ensureControlPlane()]);
+  const storagePool = await openTestPool(`e2e-${label}`);
+  const { pool } = storagePool;
+  const poolName = pool.name;
   const kc = adminKubeConfig(controlPlane);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const storage = kc.makeApiClient(k8s.StorageV1Api);
   const ns = await createNamespace(kc, `e2e-${label}`);
-  const { pool: poolName, remove: removePool } = await createTestPool(`e2e-${label}`);
-  const cluster = await Cluster.connect({ monitors: ceph.monHost, user: 'admin', key: ceph.adminKey });
-  const pool = await cluster.openPool(poolName);
   const adminSecret = 'ceph-admin';
   await core.createNamespacedSecret({
     namespace: ns.name,
@@ -164,9 +164,7 @@ export async function setupE2e(label: string): Promise<E2e> {
         await ignoreNotFound(core.deletePersistentVolume({ name: pv.metadata.name! }));
       }
       await ns.cleanup();
-      await pool.close();
-      await cluster.close();
-      await removePool();
+      await storagePool.close();
     },
   };
   return e2e;
