@@ -55,23 +55,28 @@ async function main(): Promise<void> {
   const pool: Pool = await cluster.openPool(poolName);
   const cli = (args: string[]) => run('rbd', ['-c', ceph.confPath, ...args]);
   const perCreate: Record<string, number> = {};
+  const perRemove: Record<string, number> = {};
   try {
     console.log(`# rbd-provisioner benchmark: create/remove of 1 GiB images, pool ${poolName}`);
     for (const concurrency of [1, 8, 32]) {
       const count = concurrency === 1 ? 100 : 300;
       const names = Array.from({ length: count }, () => uniqueName('b'));
       const c = report(await measure(`addon create  (1 conn, concurrency ${concurrency})`, count, concurrency, (i) => pool.createImage(names[i]!, GiB)));
-      report(await measure(`addon remove  (1 conn, concurrency ${concurrency})`, count, concurrency, (i) => pool.removeImage(names[i]!)));
+      const r = report(await measure(`addon remove  (1 conn, concurrency ${concurrency})`, count, concurrency, (i) => pool.removeImage(names[i]!)));
       perCreate[`addon c=${concurrency}`] = c.opsPerSecond;
+      perRemove[`addon c=${concurrency}`] = r.opsPerSecond;
     }
     const count = 30;
     const names = Array.from({ length: count }, () => uniqueName('cli'));
     const c = report(await measure('rbd CLI create (process per image)', count, 1, async (i) => { await cli(['create', '--size', '1G', `${poolName}/${names[i]}`]); }));
-    report(await measure('rbd CLI rm     (process per image)', count, 1, async (i) => { await cli(['rm', '--no-progress', `${poolName}/${names[i]}`]); }));
+    const r = report(await measure('rbd CLI rm     (process per image)', count, 1, async (i) => { await cli(['rm', '--no-progress', `${poolName}/${names[i]}`]); }));
     perCreate['cli'] = c.opsPerSecond;
-    console.log('\n# create throughput relative to the CLI path');
-    for (const [label, opsPerSecond] of Object.entries(perCreate)) {
-      if (label !== 'cli') console.log(`${label.padEnd(14)} ${(opsPerSecond / perCreate['cli']!).toFixed(1)}x`);
+    perRemove['cli'] = r.opsPerSecond;
+    console.log('\n# throughput relative to the CLI path     create   remove (1 GiB, no object-map: OSD-bound)');
+    for (const label of Object.keys(perCreate)) {
+      if (label === 'cli') continue;
+      const ratio = (table: Record<string, number>) => `${(table[label]! / table['cli']!).toFixed(1)}x`.padStart(8);
+      console.log(`${label.padEnd(40)} ${ratio(perCreate)} ${ratio(perRemove)}`);
     }
 
     console.log('\n# deleting an empty 1 TiB image');

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The composition root: config -> logger -> clients -> provisioner -> controller. Wiring only.
 import { CoreV1Api } from '@kubernetes/client-node';
-import { ConnectionPool, setMaxInflight, type CallObserver } from './ceph/index.js';
+import { callStats, ConnectionPool, setMaxInflight, type CallObserver } from './ceph/index.js';
 import { ConfigError, helpText, parseConfig } from './config.js';
 import { createController } from './controller/controller.js';
 import { startHttpServer } from './controller/http.js';
@@ -31,7 +31,7 @@ async function main(): Promise<number> {
   }
 
   const logger = createLogger({ level: config.logLevel, format: config.logFormat, defaultMeta: { provisioner: config.provisionerName } });
-  const metrics = createMetrics({ defaultMetrics: true });
+  const metrics = createMetrics({ defaultMetrics: true, cephCallStats: callStats });
   const kubeConfig = loadKubeConfig(config.kubeconfig);
   const kube = createKubeFacade(kubeConfig, { qps: config.kubeApiQps, burst: config.kubeApiBurst });
 
@@ -39,14 +39,8 @@ async function main(): Promise<number> {
   let assertLeading: () => void = () => {};
   const observer: CallObserver = {
     // Checked before every Ceph call: a replica that lost its lease must not touch storage, even for a moment.
-    started: () => {
-      assertLeading();
-      metrics.cephCallsInFlight.inc();
-    },
-    finished: (op, seconds, result) => {
-      metrics.cephCallsInFlight.dec();
-      metrics.cephCallDuration.observe({ op, result }, seconds);
-    },
+    started: () => assertLeading(),
+    finished: (op, seconds, result) => metrics.cephCallDuration.observe({ op, result }, seconds),
   };
   const connections = new ConnectionPool({
     timeouts: {

@@ -17,13 +17,25 @@ export interface Metrics {
   orphansCollected: Counter<'result'>;
   /** To be observed around every librbd/librados call: op = the C function, result = ok or the errno name. */
   cephCallDuration: Histogram<'op' | 'result'>;
+  /** Calls running on a Ceph thread now (at most --ceph-max-inflight), read at scrape time. */
   cephCallsInFlight: Gauge;
+  /** Calls waiting for a Ceph thread, read at scrape time. */
+  cephCallsQueued: Gauge;
+}
+
+/** What the Ceph call pool reports; main.ts hands it over so this file needs no Ceph code. */
+export interface CephCallStats {
+  inflight: number;
+  queued: number;
 }
 
 const OPERATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const CEPH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-export function createMetrics(options: { registry?: Registry; defaultMetrics?: boolean } = {}): Metrics {
+export function createMetrics(
+  options: { registry?: Registry; defaultMetrics?: boolean; cephCallStats?: () => CephCallStats } = {},
+): Metrics {
+  const cephCallStats = options.cephCallStats;
   const registry = options.registry ?? new Registry();
   if (options.defaultMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'rbd_provisioner_' });
   const registers = [registry];
@@ -91,8 +103,19 @@ export function createMetrics(options: { registry?: Registry; defaultMetrics?: b
     }),
     cephCallsInFlight: new Gauge({
       name: 'rbd_provisioner_ceph_calls_in_flight',
-      help: 'librbd/librados calls in flight in the process.',
+      help: 'librbd/librados calls running now (bounded by --ceph-max-inflight).',
       registers,
+      collect() {
+        if (cephCallStats) this.set(cephCallStats().inflight);
+      },
+    }),
+    cephCallsQueued: new Gauge({
+      name: 'rbd_provisioner_ceph_calls_queued',
+      help: 'librbd/librados calls waiting for one of the --ceph-max-inflight threads.',
+      registers,
+      collect() {
+        if (cephCallStats) this.set(cephCallStats().queued);
+      },
     }),
   };
 }
