@@ -21,7 +21,10 @@ inline Napi::Error ArgError(Napi::Env env, const char* op, const std::string& wh
 
 inline std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* name, const char* op) {
   if (!info[i].IsString()) throw ArgError(info.Env(), op, std::string(name) + " must be a string");
-  return info[i].As<Napi::String>().Utf8Value();
+  std::string value = info[i].As<Napi::String>().Utf8Value();
+  // librados takes C strings: an embedded NUL would silently name a different object.
+  if (value.find('\0') != std::string::npos) throw ArgError(info.Env(), op, std::string(name) + " must not contain NUL");
+  return value;
 }
 
 inline uint64_t Uint64(Napi::Env env, Napi::Value v, const char* name, const char* op) {

@@ -50,7 +50,7 @@ Napi::Object Constants(Napi::Env env) {
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  env.SetInstanceData(new AddonState{std::make_shared<CompletionChannel>(env)});
+  env.SetInstanceData(new AddonState{CompletionChannel::Create(env)});
   InitRados(env, exports);
   InitRbd(env, exports);
   exports.Set("setMaxInflight", Napi::Function::New<SetMaxInflight>(env, "setMaxInflight"));

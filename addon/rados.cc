@@ -257,20 +257,15 @@ class MonCommandOperation : public ClusterOperation {
     size_t outbuf_len = 0, outs_len = 0;
     int r = rados_mon_command(cluster_, cmd, 1, "", 0, &outbuf, &outbuf_len, &outs, &outs_len);
     if (outbuf != nullptr) out_.assign(outbuf, outbuf_len);
-    if (outs != nullptr) status_.assign(outs, outs_len);
     rados_buffer_free(outbuf);
     rados_buffer_free(outs);
     return r;
   }
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("output", out_);
-    o.Set("status", status_);
-    return o;
-  }
+  // Only the JSON output: the monitors' status text is free-form library output, kept out of our errors.
+  Napi::Value Result(Napi::Env env) override { return Napi::String::New(env, out_); }
 
  private:
-  std::string command_, out_, status_;
+  std::string command_, out_;
 };
 
 Napi::Value MonCommand(const Napi::CallbackInfo& info) {
@@ -292,7 +287,11 @@ class IoCtxCreateOperation : public ClusterOperation {
   int Execute() override {
     rados_ioctx_t io = nullptr;
     int r = rados_ioctx_create(cluster_, pool_.c_str(), &io);
-    if (r < 0) return r;
+    if (r < 0) {
+      // Drop our reference here, on the pool thread: it may be the last one, and rados_shutdown blocks.
+      owner_.reset();
+      return r;
+    }
     rados_ioctx_set_namespace(io, ns_.c_str());
     native_ = std::make_shared<IoCtxNative>();
     native_->cluster = std::move(owner_);

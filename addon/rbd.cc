@@ -312,17 +312,33 @@ Napi::Value PoolInit(const Napi::CallbackInfo& info) {
   return Start(std::make_unique<PoolInitOperation>(info.Env(), op, io, BoolArg(info, 1, "force", op)));
 }
 
-// Implements: int rbd_open(rados_ioctx_t io, const char *name, rbd_image_t *image, const char *snap_name) and
-//             int rbd_open_read_only(...) (read-only opens register no watch and take no lock)
+// Implements: int rbd_open(rados_ioctx_t io, const char *name, rbd_image_t *image, const char *snap_name),
+//             int rbd_open_read_only(...) (read-only opens register no watch and take no lock), and
+//             int rbd_open_by_id(...) / rbd_open_by_id_read_only(...) (images in the trash have only an id)
 class OpenOperation : public IoCtxOperation {
  public:
-  OpenOperation(Napi::Env env, const char* op, std::shared_ptr<IoCtxNative> io, std::string name, bool read_only)
-      : IoCtxOperation(env, op, io, name), owner_(std::move(io)), read_only_(read_only) {}
+  OpenOperation(Napi::Env env, const char* op, std::shared_ptr<IoCtxNative> io, std::string name, bool read_only,
+                bool by_id)
+      : IoCtxOperation(env, op, io, by_id ? "id:" + name : name),
+        owner_(std::move(io)),
+        key_(std::move(name)),
+        read_only_(read_only),
+        by_id_(by_id) {}
   int Execute() override {
     rbd_image_t image = nullptr;
-    int r = read_only_ ? rbd_open_read_only(io_, image_.c_str(), &image, nullptr)
-                       : rbd_open(io_, image_.c_str(), &image, nullptr);
-    if (r < 0) return r;
+    int r;
+    if (by_id_) {
+      r = read_only_ ? rbd_open_by_id_read_only(io_, key_.c_str(), &image, nullptr)
+                     : rbd_open_by_id(io_, key_.c_str(), &image, nullptr);
+    } else {
+      r = read_only_ ? rbd_open_read_only(io_, key_.c_str(), &image, nullptr)
+                     : rbd_open(io_, key_.c_str(), &image, nullptr);
+    }
+    if (r < 0) {
+      // Drop our reference here, on the pool thread: it may be the last one, and destroying an ioctx blocks.
+      owner_.reset();
+      return r;
+    }
     native_ = std::make_shared<ImageNative>();
     native_->label = Join(owner_->label, image_);
     native_->ioctx = std::move(owner_);
@@ -333,7 +349,9 @@ class OpenOperation : public IoCtxOperation {
 
  private:
   std::shared_ptr<IoCtxNative> owner_;
+  std::string key_;
   bool read_only_;
+  bool by_id_;
   std::shared_ptr<ImageNative> native_;
 };
 
@@ -343,7 +361,16 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   std::string name = StringArg(info, 1, "name", op);
   bool read_only = BoolArg(info, 2, "readOnly", op);
   return Start(std::make_unique<OpenOperation>(info.Env(), read_only ? "rbd_open_read_only" : op, io, name,
-                                               read_only));
+                                               read_only, false));
+}
+
+Napi::Value OpenById(const Napi::CallbackInfo& info) {
+  const char* op = "rbd_open_by_id";
+  auto io = IoCtxArg(info, 0, op);
+  std::string id = StringArg(info, 1, "id", op);
+  bool read_only = BoolArg(info, 2, "readOnly", op);
+  return Start(std::make_unique<OpenOperation>(info.Env(), read_only ? "rbd_open_by_id_read_only" : op, io, id,
+                                               read_only, true));
 }
 
 // Implements: int rbd_close(rbd_image_t image)
@@ -704,6 +731,7 @@ void InitRbd(Napi::Env env, Napi::Object exports) {
   exports.Set("rbdList2", Napi::Function::New<Async<List>>(env, "rbdList2"));
   exports.Set("rbdPoolInit", Napi::Function::New<Async<PoolInit>>(env, "rbdPoolInit"));
   exports.Set("rbdOpen", Napi::Function::New<Async<Open>>(env, "rbdOpen"));
+  exports.Set("rbdOpenById", Napi::Function::New<Async<OpenById>>(env, "rbdOpenById"));
   exports.Set("rbdClose", Napi::Function::New<Async<Close>>(env, "rbdClose"));
   exports.Set("rbdStat", Napi::Function::New<Async<Stat>>(env, "rbdStat"));
   exports.Set("rbdGetFeatures", Napi::Function::New<Async<GetFeatures>>(env, "rbdGetFeatures"));

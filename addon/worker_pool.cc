@@ -37,6 +37,22 @@ CompletionChannel::CompletionChannel(Napi::Env env)
   tsfn_.Unref(env);
 }
 
+// Registered after the TSFN, so it runs before Node's own cleanup frees it (hooks run in reverse order).
+void CompletionChannel::OnEnvCleanup(void* arg) {
+  auto* self = static_cast<std::shared_ptr<CompletionChannel>*>(arg);
+  {
+    std::lock_guard<std::mutex> lock((*self)->mu_);
+    (*self)->closed_ = true;
+  }
+  delete self;
+}
+
+std::shared_ptr<CompletionChannel> CompletionChannel::Create(Napi::Env env) {
+  auto channel = std::make_shared<CompletionChannel>(env);
+  napi_add_env_cleanup_hook(env, OnEnvCleanup, new std::shared_ptr<CompletionChannel>(channel));
+  return channel;
+}
+
 void CompletionChannel::Pending(Napi::Env env) {
   if (pending_++ == 0) tsfn_.Ref(env);
 }
@@ -48,15 +64,14 @@ void CompletionChannel::Done(Napi::Env env) {
 void CompletionChannel::Deliver(Operation* op) {
   auto settle = [](Napi::Env env, Napi::Function, Operation* op) {
     std::unique_ptr<Operation> owned(op);
-    // env is null when the environment is being torn down: nobody is left to tell.
-    if (env == nullptr) return;
     auto channel = owned->channel_;
     owned->Settle(env);
     channel->Done(env);
   };
-  // After teardown the call fails with napi_closing; the operation is leaked on purpose, since its promise
-  // belongs to a dead environment and cannot be touched from here.
-  tsfn_.NonBlockingCall(op, settle);
+  // Once the environment is gone the operation is leaked on purpose: its promise belongs to a dead environment
+  // and cannot be touched from here. The lock keeps teardown from freeing the TSFN during the call.
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_ || tsfn_.NonBlockingCall(op, settle) != napi_ok) return;
 }
 
 WorkerPool& WorkerPool::Instance() {
@@ -89,11 +104,15 @@ void WorkerPool::Enqueue(Task task) {
   std::lock_guard<std::mutex> lock(mu_);
   queue_.push_back(std::move(task));
   if (queue_.size() > idle_ && threads_ < max_threads_) {
-    ++threads_;
-    std::thread([this] { Loop(); }).detach();
-  } else {
-    cv_.notify_one();
+    try {
+      std::thread([this] { Loop(); }).detach();
+      ++threads_;
+      return;
+    } catch (const std::system_error&) {
+      // Out of threads (pids limit): the task stays queued for the threads that exist, or the next Enqueue.
+    }
   }
+  cv_.notify_one();
 }
 
 void WorkerPool::Loop() {

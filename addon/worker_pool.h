@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace rbdnative {
@@ -66,7 +67,9 @@ struct PoolStats {
 // Delivers finished operations back to the JS thread of one Node environment.
 class CompletionChannel {
  public:
+  // Use Create(): it also arranges for the channel to close when the environment is torn down.
   explicit CompletionChannel(Napi::Env env);
+  static std::shared_ptr<CompletionChannel> Create(Napi::Env env);
   // Main thread: an operation of this environment was queued / settled. Keeps the event loop alive only while
   // something is pending, so an idle addon never holds the process open.
   void Pending(Napi::Env env);
@@ -75,8 +78,13 @@ class CompletionChannel {
   void Deliver(Operation* op);
 
  private:
+  static void OnEnvCleanup(void* arg);
+
   Napi::ThreadSafeFunction tsfn_;
   uint64_t pending_ = 0;
+  // Set when the environment goes away: Node then frees tsfn_, so no pool thread may call it after this.
+  std::mutex mu_;
+  bool closed_ = false;
 };
 
 class WorkerPool {
