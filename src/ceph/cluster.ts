@@ -149,7 +149,7 @@ export class Cluster {
 
   /** A monitor command, as the `ceph` CLI sends it: { prefix: 'osd pool get-quota', pool: 'rbd' }. JSON out. */
   async monCommand(command: Record<string, unknown>): Promise<unknown> {
-    const { output } = await this.call('rados_mon_command', () =>
+    const output = await this.call('rados_mon_command', () =>
       native.radosMonCommand(this.handle, JSON.stringify({ format: 'json', ...command })));
     return output === '' ? undefined : JSON.parse(output);
   }

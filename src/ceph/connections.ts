@@ -103,11 +103,14 @@ export class ConnectionPool {
     }
   }
 
-  /** Drops a connection that turned out broken (e.g. blocklisted), so the next acquire reconnects. */
-  evict(target: ClusterTarget): void {
+  /**
+   * Drops a connection that turned out broken (e.g. blocklisted), so the next acquire reconnects. Only that very
+   * connection: a late error from an already replaced one must not close its healthy successor.
+   */
+  evict(target: ClusterTarget, broken: Cluster): void {
     const id = connectionId(target);
     const entry = this.entries.get(id);
-    if (!entry) return;
+    if (!entry || entry.cluster !== broken) return;
     this.entries.delete(id);
     clearTimeout(entry.idleTimer);
     void entry.connecting.then((c) => c.close()).catch(() => {});

@@ -1,3 +1,4 @@
+import { MAX_ORDER, MIN_ORDER } from './options.js';
 import type { NativeError } from './rbd-native.js';
 
 /**
@@ -35,10 +36,6 @@ export class NoSpace extends CephError {}
 /** The handle was closed before the call. */
 export class HandleClosed extends CephError {}
 
-// Orders librbd accepts for rbd_create4: 4 KiB .. 32 MiB objects.
-export const MIN_ORDER = 12;
-export const MAX_ORDER = 25;
-
 const POOL_OPS = new Set(['rados_ioctx_create', 'rados_pool_lookup', 'rados_pool_delete']);
 
 /** The single place where a native rejection becomes a typed error with a message a person can act on. */
@@ -48,7 +45,13 @@ export function toCephError(err: unknown): Error {
   const say = (Type: typeof CephError, text: string) => new Type(`${err.op}${where}: ${text}`, err, { cause: err });
   switch (err.code) {
     case 'ENOENT':
-      return POOL_OPS.has(err.op) ? say(PoolNotFound, 'pool does not exist') : say(ImageNotFound, 'no such image or snapshot');
+      if (POOL_OPS.has(err.op)) return say(PoolNotFound, 'pool does not exist');
+      // librados finds no monitor address or no key/keyring to use.
+      if (err.op === 'rados_connect') return say(InvalidArgument, 'no monitor address or cephx key/keyring in the configuration');
+      // The image's own pool is open already: what is missing is the data pool.
+      if (err.op === 'rbd_create4') return say(PoolNotFound, 'data pool does not exist');
+      if (err.op === 'rbd_clone3') return say(ImageNotFound, 'parent image or snapshot does not exist');
+      return say(ImageNotFound, 'no such image or snapshot');
     case 'EEXIST':
       return say(ImageExists, 'already exists');
     case 'EBUSY':

@@ -1,9 +1,12 @@
-import { MAX_ORDER, MIN_ORDER } from './errors.js';
 import { checkFeatures, featureBits } from './features.js';
 import type { NativeImageOptions } from './rbd-native.js';
 import { ValidationError } from './validation.js';
 
 export { ValidationError };
+
+// Orders librbd accepts for rbd_create4: 4 KiB .. 32 MiB objects.
+export const MIN_ORDER = 12;
+export const MAX_ORDER = 25;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const NAME_ALLOWED = 'letters, digits, ".", "_" and "-", starting with a letter or digit';
@@ -18,6 +21,14 @@ function checkName(field: string, value: unknown, maxLength: number): string {
 export const checkPoolName = (value: unknown, field = 'pool'): string => checkName(field, value, 255);
 export const checkImageName = (value: unknown, field = 'image'): string => checkName(field, value, 250);
 export const checkSnapshotName = (value: unknown, field = 'snapshot'): string => checkName(field, value, 250);
+
+/** librbd image ids are lower-case hex. */
+export function checkImageId(value: unknown, field = 'id'): string {
+  if (typeof value !== 'string' || !/^[0-9a-f]{1,64}$/.test(value)) {
+    throw new ValidationError(field, 'an RBD image id (lower-case hex)', `got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
 
 /** RADOS namespaces: '' means the default namespace. */
 export function checkNamespace(value: unknown, field = 'namespace'): string {

@@ -2,12 +2,17 @@ import { invoke } from './calls.js';
 import type { Cluster } from './cluster.js';
 import { Image } from './image.js';
 import { native } from './native.js';
-import { checkImageName, checkSize, checkSnapshotName, toNativeImageOptions, type CreateImageOptions } from './options.js';
+import { checkImageId, checkImageName, checkSize, checkSnapshotName, toNativeImageOptions, type CreateImageOptions } from './options.js';
 import type { IoCtxHandle } from './rbd-native.js';
+
+/** Why an image is in the trash (librbd's rbd_trash_image_source_t). */
+export type TrashSource = 'user' | 'mirroring' | 'migration' | 'removing' | 'user-parent';
+const TRASH_SOURCES: readonly TrashSource[] = ['user', 'mirroring', 'migration', 'removing', 'user-parent'];
 
 export interface TrashEntry {
   id: string;
   name: string;
+  source: TrashSource;
   /** Seconds since the epoch. */
   deletedAt: number;
   /** Before this time (seconds since the epoch) a remove needs force. */
@@ -76,11 +81,17 @@ export class Pool {
 
   async listTrash(): Promise<TrashEntry[]> {
     const entries = await this.call('rbd_trash_list', () => native.rbdTrashList(this.handle));
-    return entries.map((e) => ({ id: e.id, name: e.name, deletedAt: e.deletionTime, deferredUntil: e.defermentEndTime }));
+    return entries.map((e) => ({
+      id: e.id,
+      name: e.name,
+      source: TRASH_SOURCES[e.source] ?? 'user',
+      deletedAt: e.deletionTime,
+      deferredUntil: e.defermentEndTime,
+    }));
   }
 
   async removeFromTrash(id: string, force = false): Promise<void> {
-    if (typeof id !== 'string' || !/^[0-9a-f]+$/.test(id)) throw new TypeError(`trash id: expected a hex image id, got ${JSON.stringify(id)}`);
+    checkImageId(id);
     return this.call('rbd_trash_remove', () => native.rbdTrashRemove(this.handle, id, force));
   }
 
@@ -105,9 +116,17 @@ export class Pool {
     return new Image(handle, this, name);
   }
 
-  /** Opens an image, runs fn, and closes the image whatever happens. */
-  async withImage<T>(name: string, fn: (image: Image) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
-    const image = await this.openImage(name, options);
+  /** Opens an image by id: the only way to reach one in the trash (to read its metadata, say). */
+  async openImageById(id: string, options: { readOnly?: boolean } = {}): Promise<Image> {
+    checkImageId(id);
+    const readOnly = options.readOnly ?? false;
+    const handle = await this.call(readOnly ? 'rbd_open_by_id_read_only' : 'rbd_open_by_id', () => native.rbdOpenById(this.handle, id, readOnly));
+    return new Image(handle, this, `id:${id}`);
+  }
+
+  /** Opens an image (by name, or by id with byId), runs fn, and closes the image whatever happens. */
+  async withImage<T>(name: string, fn: (image: Image) => Promise<T>, options: { readOnly?: boolean; byId?: boolean } = {}): Promise<T> {
+    const image = options.byId ? await this.openImageById(name, options) : await this.openImage(name, options);
     try {
       return await fn(image);
     } finally {

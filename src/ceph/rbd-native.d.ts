@@ -50,6 +50,7 @@ export interface NativeClusterStat { kb: number; kbUsed: number; kbAvail: number
 export interface NativePoolStat { numBytes: number; numObjects: number }
 export interface NativeImageStat { size: number; objSize: number; numObjs: number; order: number; blockNamePrefix: string }
 export interface NativeImageSpec { id: string; name: string }
+/** source: rbd_trash_image_source_t (0 user, 1 mirroring, 2 migration, 3 removing, 4 user parent). */
 export interface NativeTrashEntry { id: string; name: string; source: number; deletionTime: number; defermentEndTime: number }
 export interface NativeWatcher { address: string; id: number; cookie: string }
 export interface NativeSnapshot { id: number; size: number; name: string }
@@ -64,7 +65,8 @@ export interface RbdNative {
   radosPoolLookup(cluster: ClusterHandle, pool: string): Promise<number>;
   radosPoolCreate(cluster: ClusterHandle, pool: string): Promise<void>;
   radosPoolDelete(cluster: ClusterHandle, pool: string): Promise<void>;
-  radosMonCommand(cluster: ClusterHandle, command: string): Promise<{ output: string; status: string }>;
+  /** The command's JSON output. */
+  radosMonCommand(cluster: ClusterHandle, command: string): Promise<string>;
   radosIoctxCreate(cluster: ClusterHandle, pool: string, namespace?: string): Promise<IoCtxHandle>;
   radosIoctxDestroy(ioctx: IoCtxHandle): Promise<void>;
   radosIoctxPoolStat(ioctx: IoCtxHandle): Promise<NativePoolStat>;
@@ -79,6 +81,8 @@ export interface RbdNative {
   rbdList2(ioctx: IoCtxHandle): Promise<NativeImageSpec[]>;
   rbdPoolInit(ioctx: IoCtxHandle, force?: boolean): Promise<void>;
   rbdOpen(ioctx: IoCtxHandle, name: string, readOnly?: boolean): Promise<ImageHandle>;
+  /** Opens by image id: the only way to reach an image in the trash. */
+  rbdOpenById(ioctx: IoCtxHandle, id: string, readOnly?: boolean): Promise<ImageHandle>;
   rbdClose(image: ImageHandle): Promise<void>;
   rbdStat(image: ImageHandle): Promise<NativeImageStat>;
   rbdGetFeatures(image: ImageHandle): Promise<number>;

@@ -189,10 +189,15 @@ describe('images', () => {
     const name = uniqueName('trashed');
     await pool.createImage(name, 10 * GiB);
     const id = await pool.withImage(name, (image) => image.id());
+    await pool.withImage(name, (image) => image.setMetadata('note', 'moved by the test'));
     await pool.moveToTrash(name);
     assert.ok(!(await pool.listImages()).includes(name));
     const entry = (await pool.listTrash()).find((e) => e.id === id);
     assert.equal(entry?.name, name);
+    assert.equal(entry?.source, 'user');
+    // An image in the trash is reachable by id only.
+    await assert.rejects(pool.openImage(name), ImageNotFound);
+    assert.equal(await pool.withImage(id, (image) => image.getMetadata('note'), { readOnly: true, byId: true }), 'moved by the test');
     await pool.removeFromTrash(id);
     assert.equal((await pool.listTrash()).find((e) => e.id === id), undefined);
     await assert.rejects(pool.removeFromTrash(id), ImageNotFound);

@@ -77,6 +77,8 @@ test('a handle of the wrong kind is a clear error, not a crash', async () => {
     await assert.rejects(native.rbdList2(asIoctx), (e: unknown) => (e as { code?: string }).code === 'ERR_INVALID_ARG_TYPE' && /expected an IoCtx handle/.test(String(e)));
     await assert.rejects(native.rbdList2({} as typeof asIoctx), /expected an IoCtx handle/);
     await assert.rejects(native.rbdCreate4(asIoctx, 'x', -1), /expected an IoCtx handle|size/);
+    // A NUL would cut the C string short and name another object.
+    await assert.rejects(native.radosPoolLookup(cluster, 'rbd\0evil'), /pool must not contain NUL/);
   } finally {
     await native.radosShutdown(cluster);
   }
