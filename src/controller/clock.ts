@@ -51,6 +51,18 @@ export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Prom
   });
 }
 
+/** Resolves true when the promise settles (either way) within delayMs, false otherwise. */
+export async function settlesWithin(clock: Clock, delayMs: number, promise: Promise<unknown>): Promise<boolean> {
+  const deadline = new AbortController();
+  const timedOut = sleep(clock, delayMs, deadline.signal).then(
+    () => false,
+    () => true,
+  );
+  const result = await Promise.race([promise.then(() => true, () => true), timedOut]);
+  deadline.abort();
+  return result;
+}
+
 /** Resolves (never rejects) when the signal aborts. */
 export function whenAborted(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();

@@ -4,13 +4,13 @@
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import type { Config } from '../config.js';
 import { type Logger, describeError } from '../logger.js';
-import { type Clock, realClock, sleep, whenAborted } from './clock.js';
+import { type Clock, realClock, settlesWithin, sleep, whenAborted } from './clock.js';
 import { ANN_BETA_STORAGE_PROVISIONER, ANN_PROVISIONED_BY, ANN_STORAGE_PROVISIONER, claimClassName } from './decisions.js';
 import { LeaderLostError } from './errors.js';
 import { type EventRecorder, createEventRecorder } from './events.js';
 import { Informer, objectKey, type ListWatchSource, type RestartReason } from './informer.js';
 import type { KubeFacade, ResourceKind, ResourceTypes } from './kube.js';
-import { LeaderElector } from './leader.js';
+import { LeaderElector, type SessionEnd } from './leader.js';
 import type { Metrics } from './metrics.js';
 import type { Provisioner } from './provisioner.js';
 import { type CacheView, Reconciler, type ReconcilerTuning, claimQueueKey, volumeQueueKey } from './reconciler.js';
@@ -55,6 +55,9 @@ export interface ControllerDeps {
 }
 
 export type RunOutcome = 'shutdown' | 'lost-leadership';
+
+/** After aborting work on shutdown, how long it may take to stop before the lease is left to expire instead. */
+const ABORTED_WORK_WAIT_MS = 10_000;
 
 export interface Controller {
   /** Leader election, informers, workers; resolves on shutdown (signal aborted) or when leadership is lost. */
@@ -186,7 +189,7 @@ export function createController(deps: ControllerDeps): Controller {
   }
 
   /** One leading session: runs until the lease is lost (leadingSignal) or shutdown (stopSignal). */
-  async function lead(leadingSignal: AbortSignal, stopSignal: AbortSignal): Promise<void> {
+  async function lead(leadingSignal: AbortSignal, stopSignal: AbortSignal): Promise<SessionEnd | void> {
     const work = new AbortController();
     const abortWork = (): void => work.abort(leadingSignal.reason ?? new LeaderLostError('leadership lost'));
     leadingSignal.addEventListener('abort', abortWork, { once: true });
@@ -234,7 +237,12 @@ export function createController(deps: ControllerDeps): Controller {
         const drained = await workQueue.shutDown(grace);
         if (!drained) logger.warn('work still in flight after the grace period; aborting it');
         work.abort(new Error('shutting down'));
-        await orphansStopped;
+        // Releasing the lease lets a new leader start at once: not while an aborted storage call may still run.
+        const stopped = await Promise.all([workQueue.shutDown(ABORTED_WORK_WAIT_MS), settlesWithin(clock, ABORTED_WORK_WAIT_MS, orphansStopped)]);
+        if (!stopped.every(Boolean)) {
+          logger.warn('aborted work has not stopped; leaving the lease to expire', { inFlight: workQueue.inFlight, waitedMs: ABORTED_WORK_WAIT_MS });
+          return 'let-expire';
+        }
       }
     } finally {
       leadingSignal.removeEventListener('abort', abortWork);

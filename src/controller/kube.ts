@@ -41,6 +41,11 @@ export interface KubeFacade {
   /** Live read (not the cache); undefined when the claim does not exist. */
   readClaim(namespace: string, name: string, signal?: AbortSignal): Promise<V1PersistentVolumeClaim | undefined>;
   readVolume(name: string, signal?: AbortSignal): Promise<V1PersistentVolume | undefined>;
+  /**
+   * A Secret's data (values base64-encoded, as the API returns them); undefined when it does not exist. Its errors
+   * never quote the response body, which could hold key material.
+   */
+  readSecretData(namespace: string, name: string, signal?: AbortSignal): Promise<Record<string, string> | undefined>;
   createVolume(volume: V1PersistentVolume, signal?: AbortSignal): Promise<V1PersistentVolume>;
   /** False when the PV was already gone (or replaced by another object with the same name, when uid is given). */
   deleteVolume(name: string, uid?: string, signal?: AbortSignal): Promise<boolean>;
@@ -89,6 +94,9 @@ export const isGone = (error: unknown): boolean => error instanceof KubeApiError
 /** Worth retrying as is: no response, timeouts, throttling, server errors. */
 export const isRetryable = (error: unknown): boolean =>
   error instanceof KubeApiError && (error.status === 0 || error.status === 408 || error.status === 429 || error.status >= 500);
+/** Refused for good (a 4xx that is neither retryable nor AlreadyExists): this request stored nothing. */
+export const isDefiniteRefusal = (error: unknown): boolean =>
+  error instanceof KubeApiError && error.status >= 400 && error.status < 500 && !isRetryable(error) && !isAlreadyExists(error);
 
 export interface KubeFacadeOptions {
   qps: number;
@@ -141,8 +149,11 @@ function statusOf(body: unknown): { reason: string; message: string } {
   return { reason: '', message: '' };
 }
 
-/** Maps whatever client-node threw to KubeApiError; the caller's own abort passes through unchanged. */
-export function toKubeApiError(op: string, error: unknown, callerSignal?: AbortSignal): Error {
+/**
+ * Maps whatever client-node threw to KubeApiError; the caller's own abort passes through unchanged. With redact, the
+ * message carries only the status and reason (or the error code), never text that may quote the response body.
+ */
+export function toKubeApiError(op: string, error: unknown, callerSignal?: AbortSignal, redact = false): Error {
   if (callerSignal?.aborted === true) {
     return callerSignal.reason instanceof Error ? callerSignal.reason : new Error('aborted');
   }
@@ -151,10 +162,16 @@ export function toKubeApiError(op: string, error: unknown, callerSignal?: AbortS
   const status = typeof candidate.code === 'number' ? candidate.code : typeof candidate.statusCode === 'number' ? candidate.statusCode : undefined;
   if (status !== undefined && status >= 100) {
     const { reason, message } = statusOf(candidate.body);
+    if (redact) return new KubeApiError(status, reason, `${op}: HTTP ${status}${reason === '' ? '' : ` ${reason}`}`, op);
     return new KubeApiError(status, reason, `${op}: HTTP ${status}${message === '' ? '' : `: ${message}`}`, op);
   }
   if (candidate.name === 'AbortError' || candidate.name === 'TimeoutError') {
     return new KubeApiError(0, 'Timeout', `${op}: request timed out`, op);
+  }
+  if (redact) {
+    // A parse error of a 200 response quotes the body it could not parse.
+    const code = typeof candidate.code === 'string' ? candidate.code : typeof candidate.name === 'string' ? candidate.name : 'Error';
+    return new KubeApiError(0, 'NoResponse', `${op}: request failed (${code})`, op);
   }
   const text = typeof candidate.message === 'string' ? candidate.message : String(error);
   return new KubeApiError(0, 'NoResponse', `${op}: ${text}`, op);
@@ -177,7 +194,13 @@ function signalOptions(signal: AbortSignal): object {
   return { middleware: [middleware], middlewareMergeStrategy: 'append' };
 }
 
-const MERGE_PATCH_OPTIONS = {
+interface CallOptions {
+  middleware?: unknown[];
+  /** The response may hold secrets: errors must not quote it. */
+  redact?: boolean;
+}
+
+const MERGE_PATCH_OPTIONS: CallOptions = {
   middleware: [
     {
       pre: (context: { setHeaderParam(key: string, value: string): void }) => {
@@ -198,16 +221,16 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
   const coordination = kubeConfig.makeApiClient(CoordinationV1Api);
   const watcher = new Watch(kubeConfig);
 
-  async function call<T>(op: string, signal: AbortSignal | undefined, run: (options: object) => Promise<T>, extra?: { middleware: unknown[] }): Promise<T> {
+  async function call<T>(op: string, signal: AbortSignal | undefined, run: (options: object) => Promise<T>, extra: CallOptions = {}): Promise<T> {
     await limiter.take(signal);
     const timeout = AbortSignal.timeout(requestTimeoutMs);
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
     const requestOptions = signalOptions(combined) as { middleware: unknown[] };
-    if (extra !== undefined) requestOptions.middleware.push(...extra.middleware);
+    requestOptions.middleware.push(...(extra.middleware ?? []));
     try {
       return await run(requestOptions);
     } catch (error) {
-      throw toKubeApiError(op, error, signal);
+      throw toKubeApiError(op, error, signal, extra.redact);
     }
   }
 
@@ -241,6 +264,10 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
     readClaim: (namespace, name, signal) =>
       orUndefined(call('read claim', signal, (o) => core.readNamespacedPersistentVolumeClaim({ namespace, name }, o))),
     readVolume: (name, signal) => orUndefined(call('read PV', signal, (o) => core.readPersistentVolume({ name }, o))),
+    readSecretData: async (namespace, name, signal) => {
+      const secret = await orUndefined(call('read secret', signal, (o) => core.readNamespacedSecret({ namespace, name }, o), { redact: true }));
+      return secret === undefined ? undefined : secret.data ?? {};
+    },
     createVolume: (volume, signal) => call('create PV', signal, (o) => core.createPersistentVolume({ body: volume }, o)),
     deleteVolume: async (name, uid, signal) => {
       try {

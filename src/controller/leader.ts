@@ -23,13 +23,17 @@ export interface LeaderElectionOptions {
   random?: () => number;
 }
 
+/** How a leading session ended: 'let-expire' when its work may still be running, so no one may lead before the lease expires. */
+export type SessionEnd = 'release' | 'let-expire';
+
 export interface LeaderCallbacks {
   /**
-   * Runs while we lead; the lease is renewed until the returned promise settles (then it is released) or until
-   * renewal fails (then signal aborts with LeaderLostError and the session must stop at once).
+   * Runs while we lead; the lease is renewed until the returned promise settles (then it is released, unless the
+   * session says 'let-expire') or until renewal fails (then signal aborts with LeaderLostError and the session must
+   * stop at once).
    */
-  onStartedLeading(signal: AbortSignal): Promise<void>;
-  onStoppedLeading?(reason: 'lost' | 'released'): void;
+  onStartedLeading(signal: AbortSignal): Promise<SessionEnd | void>;
+  onStoppedLeading?(reason: 'lost' | 'released' | 'expiring'): void;
   onNewLeader?(identity: string): void;
 }
 
@@ -91,8 +95,12 @@ export class LeaderElector {
     armExpiry();
 
     let sessionDone = false;
+    let release = true;
     const sessionEnded = callbacks
       .onStartedLeading(session.signal)
+      .then((end) => {
+        release = end !== 'let-expire';
+      })
       .catch((error: unknown) => logger.error('leader election: the leading session failed', { error: describeError(error) }))
       .finally(() => {
         sessionDone = true;
@@ -121,6 +129,11 @@ export class LeaderElector {
       return 'lost';
     }
     this.leading = false;
+    if (!release) {
+      logger.warn('leader election: work may still be running; not releasing the lease, it expires', { lease: this.leaseName() });
+      callbacks.onStoppedLeading?.('expiring');
+      return 'stopped';
+    }
     await this.release();
     callbacks.onStoppedLeading?.('released');
     return 'stopped';

@@ -20,6 +20,12 @@ export interface ProvisionRequest {
 export interface Provisioner {
   provision(req: ProvisionRequest, signal: AbortSignal): Promise<V1PersistentVolume>;
   delete(pv: V1PersistentVolume, signal: AbortSignal): Promise<void>;
+  /**
+   * Optional: called once the PV for a new volume exists (saved or adopted). From then on the volume follows its
+   * PV's lifecycle, and orphan collection must never take it (a Retain PV deleted by an admin keeps its image).
+   * A failure is logged as a warning and does not fail the provision.
+   */
+  volumeSaved?(pv: V1PersistentVolume, signal: AbortSignal): Promise<void>;
   /** Optional: volumes the provisioner created (ownership metadata), for orphan collection after crashes. */
   listOwnedVolumes?(classes: V1StorageClass[], signal: AbortSignal): Promise<OwnedVolume[]>;
   deleteOwnedVolume?(volume: OwnedVolume, signal: AbortSignal): Promise<void>;

@@ -5,7 +5,7 @@ import { type Clock, backoffDelay, sleep } from './clock.js';
 import { PV_FINALIZER, claimClassName, claimKey, decideClaim, decideVolume, type ClaimDecision } from './decisions.js';
 import { DeleteError, ProvisionError } from './errors.js';
 import { type EventRecorder, referenceTo } from './events.js';
-import { type JsonPatchOperation, type KubeFacade, isAlreadyExists, isConflict, isNotFound, isRetryable } from './kube.js';
+import { type JsonPatchOperation, type KubeFacade, isAlreadyExists, isConflict, isDefiniteRefusal, isNotFound, isRetryable } from './kube.js';
 import type { Metrics } from './metrics.js';
 import type { OwnedVolume, Provisioner } from './provisioner.js';
 import { stampVolume } from './volume.js';
@@ -23,7 +23,7 @@ export interface CacheView {
 }
 
 export interface ReconcilerTuning {
-  /** Attempts to create the PV before the new volume is deleted again. */
+  /** Attempts to create the PV before giving up until the next retry (which adopts the volume). */
   saveAttempts: number;
   saveRetryBaseMs: number;
   /** Attempts for a finalizer patch that keeps conflicting. */
@@ -58,6 +58,14 @@ export const volumeQueueKey = (name: string): string => VOLUME_PREFIX + name;
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Not acting now. While the work signal is live a lease renewal may still succeed, so the key stays queued; once it
+ * has aborted, the next leader relists.
+ */
+function retryUnlessAborted(signal: AbortSignal): ProcessResult {
+  return signal.aborted ? undefined : { retry: 'backoff' };
 }
 
 export class Reconciler {
@@ -127,7 +135,7 @@ export class Reconciler {
     };
     if (!this.options.mayAct() || signal.aborted) {
       done('aborted');
-      return undefined;
+      return retryUnlessAborted(signal);
     }
 
     this.provisioning.add(pvName);
@@ -157,6 +165,7 @@ export class Reconciler {
       switch (saved.result) {
         case 'saved':
         case 'adopted':
+          await this.markSaved(volume, log, signal);
           events.event(claimRef, 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${pvName}`);
           log.info(saved.result === 'saved' ? 'volume provisioned and PV saved; the PV controller binds it' : 'the PV already existed for this claim; adopted it');
           done('success');
@@ -164,14 +173,14 @@ export class Reconciler {
         case 'aborted':
           log.info('saving the PV interrupted (no longer leading or shutting down); the next leader adopts the volume');
           done('aborted');
-          return undefined;
+          return retryUnlessAborted(signal);
         case 'conflict':
           events.event(claimRef, 'Warning', 'ProvisioningFailed', saved.message);
           log.error(saved.message);
           done('final');
           return { retry: 'slow' };
         case 'failed':
-          await this.cleanUpUnsaved(volume, claimRef, saved.error, log, signal);
+          await this.handleUnsaved(volume, claimRef, saved.error, log, signal);
           done('save-failed');
           return { retry: 'backoff' };
       }
@@ -222,17 +231,58 @@ export class Reconciler {
     return { result: 'failed', error: lastError };
   }
 
-  /** A volume whose PV could not be saved would be invisible to Kubernetes: delete it, or say loudly that we could not. */
-  private async cleanUpUnsaved(
+  /** Tells the provisioner the volume has its PV; best effort, since the PV is what the rest of its life follows. */
+  private async markSaved(volume: V1PersistentVolume, log: Logger, signal: AbortSignal): Promise<void> {
+    const { provisioner } = this.options;
+    if (provisioner.volumeSaved === undefined) return;
+    const unmarked = 'the provision stands, but if a Retain PV of it is deleted later, orphan collection may take the volume';
+    if (!this.options.mayAct() || signal.aborted) {
+      log.warn(`not marking the volume as saved (no longer leading); ${unmarked}`);
+      return;
+    }
+    try {
+      await provisioner.volumeSaved(volume, signal);
+    } catch (error) {
+      log.warn(`could not mark the volume as saved; ${unmarked}`, { error: describeError(error) });
+    }
+  }
+
+  /**
+   * The PV could not be saved. After a timeout or a 5xx the API server may have stored it anyway, and deleting the
+   * volume of a PV that then binds loses data: so the volume is kept and the retry adopts it. Only a definite refusal,
+   * with a live read confirming that no PV exists, lets the volume go (it would be invisible to Kubernetes).
+   */
+  private async handleUnsaved(
     volume: V1PersistentVolume,
     claimRef: ReturnType<typeof referenceTo>,
     saveError: unknown,
     log: Logger,
     signal: AbortSignal,
   ): Promise<void> {
-    const { events, provisioner } = this.options;
+    const { events, kube, provisioner } = this.options;
     const name = volume.metadata?.name ?? '';
-    log.error('could not save the PV; deleting the new volume so that nothing is left behind', { error: describeError(saveError) });
+    let absent = false;
+    if (isDefiniteRefusal(saveError)) {
+      try {
+        absent = (await kube.readVolume(name, signal)) === undefined;
+      } catch (error) {
+        if (signal.aborted) return;
+        log.warn('could not confirm that the PV does not exist; keeping the volume', { error: describeError(error) });
+      }
+    }
+    if (!absent) {
+      if (signal.aborted) return;
+      events.event(
+        claimRef,
+        'Warning',
+        'ProvisioningFailed',
+        `could not save PersistentVolume "${name}" yet: ${errorMessage(saveError)}; the volume is kept and provisioning will be retried`,
+      );
+      log.warn('could not save the PV, and it may exist; keeping the volume, the retry adopts it', { error: describeError(saveError) });
+      return;
+    }
+
+    log.error('the PV was refused and does not exist; deleting the new volume so that nothing is left behind', { error: describeError(saveError) });
     if (!this.options.mayAct() || signal.aborted) return;
     try {
       await provisioner.delete(volume, signal);
@@ -315,7 +365,7 @@ export class Reconciler {
 
     if (!this.options.mayAct() || signal.aborted) {
       done('aborted');
-      return undefined;
+      return retryUnlessAborted(signal);
     }
     log.info('deleting the volume');
     try {
@@ -334,8 +384,8 @@ export class Reconciler {
 
     log.info('volume deleted; deleting the PV');
     try {
-      await kube.deleteVolume(name, volume.metadata?.uid, signal);
-      await this.removeFinalizer(volume, signal);
+      // False: the PV is gone, or its name now belongs to another object, whose finalizers are not ours to touch.
+      if (await kube.deleteVolume(name, volume.metadata?.uid, signal)) await this.removeFinalizer(volume, signal);
     } catch (error) {
       if (signal.aborted) return undefined;
       // The retry finds the volume already gone (that counts as deleted) and finishes the PV.

@@ -120,7 +120,7 @@ export class WorkQueue {
 
   /**
    * Stops accepting work, drops queued and scheduled keys, and waits up to deadlineMs for runs in flight.
-   * Resolves true when everything finished in time.
+   * Resolves true when everything finished in time. Calling it again waits again (e.g. after aborting the runs).
    */
   async shutDown(deadlineMs: number): Promise<boolean> {
     this.closed = true;

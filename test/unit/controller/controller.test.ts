@@ -153,4 +153,52 @@ describe('controller', () => {
     assert.ok(kube.volumes.has('pvc-u1'), 'the in-flight provision finished and saved its PV');
     assert.equal(kube.leases.get('kube-system/rbd-provisioner-ceph-io')?.spec?.holderIdentity, '');
   });
+
+  test('shutdown: work that does not stop after the abort keeps the lease from being released (it expires)', async () => {
+    const kube = new FakeKube();
+    const clock = new FakeClock();
+    kube.putClass(makeClass('fast'));
+    const a = setup(kube, clock, { leaderElect: true, identity: 'a' });
+    let release!: () => void;
+    a.provisioner.provisionGate = new Promise((resolve) => (release = resolve));
+    const stop = new AbortController();
+    const running = a.controller.run(stop.signal);
+    await clock.advance(0);
+    kube.putClaim(makeClaim('data', { uid: 'u1' }));
+    await clock.advance(0);
+    stop.abort();
+    await clock.advance(5000);
+    assert.equal(a.provisioner.lastSignal?.aborted, true, 'aborted after the grace period');
+    await clock.advance(10_000);
+    assert.equal(await running, 'shutdown');
+    assert.equal(kube.leases.get('kube-system/rbd-provisioner-ceph-io')?.spec?.holderIdentity, 'a', 'not released while the old call may run');
+    assert.ok(a.lines.some((l) => l.message === 'aborted work has not stopped; leaving the lease to expire'));
+    release();
+    await flush();
+  });
+
+  test('shutdown: work that stops after the abort is waited for, then the lease is released', async () => {
+    const kube = new FakeKube();
+    const clock = new FakeClock();
+    kube.putClass(makeClass('fast'));
+    const a = setup(kube, clock, { leaderElect: true, identity: 'a' });
+    let release!: () => void;
+    a.provisioner.provisionGate = new Promise((resolve) => (release = resolve));
+    const stop = new AbortController();
+    let finished = false;
+    const running = a.controller.run(stop.signal).finally(() => (finished = true));
+    await clock.advance(0);
+    kube.putClaim(makeClaim('data', { uid: 'u1' }));
+    await clock.advance(0);
+    stop.abort();
+    await clock.advance(5000 + 3000);
+    assert.equal(a.provisioner.lastSignal?.aborted, true);
+    assert.equal(finished, false, 'still waiting for the aborted call');
+    assert.equal(kube.leases.get('kube-system/rbd-provisioner-ceph-io')?.spec?.holderIdentity, 'a');
+    release(); // the storage call returns, seeing the abort
+    await clock.advance(0);
+    assert.equal(await running, 'shutdown');
+    assert.equal(kube.leases.get('kube-system/rbd-provisioner-ceph-io')?.spec?.holderIdentity, '');
+    assert.equal(kube.volumes.size, 0);
+  });
 });

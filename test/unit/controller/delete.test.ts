@@ -154,12 +154,36 @@ describe('deletion', () => {
     assert.deepEqual(h.kube.calls, []);
   });
 
-  test('losing the lease: no image deletion starts', async () => {
+  test('losing the lease: no image deletion starts; the key is kept while a renewal may still succeed', async () => {
     const h = harness();
     h.addVolume(makeVolume('pvc-u1'));
     h.state.mayAct = false;
-    await h.reconciler.syncVolume('pvc-u1', h.signal);
+    assert.deepEqual(await h.reconciler.syncVolume('pvc-u1', h.signal), { retry: 'backoff' });
     assert.equal(h.provisioner.calls.length, 0);
     assert.ok(h.kube.volumes.has('pvc-u1'));
+  });
+
+  test('the work signal aborted: no image deletion starts, and no retry (the next leader relists)', async () => {
+    const h = harness();
+    h.addVolume(makeVolume('pvc-u1'));
+    h.state.mayAct = false;
+    h.abort();
+    assert.equal(await h.reconciler.syncVolume('pvc-u1', h.signal), undefined);
+    assert.equal(h.provisioner.calls.length, 0);
+  });
+
+  test('the PV name now belongs to another object: the image goes, but that PV keeps its finalizers', async () => {
+    const h = harness();
+    h.provisioner.images.add('pvc-u1');
+    h.addVolume(makeVolume('pvc-u1', { finalizers: ['kubernetes.io/pv-protection', F] }));
+    // Our PV went away and an object with the same name and other uid took its place; the cache still has ours.
+    const newcomer = makeVolume('pvc-u1', { phase: 'Bound', finalizers: ['kubernetes.io/pv-protection', F] });
+    newcomer.metadata!.uid = 'uid-newcomer';
+    h.kube.volumes.set('pvc-u1', newcomer);
+    assert.equal(await h.reconciler.syncVolume('pvc-u1', h.signal), undefined);
+    assert.equal(h.provisioner.images.size, 0);
+    assert.deepEqual(h.kube.calls, ['readClaim', 'deleteVolume']);
+    assert.deepEqual(h.kube.patches, []);
+    assert.deepEqual(h.kube.volumes.get('pvc-u1')?.metadata?.finalizers, ['kubernetes.io/pv-protection', F]);
   });
 });

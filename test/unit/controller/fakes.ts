@@ -158,6 +158,8 @@ export class FakeKube implements KubeFacade {
   readonly volumes = new Map<string, V1PersistentVolume>();
   readonly classes = new Map<string, V1StorageClass>();
   readonly leases = new Map<string, V1Lease>();
+  /** namespace/name -> data (base64 values). */
+  readonly secrets = new Map<string, Record<string, string>>();
   readonly events: CoreV1Event[] = [];
   readonly eventPatches: { namespace: string; name: string; patch: object }[] = [];
   readonly patches: { name: string; patch: JsonPatchOperation[] }[] = [];
@@ -243,6 +245,11 @@ export class FakeKube implements KubeFacade {
   async readVolume(name: string, signal?: AbortSignal): Promise<V1PersistentVolume | undefined> {
     await this.enter('readVolume', signal);
     return clone(this.volumes.get(name));
+  }
+
+  async readSecretData(namespace: string, name: string, signal?: AbortSignal): Promise<Record<string, string> | undefined> {
+    await this.enter('readSecretData', signal);
+    return clone(this.secrets.get(`${namespace}/${name}`));
   }
 
   async createVolume(volume: V1PersistentVolume, signal?: AbortSignal): Promise<V1PersistentVolume> {
@@ -371,6 +378,9 @@ export class FakeProvisioner implements Provisioner {
   readonly owned: OwnedVolume[] = [];
   provisionErrors: unknown[] = [];
   deleteErrors: unknown[] = [];
+  /** PVs handed to volumeSaved, in order. */
+  readonly saved: V1PersistentVolume[] = [];
+  volumeSavedErrors: unknown[] = [];
   /** When set, provision waits for it (to hold work in flight). */
   provisionGate: Promise<void> | undefined;
   lastSignal: AbortSignal | undefined;
@@ -401,6 +411,12 @@ export class FakeProvisioner implements Provisioner {
     const error = this.deleteErrors.shift();
     if (error !== undefined) throw error;
     this.images.delete(name); // gone already counts as deleted
+  }
+
+  async volumeSaved(pv: V1PersistentVolume, _signal: AbortSignal): Promise<void> {
+    this.saved.push(structuredClone(pv));
+    const error = this.volumeSavedErrors.shift();
+    if (error !== undefined) throw error;
   }
 
   async listOwnedVolumes(_classes: V1StorageClass[], _signal: AbortSignal): Promise<OwnedVolume[]> {

@@ -14,6 +14,8 @@ interface Seen {
   body: string;
 }
 
+const SECRET_B64 = Buffer.from('AQBunit-test-cephx-key==').toString('base64');
+
 const status = (code: number, reason: string, message: string): string => JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
 
 describe('createKubeFacade (client-node over HTTP)', () => {
@@ -40,6 +42,10 @@ describe('createKubeFacade (client-node over HTTP)', () => {
       if (url.pathname === '/api/v1/persistentvolumes/pvc-1' && req.method === 'DELETE') return json(404, status(404, 'NotFound', 'persistentvolumes "pvc-1" not found'));
       if (url.pathname === '/api/v1/persistentvolumes/slow') return; // never answers
       if (url.pathname === '/api/v1/namespaces/apps/persistentvolumeclaims/missing') return json(404, status(404, 'NotFound', 'not found'));
+      if (url.pathname === '/api/v1/namespaces/ceph/secrets/admin') return json(200, JSON.stringify({ kind: 'Secret', metadata: { name: 'admin' }, data: { key: SECRET_B64 } }));
+      if (url.pathname === '/api/v1/namespaces/ceph/secrets/missing') return json(404, status(404, 'NotFound', 'secrets "missing" not found'));
+      if (url.pathname === '/api/v1/namespaces/ceph/secrets/forbidden') return json(403, status(403, 'Forbidden', `echoing ${SECRET_B64}`));
+      if (url.pathname === '/api/v1/namespaces/ceph/secrets/garbled') return json(200, `{"data":{"key":"${SECRET_B64}"`);
       if (url.pathname === '/api/v1/namespaces/default/events/e1' && req.method === 'PATCH') return json(200, JSON.stringify({ metadata: { name: 'e1' } }));
       if (url.pathname === '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/l1' && req.method === 'PUT') return json(200, body);
       if (url.pathname === '/api/v1/persistentvolumeclaims' && url.searchParams.get('watch') === 'true') {
@@ -93,6 +99,26 @@ describe('createKubeFacade (client-node over HTTP)', () => {
   test('a missing claim reads as undefined', async () => {
     assert.equal(await facade.readClaim('apps', 'missing'), undefined);
   });
+
+  test('a Secret reads as its base64 data map; a missing one as undefined', async () => {
+    assert.deepEqual(await facade.readSecretData('ceph', 'admin'), { key: SECRET_B64 });
+    assert.equal(await facade.readSecretData('ceph', 'missing'), undefined);
+  });
+
+  const secretErrors: { name: string; secret: string; status: number; reason: string; message: string }[] = [
+    { name: 'an HTTP error', secret: 'forbidden', status: 403, reason: 'Forbidden', message: 'read secret: HTTP 403 Forbidden' },
+    { name: 'an unparsable 200 response', secret: 'garbled', status: 0, reason: 'NoResponse', message: 'read secret: request failed (SyntaxError)' },
+  ];
+  for (const row of secretErrors) {
+    test(`reading a Secret: ${row.name} gives status and reason only, never the body`, async () => {
+      const error = await facade.readSecretData('ceph', row.secret).catch((e: unknown) => e);
+      assert.ok(error instanceof KubeApiError, String(error));
+      assert.equal(error.status, row.status);
+      assert.equal(error.reason, row.reason);
+      assert.equal(error.message, row.message);
+      assert.ok(!error.message.includes(SECRET_B64));
+    });
+  }
 
   test('PV patches go out as JSON patch; event patches as merge patch', async () => {
     await facade.patchVolume('pvc-1', [{ op: 'remove', path: '/metadata/finalizers/0' }]);

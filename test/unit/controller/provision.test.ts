@@ -101,7 +101,7 @@ describe('provisioning', () => {
     assert.equal(h.provisioner.count('delete'), 0);
   });
 
-  test('the PV cannot be saved after N attempts: the volume is deleted again with a Warning (RELIABILITY #5)', async () => {
+  test('the PV cannot be saved after N retryable failures: the volume is kept and the retry adopts what the API server stored', async () => {
     const h = harness({ saveAttempts: 3, saveRetryBaseMs: 100 });
     h.addClaim(makeClaim('data', { uid: 'u1' }));
     h.kube.fail('createVolume', apiError(0, 'NoResponse', 'connect ECONNREFUSED'), apiError(500, 'InternalError'), apiError(504, 'Timeout', 'create PV: HTTP 504'));
@@ -111,27 +111,54 @@ describe('provisioning', () => {
     await h.flushEvents();
     assert.deepEqual(result, { retry: 'backoff' });
     assert.equal(h.kube.calls.filter((c) => c === 'createVolume').length, 3);
-    assert.deepEqual(h.provisioner.calls.map((c) => `${c.op}:${c.name}`), ['provision:pvc-u1', 'delete:pvc-u1']);
-    assert.equal(h.provisioner.images.size, 0);
+    assert.deepEqual(h.provisioner.calls.map((c) => `${c.op}:${c.name}`), ['provision:pvc-u1'], 'no cleanup: the PV may have been stored');
+    assert.ok(h.provisioner.images.has('pvc-u1'));
+    assert.equal(h.provisioner.saved.length, 0);
     assert.deepEqual(h.eventReasons(), ['Normal/Provisioning', 'Warning/ProvisioningFailed']);
-    assert.match(h.kube.events[1]?.message ?? '', /failed to save PersistentVolume "pvc-u1": create PV: HTTP 504; the volume was deleted/);
+    assert.equal(
+      h.kube.events[1]?.message,
+      'could not save PersistentVolume "pvc-u1" yet: create PV: HTTP 504; the volume is kept and provisioning will be retried',
+    );
     assert.equal(await h.metric('rbd_provisioner_provision_total', { class: 'fast', result: 'save-failed' }), 1);
+
+    // The timed-out create had been stored after all: the retry provisions again and adopts that PV.
+    h.kube.volumes.set('pvc-u1', { metadata: { name: 'pvc-u1' }, spec: { claimRef: { uid: 'u1', name: 'data', namespace: 'default' } } });
+    assert.equal(await h.reconciler.syncClaim('default/data', h.signal), undefined);
+    assert.deepEqual(h.provisioner.calls.map((c) => c.op), ['provision', 'provision']);
+    assert.ok(h.provisioner.images.has('pvc-u1'));
+    assert.deepEqual(h.provisioner.saved.map((pv) => pv.metadata?.name), ['pvc-u1']);
   });
 
-  test('a save error that cannot pass (403) is not retried before cleanup', async () => {
-    const h = harness();
-    h.addClaim(makeClaim('data', { uid: 'u1' }));
-    h.kube.fail('createVolume', apiError(403, 'Forbidden'));
-    const result = await h.reconciler.syncClaim('default/data', h.signal);
-    assert.deepEqual(result, { retry: 'backoff' });
-    assert.equal(h.kube.calls.filter((c) => c === 'createVolume').length, 1);
-    assert.equal(h.provisioner.count('delete'), 1);
-  });
+  const refused = 'create PV: HTTP 403: forbidden';
+  const kept = `could not save PersistentVolume "pvc-u1" yet: ${refused}; the volume is kept and provisioning will be retried`;
+  const refusals: { name: string; error: unknown; pvExists?: boolean; readError?: unknown; deleted: boolean; message: string }[] = [
+    { name: '403, no PV: the volume is deleted', error: apiError(403, 'Forbidden', refused), deleted: true, message: `failed to save PersistentVolume "pvc-u1": ${refused}; the volume was deleted and provisioning will be retried` },
+    { name: '422 Invalid, no PV: the volume is deleted', error: apiError(422, 'Invalid', 'create PV: HTTP 422: spec.capacity: Required value'), deleted: true, message: 'failed to save PersistentVolume "pvc-u1": create PV: HTTP 422: spec.capacity: Required value; the volume was deleted and provisioning will be retried' },
+    { name: '403, but the live read finds the PV: kept', error: apiError(403, 'Forbidden', refused), pvExists: true, deleted: false, message: kept },
+    { name: '403, and the live read fails: kept', error: apiError(403, 'Forbidden', refused), readError: apiError(503, 'ServiceUnavailable'), deleted: false, message: kept },
+  ];
+  for (const row of refusals) {
+    test(`a definite refusal is not retried; cleanup only once a live read confirms no PV: ${row.name}`, async () => {
+      const h = harness();
+      h.addClaim(makeClaim('data', { uid: 'u1' }));
+      h.kube.fail('createVolume', row.error);
+      if (row.pvExists === true) h.kube.volumes.set('pvc-u1', { metadata: { name: 'pvc-u1' }, spec: { claimRef: { uid: 'u1' } } });
+      if (row.readError !== undefined) h.kube.fail('readVolume', row.readError);
+      const result = await h.reconciler.syncClaim('default/data', h.signal);
+      await h.flushEvents();
+      assert.deepEqual(result, { retry: 'backoff' });
+      assert.deepEqual(h.kube.calls.filter((c) => c === 'createVolume' || c === 'readVolume'), ['createVolume', 'readVolume']);
+      assert.equal(h.provisioner.count('delete'), row.deleted ? 1 : 0);
+      assert.equal(h.provisioner.images.has('pvc-u1'), !row.deleted);
+      assert.deepEqual(h.eventReasons(), ['Normal/Provisioning', 'Warning/ProvisioningFailed']);
+      assert.equal(h.kube.events[1]?.message, row.message);
+    });
+  }
 
-  test('save failed and cleanup failed: ProvisioningCleanupFailed', async () => {
+  test('save refused and cleanup failed: ProvisioningCleanupFailed', async () => {
     const h = harness({ saveAttempts: 1 });
     h.addClaim(makeClaim('data', { uid: 'u1' }));
-    h.kube.fail('createVolume', apiError(500, 'InternalError'));
+    h.kube.fail('createVolume', apiError(403, 'Forbidden'));
     h.provisioner.deleteErrors = [new Error('rbd_trash_move: EBUSY')];
     await h.reconciler.syncClaim('default/data', h.signal);
     await h.flushEvents();
@@ -152,12 +179,61 @@ describe('provisioning', () => {
     assert.deepEqual(h.eventReasons(), ['Normal/Provisioning']);
   });
 
-  test('no storage call when this replica may not act', async () => {
+  test('no storage call when this replica may not act; the key is kept while a renewal may still succeed', async () => {
     const h = harness();
     h.addClaim(makeClaim('data', { uid: 'u1' }));
     h.state.mayAct = false;
+    assert.deepEqual(await h.reconciler.syncClaim('default/data', h.signal), { retry: 'backoff' });
+    assert.equal(h.provisioner.calls.length, 0);
+  });
+
+  test('no storage call once the work signal has aborted, and no retry (the next leader relists)', async () => {
+    const h = harness();
+    h.addClaim(makeClaim('data', { uid: 'u1' }));
+    h.state.mayAct = false;
+    h.abort();
     assert.equal(await h.reconciler.syncClaim('default/data', h.signal), undefined);
     assert.equal(h.provisioner.calls.length, 0);
+  });
+
+  test('volumeSaved gets the stamped PV once it is saved', async () => {
+    const h = harness();
+    h.addClaim(makeClaim('data', { uid: 'u1' }));
+    assert.equal(await h.reconciler.syncClaim('default/data', h.signal), undefined);
+    assert.equal(h.provisioner.saved.length, 1);
+    const pv = h.provisioner.saved[0];
+    assert.equal(pv?.metadata?.name, 'pvc-u1');
+    assert.equal(pv?.spec?.claimRef?.uid, 'u1');
+    assert.equal(pv?.metadata?.annotations?.['pv.kubernetes.io/provisioned-by'], PROVISIONER);
+  });
+
+  test('volumeSaved is called for an adopted PV too', async () => {
+    const h = harness();
+    h.addClaim(makeClaim('data', { uid: 'u1' }));
+    h.kube.volumes.set('pvc-u1', { metadata: { name: 'pvc-u1' }, spec: { claimRef: { uid: 'u1', name: 'data', namespace: 'default' } } });
+    assert.equal(await h.reconciler.syncClaim('default/data', h.signal), undefined);
+    assert.deepEqual(h.provisioner.saved.map((pv) => `${pv.metadata?.name}:${pv.spec?.claimRef?.uid}`), ['pvc-u1:u1']);
+  });
+
+  test('volumeSaved failing is a warning; the provision still succeeds', async () => {
+    const h = harness();
+    h.addClaim(makeClaim('data', { uid: 'u1' }));
+    h.provisioner.volumeSavedErrors = [new Error('rbd_metadata_set: EIO')];
+    assert.equal(await h.reconciler.syncClaim('default/data', h.signal), undefined);
+    await h.flushEvents();
+    assert.equal(h.provisioner.saved.length, 1);
+    assert.deepEqual(h.eventReasons(), ['Normal/Provisioning', 'Normal/ProvisioningSucceeded']);
+    assert.equal(await h.metric('rbd_provisioner_provision_total', { class: 'fast', result: 'success' }), 1);
+    const warning = h.lines.find((l) => l.level === 'warn' && l.message.startsWith('could not mark the volume as saved'));
+    assert.match(JSON.stringify(warning?.['error']), /rbd_metadata_set: EIO/);
+  });
+
+  test('volumeSaved is not called when the PV is not saved', async () => {
+    const h = harness({ saveAttempts: 1 });
+    h.addClaim(makeClaim('data', { uid: 'u1' }));
+    h.kube.fail('createVolume', apiError(500, 'InternalError'));
+    assert.deepEqual(await h.reconciler.syncClaim('default/data', h.signal), { retry: 'backoff' });
+    assert.equal(h.provisioner.saved.length, 0);
   });
 
   test('a missing StorageClass gives ProvisioningFailed and a slow retry', async () => {
