@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // The composition root: config -> logger -> clients -> provisioner -> controller. Wiring only.
-import { CoreV1Api } from '@kubernetes/client-node';
 import { callStats, ConnectionPool, setMaxInflight, type CallObserver } from './ceph/index.js';
 import { ConfigError, helpText, parseConfig } from './config.js';
 import { createController } from './controller/controller.js';
@@ -54,7 +53,7 @@ async function main(): Promise<number> {
   const provisioner = new RbdProvisioner({
     name: config.provisionerName,
     connections,
-    readSecret: kubeSecretReader(kubeConfig.makeApiClient(CoreV1Api)),
+    readSecret: kubeSecretReader(kube),
     logger,
     ...(fault === 'crash-after-image-create' && {
       afterImageCreated: (image: string) => {

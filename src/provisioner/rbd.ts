@@ -3,7 +3,7 @@
 import type { V1PersistentVolume, V1StorageClass } from '@kubernetes/client-node';
 import PQueue from 'p-queue';
 import {
-  CephError, ImageBusy, ImageExists, ImageHasSnapshots, ImageNotFound, NoSpace, PermissionDenied, PoolNotFound,
+  CephError, ImageBusy, ImageExists, ImageHasSnapshots, ImageNotFound, InvalidArgument, NoSpace, PermissionDenied, PoolNotFound,
   Timeout, ValidationError, type Cluster, type ClusterTarget, type ConnectionPool, type Image, type Pool,
 } from '../ceph/index.js';
 import { DeleteError, ProvisionError } from '../controller/errors.js';
@@ -19,6 +19,14 @@ export const OWNER_KEYS = {
   claimUid: 'rbd.provisioner.ceph.io/claim-uid',
   pvName: 'rbd.provisioner.ceph.io/pv-name',
 } as const;
+
+/** Set once the image's PV exists: from then on the image follows its PV, never orphan collection. */
+export const PV_SAVED_KEY = 'rbd.provisioner.ceph.io/pv-saved';
+/** Set right before a delete moves the image to the trash: the trash entries we may purge. */
+export const DELETING_KEY = 'rbd.provisioner.ceph.io/deleting';
+
+/** What an OwnedVolume's id encodes: where the image is, and its trash id when it is in the trash. */
+type OwnedVolumeId = DeleteTarget & { trashId?: string };
 
 /** Reads the cephx key from a Secret (data key `key`). Throws SecretError when it cannot. */
 export type SecretReader = (ref: SecretRef, signal: AbortSignal) => Promise<string>;
@@ -46,9 +54,6 @@ export interface RbdProvisionerOptions {
 // `pvc-<uuid>` after the class's prefix: how our image names end, and where the claim uid comes from.
 const PV_NAME = /(pvc-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))$/;
 
-// A purge of a huge image without object-map takes minutes; bounded so a hung OSD cannot hold it forever.
-const PURGE_TIMEOUT_MS = 30 * 60_000;
-
 export class RbdProvisioner implements Provisioner {
   // Few at once: each purge holds one of the addon's Ceph threads for as long as it runs.
   private readonly purges = new PQueue({ concurrency: 2 });
@@ -68,7 +73,13 @@ export class RbdProvisioner implements Provisioner {
     };
     const target = deleteTargetOf(params, imageName);
     const size = await this.withPool(target, signal, 'provision', async (pool) => {
-      await this.ensureRoom(pool, claim.requestedBytes);
+      try {
+        await this.ensureRoom(pool, claim.requestedBytes);
+      } catch (err) {
+        // A full pool must not block the retry of a create that already happened: adopt what is there.
+        if (!(await pool.listImages()).includes(imageName)) throw err;
+        return await this.adopt(pool, imageName, owner, claim.requestedBytes);
+      }
       abortIfLost(signal);
       try {
         await pool.createImage(imageName, claim.requestedBytes, {
@@ -97,7 +108,8 @@ export class RbdProvisioner implements Provisioner {
    */
   private async adopt(pool: Pool, imageName: string, owner: Record<string, string>, requested: number): Promise<number> {
     return pool.withImage(imageName, async (image) => {
-      const uid = await image.getMetadata(OWNER_KEYS.claimUid);
+      const meta = await image.listMetadata();
+      const uid = meta[OWNER_KEYS.claimUid];
       if (uid !== undefined && uid !== owner[OWNER_KEYS.claimUid]) {
         throw new ProvisionError('final', 'ImageNotOurs', `image ${pool.spec}/${imageName} exists and belongs to claim uid ${uid}; not touching it`);
       }
@@ -105,7 +117,8 @@ export class RbdProvisioner implements Provisioner {
       if (size < requested) {
         throw new ProvisionError('final', 'ImageTooSmall', `image ${pool.spec}/${imageName} exists with ${size} bytes, less than the ${requested} requested; not touching it`);
       }
-      if (uid === undefined) await tag(image, owner);
+      // An interrupted tagging (or none at all) is completed: the image must be findable by orphan collection.
+      if (Object.entries(owner).some(([key, value]) => meta[key] !== value)) await tag(image, owner);
       this.options.logger.info('image exists and is ours; adopting', { image: `${pool.spec}/${imageName}`, size });
       return size;
     });
@@ -154,11 +167,11 @@ export class RbdProvisioner implements Provisioner {
         }
         const watchers = await image.watchers();
         if (watchers.length > 0) {
-          throw new DeleteError('in-use', 'ImageInUse', `image ${pool.spec}/${imageName} is in use by ${watchers.length} client(s) (${watchers.map((w) => w.address).join(', ')}); will retry once it is unmapped`);
+          throw new DeleteError('in-use', 'ImageInUse', `image ${pool.spec}/${imageName} is in use by ${watchers.length} client(s); will retry once it is unmapped`);
         }
         const snapshots = await image.listSnapshots();
         if (snapshots.length > 0) {
-          throw new DeleteError('has-snapshots', 'ImageHasSnapshots', `image ${pool.spec}/${imageName} has ${snapshots.length} snapshot(s) (${snapshots.map((s) => s.name).join(', ')}); they are never purged silently: remove them first`);
+          throw new DeleteError('has-snapshots', 'ImageHasSnapshots', `image ${pool.spec}/${imageName} has ${snapshots.length} snapshot(s); they are never purged silently: remove them first`);
         }
         return image.id();
       }, { readOnly: true });
@@ -171,6 +184,11 @@ export class RbdProvisioner implements Provisioner {
       }
       id = leftover.id;
     }
+    abortIfLost(signal);
+    // Marks it as ours to purge: orphan collection only ever purges trash entries that carry this.
+    await pool.withImage(imageName, (image) => image.setMetadata(DELETING_KEY, 'true')).catch((err: unknown) => {
+      if (!(err instanceof ImageNotFound)) throw err;
+    });
     abortIfLost(signal);
     try {
       await pool.moveToTrash(imageName);
@@ -188,7 +206,8 @@ export class RbdProvisioner implements Provisioner {
    */
   private purgeInBackground(target: DeleteTarget, id: string, imageName: string): void {
     void this.purges.add(async () => {
-      const signal = AbortSignal.timeout(PURGE_TIMEOUT_MS);
+      // Each object operation of the purge is bounded by rados_osd_op_timeout; the purge as a whole is not.
+      const signal = new AbortController().signal;
       try {
         await this.withPool(target, signal, 'delete', (pool) => purgeFromTrash(pool, id));
         this.options.logger.info('image purged from the trash', { image: `${target.pool}/${imageName}`, id });
@@ -203,32 +222,27 @@ export class RbdProvisioner implements Provisioner {
     await this.purges.onIdle();
   }
 
+  /**
+   * Images this provisioner made that may be orphans: tagged as ours and never given a PV (a crash between the
+   * image and its PV), plus our own trash leftovers (a delete whose purge did not finish). An image whose PV was
+   * saved is never listed: it follows its PV, so a Retain PV that an admin deletes keeps its image.
+   */
   async listOwnedVolumes(classes: V1StorageClass[], signal: AbortSignal): Promise<OwnedVolume[]> {
     const owned: OwnedVolume[] = [];
     for (const { params, target } of distinctPools(classes)) {
       abortIfLost(signal);
       const found = await this.withPool(target, signal, 'list', async (pool) => {
         const volumes: OwnedVolume[] = [];
-        const names = (await pool.listImages()).filter((name) => name.startsWith(params.imageNamePrefix) && PV_NAME.test(name));
-        for (const name of names) {
-          const meta = await pool.withImage(name, (image) => image.listMetadata(), { readOnly: true }).catch((err: unknown) => {
-            if (err instanceof ImageNotFound) return undefined;
-            throw err;
-          });
-          if (meta?.[OWNER_KEYS.provisioner] !== this.options.name) continue;
-          volumes.push({
-            id: JSON.stringify({ ...target, image: name }),
-            pvName: meta[OWNER_KEYS.pvName] ?? '',
-            claimUid: meta[OWNER_KEYS.claimUid] ?? '',
-            claimNamespace: meta[OWNER_KEYS.claimNamespace] ?? '',
-            claimName: meta[OWNER_KEYS.claimName] ?? '',
-          });
+        const ours = (name: string) => name.startsWith(params.imageNamePrefix) && PV_NAME.test(name);
+        for (const name of (await pool.listImages()).filter(ours)) {
+          const meta = await readMetadata(pool.withImage(name, (image) => image.listMetadata(), { readOnly: true }));
+          if (meta?.[OWNER_KEYS.provisioner] !== this.options.name || meta[PV_SAVED_KEY] !== undefined) continue;
+          volumes.push(ownedVolume({ ...target, image: name }, meta));
         }
-        // Images moved to the trash by a delete that did not get to purge them (a crash in between).
-        for (const entry of await pool.listTrash()) {
-          const match = entry.name.startsWith(params.imageNamePrefix) ? PV_NAME.exec(entry.name) : null;
-          if (!match) continue;
-          volumes.push({ id: JSON.stringify({ ...target, image: entry.name }), pvName: match[1]!, claimUid: match[2]!, claimNamespace: '', claimName: '' });
+        for (const entry of (await pool.listTrash()).filter((e) => e.source === 'user' && ours(e.name))) {
+          const meta = await readMetadata(pool.withImage(entry.id, (image) => image.listMetadata(), { readOnly: true, byId: true }));
+          if (meta?.[OWNER_KEYS.provisioner] !== this.options.name || meta[DELETING_KEY] === undefined) continue;
+          volumes.push(ownedVolume({ ...target, image: entry.name, trashId: entry.id }, meta));
         }
         return volumes;
       });
@@ -238,13 +252,15 @@ export class RbdProvisioner implements Provisioner {
   }
 
   async deleteOwnedVolume(volume: OwnedVolume, signal: AbortSignal): Promise<void> {
-    const target = JSON.parse(volume.id) as DeleteTarget;
-    await this.withPool(target, signal, 'delete', async (pool) => {
-      // A trash leftover of an interrupted delete: purge it here, the orphan collector has time.
-      const leftover = (await pool.listTrash()).find((entry) => entry.name === target.image);
-      if (leftover && !(await pool.listImages()).includes(target.image)) return purgeFromTrash(pool, leftover.id);
-      return this.removeImage(pool, target, signal, volume.claimUid || undefined);
-    });
+    const target = JSON.parse(volume.id) as OwnedVolumeId;
+    await this.withPool(target, signal, 'delete', (pool) =>
+      target.trashId !== undefined ? purgeFromTrash(pool, target.trashId) : this.removeImage(pool, target, signal, volume.claimUid || undefined));
+  }
+
+  /** The PV exists now: mark the image so that orphan collection leaves it to the PV's lifecycle. */
+  async volumeSaved(pv: V1PersistentVolume, signal: AbortSignal): Promise<void> {
+    const target = readDeleteTarget(pv);
+    await this.withPool(target, signal, 'provision', (pool) => pool.withImage(target.image, (image) => image.setMetadata(PV_SAVED_KEY, 'true')));
   }
 
   /** Connects (through the shared pool) as the class's admin user and opens the pool; maps Ceph errors for the controller. */
@@ -258,8 +274,10 @@ export class RbdProvisioner implements Provisioner {
       throw err;
     }
     const clusterTarget: ClusterTarget = { monitors: target.monitors, user: target.adminId, key };
+    let connection: Cluster | undefined;
     try {
       return await this.options.connections.use(clusterTarget, async (cluster: Cluster) => {
+        connection = cluster;
         abortIfLost(signal);
         const pool = await cluster.openPool(target.pool, target.radosNamespace);
         try {
@@ -270,9 +288,29 @@ export class RbdProvisioner implements Provisioner {
       });
     } catch (err) {
       if (err instanceof ProvisionError || err instanceof DeleteError) throw err;
-      if (err instanceof CephError && ['ESHUTDOWN', 'ENOTCONN'].includes(err.code)) this.options.connections.evict(clusterTarget);
+      if (connection && err instanceof CephError && ['ESHUTDOWN', 'ENOTCONN'].includes(err.code)) this.options.connections.evict(clusterTarget, connection);
       throw classify(op, err);
     }
+  }
+}
+
+function ownedVolume(id: OwnedVolumeId, meta: Record<string, string>): OwnedVolume {
+  return {
+    id: JSON.stringify(id),
+    pvName: meta[OWNER_KEYS.pvName] ?? '',
+    claimUid: meta[OWNER_KEYS.claimUid] ?? '',
+    claimNamespace: meta[OWNER_KEYS.claimNamespace] ?? '',
+    claimName: meta[OWNER_KEYS.claimName] ?? '',
+  };
+}
+
+/** Metadata of an image that may have gone meanwhile (undefined then). */
+async function readMetadata(read: Promise<Record<string, string>>): Promise<Record<string, string> | undefined> {
+  try {
+    return await read;
+  } catch (err) {
+    if (err instanceof ImageNotFound) return undefined;
+    throw err;
   }
 }
 
@@ -284,8 +322,14 @@ async function purgeFromTrash(pool: Pool, id: string): Promise<void> {
   }
 }
 
-function tag(image: Image, owner: Record<string, string>): Promise<void[]> {
-  return Promise.all(Object.entries(owner).map(([key, value]) => image.setMetadata(key, value)));
+/**
+ * Writes the owner keys one by one with the claim uid last: an image that names a claim uid carries every other
+ * key too, and one interrupted earlier is recognised as untagged and completed by adopt().
+ */
+async function tag(image: Image, owner: Record<string, string>): Promise<void> {
+  const { [OWNER_KEYS.claimUid]: claimUid, ...rest } = owner;
+  for (const [key, value] of Object.entries(rest)) await image.setMetadata(key, value);
+  if (claimUid !== undefined) await image.setMetadata(OWNER_KEYS.claimUid, claimUid);
 }
 
 function abortIfLost(signal: AbortSignal): void {
@@ -314,7 +358,7 @@ function classify(op: 'provision' | 'delete' | 'list', err: unknown): Error {
   if (!(err instanceof Error)) return failure(op, 'transient', 'CephError', String(err), err);
   if (err instanceof PoolNotFound) return failure(op, 'final', 'PoolNotFound', err.message, err);
   if (err instanceof PermissionDenied) return failure(op, 'final', 'PermissionDenied', err.message, err);
-  if (err instanceof ValidationError) return failure(op, 'final', 'InvalidParameter', err.message, err);
+  if (err instanceof ValidationError || err instanceof InvalidArgument) return failure(op, 'final', 'InvalidParameter', err.message, err);
   if (err instanceof NoSpace) return failure(op, 'transient', 'NoSpace', err.message, err);
   if (err instanceof Timeout) {
     // A create that timed out may still happen in Ceph: retry under the same name, never clean up.

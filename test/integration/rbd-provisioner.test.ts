@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ConnectionPool, type Pool } from '../../src/ceph/index.js';
 import { DeleteError, ProvisionError } from '../../src/controller/errors.js';
-import { OWNER_KEYS, RbdProvisioner, SecretError } from '../../src/provisioner/rbd.js';
+import { DELETING_KEY, OWNER_KEYS, RbdProvisioner, SecretError } from '../../src/provisioner/rbd.js';
 import { openTestPool, type CephTestCluster, type OpenTestPool } from '../support/ceph.js';
 
 const MiB = 2 ** 20;
@@ -175,7 +175,7 @@ describe('delete', () => {
     await pool.withImage(image, (img) => img.createSnapshot('keep-me'));
     const err = await provisioner.delete(pv, signal).then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof DeleteError && err.kind === 'has-snapshots', String(err));
-    assert.match(err.message, /keep-me/);
+    assert.match(err.message, /has 1 snapshot\(s\)/);
     assert.deepEqual((await pool.withImage(image, (img) => img.listSnapshots())).map((s) => s.name), ['keep-me']);
     await pool.withImage(image, (img) => img.removeSnapshot('keep-me'));
     await provisioner.delete(pv, signal);
@@ -198,12 +198,15 @@ describe('delete', () => {
 });
 
 describe('owned volumes (orphan collection)', () => {
-  test('lists our images and our trash leftovers; deleteOwnedVolume removes them', async () => {
+  test('lists our untagged-by-PV images and our trash leftovers; deleteOwnedVolume removes them', async () => {
     const c = claim();
     await provisioner.provision(request(c), signal);
+    // A delete interrupted between the trash move and the purge.
     const trashed = claim();
     await provisioner.provision(request(trashed), signal);
-    await pool.moveToTrash(`pvc-${trashed.metadata!.uid}`);
+    const trashedImage = `pvc-${trashed.metadata!.uid}`;
+    await pool.withImage(trashedImage, (img) => img.setMetadata(DELETING_KEY, 'true'));
+    await pool.moveToTrash(trashedImage);
     await pool.createImage('not-ours', MiB);
 
     const owned = await provisioner.listOwnedVolumes([storageClass()], signal);
@@ -212,13 +215,47 @@ describe('owned volumes (orphan collection)', () => {
     assert.equal(mine?.claimNamespace, 'app');
     assert.equal(mine?.claimName, 'data');
     const leftover = owned.find((v) => v.claimUid === trashed.metadata!.uid);
-    assert.equal(leftover?.pvName, `pvc-${trashed.metadata!.uid}`);
+    assert.equal(leftover?.pvName, trashedImage);
+    assert.equal(leftover?.claimName, 'data');
     assert.ok(!owned.some((v) => v.pvName === 'not-ours'));
 
     await provisioner.deleteOwnedVolume(mine!, signal);
     await provisioner.deleteOwnedVolume(leftover!, signal);
+    await provisioner.drain();
     assert.ok(!(await pool.listImages()).includes(`pvc-${c.metadata!.uid}`));
-    assert.ok(!(await pool.listTrash()).some((e) => e.name.includes(trashed.metadata!.uid!)));
+    assert.ok(!(await pool.listTrash()).some((e) => e.name === trashedImage));
     await pool.removeImage('not-ours');
+  });
+
+  test('an image whose PV was saved is never listed: it follows its PV (a deleted Retain PV keeps its image)', async () => {
+    const c = claim();
+    const pv = boundTo(await provisioner.provision(request(c), signal), c);
+    await provisioner.volumeSaved(pv, signal);
+    const owned = await provisioner.listOwnedVolumes([storageClass()], signal);
+    assert.ok(!owned.some((v) => v.claimUid === c.metadata!.uid));
+  });
+
+  test('a trash entry someone else moved there is never listed', async () => {
+    const c = claim();
+    const image = `pvc-${c.metadata!.uid}`;
+    await provisioner.provision(request(c), signal);
+    await pool.moveToTrash(image);
+    const owned = await provisioner.listOwnedVolumes([storageClass()], signal);
+    assert.ok(!owned.some((v) => v.claimUid === c.metadata!.uid));
+    const entry = (await pool.listTrash()).find((e) => e.name === image)!;
+    assert.equal(entry.source, 'user');
+    await pool.removeFromTrash(entry.id);
+  });
+
+  test('adopting an image whose tagging was interrupted completes the tags', async () => {
+    const c = claim();
+    const image = `pvc-${c.metadata!.uid}`;
+    await pool.createImage(image, 10 * MiB);
+    await pool.withImage(image, (img) => img.setMetadata(OWNER_KEYS.provisioner, 'test.rbd.provisioner'));
+    await provisioner.provision(request(c), signal);
+    const meta = await pool.withImage(image, (img) => img.listMetadata(), { readOnly: true });
+    assert.equal(meta[OWNER_KEYS.claimUid], c.metadata!.uid);
+    assert.equal(meta[OWNER_KEYS.pvName], image);
+    assert.equal(meta[OWNER_KEYS.claimNamespace], 'app');
   });
 });
