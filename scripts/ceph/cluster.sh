@@ -287,11 +287,15 @@ step_when_up() {
 }
 
 # Like daemons_alive, for the daemons launched so far.
+# Alive, whatever their command lines say yet: right after launch a pid can still be the forked shell that has not
+# exec'd the daemon, which is_our_daemon would call dead. Only for watching daemons we have just started.
 daemons_up_so_far() {
-  local file
+  local file stat
   for file in "$DIR"/pid/*; do
     [ -e "$file" ] || continue
-    is_our_daemon "$(cat "$file")" || return 1
+    stat=$(cat "/proc/$(cat "$file")/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat%% *} != Z ]] || return 1
   done
 }
 

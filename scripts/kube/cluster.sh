@@ -73,6 +73,17 @@ owned_pid() {
   echo "$pid"
 }
 
+# Alive, whatever its command line says yet: right after launch the pid can still be the forked shell that has
+# not exec'd the daemon, and owned_pid would call that dead. Only for watching a daemon we just started.
+launched_alive() {
+  local pid_file="$run_dir/$1.pid" pid stat
+  [[ -f $pid_file ]] || return 1
+  pid=$(<"$pid_file")
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]]
+}
+
 read_ports() {
   [[ -f $run_dir/ports ]] || return 1
   # shellcheck source=/dev/null
@@ -189,7 +200,7 @@ wait_until() { # what timeout-seconds log-name probe...
   local deadline=$((SECONDS + timeout))
   until "$@" >/dev/null 2>&1; do
     local problem=
-    owned_pid "$log_name" >/dev/null || problem="exited"
+    launched_alive "$log_name" || problem="exited"
     ((SECONDS < deadline)) || problem="was not ready within ${timeout}s"
     if [[ -n $problem ]]; then
       kube_log "$what $problem; last lines of $log_dir/$log_name.log:"
