@@ -177,6 +177,7 @@ export function createController(deps: ControllerDeps): Controller {
       try {
         const collected = await reconciler.collectOrphans(signal);
         if (collected > 0) logger.info('orphan collection finished', { op: 'collect-orphans', collected });
+        else logger.debug('orphan collection pass found nothing to collect', { op: 'collect-orphans' });
       } catch (error) {
         logger.warn('orphan collection failed', { op: 'collect-orphans', error: describeError(error) });
       }
