@@ -323,12 +323,12 @@ async function purgeFromTrash(pool: Pool, id: string): Promise<void> {
 }
 
 /**
- * Writes the owner keys one by one with the claim uid last: an image that names a claim uid carries every other
- * key too, and one interrupted earlier is recognised as untagged and completed by adopt().
+ * Writes the owner keys with the claim uid last: an image that names a claim uid carries every other key too, and
+ * one interrupted earlier is recognised as untagged and completed by adopt().
  */
 async function tag(image: Image, owner: Record<string, string>): Promise<void> {
   const { [OWNER_KEYS.claimUid]: claimUid, ...rest } = owner;
-  for (const [key, value] of Object.entries(rest)) await image.setMetadata(key, value);
+  await Promise.all(Object.entries(rest).map(([key, value]) => image.setMetadata(key, value)));
   if (claimUid !== undefined) await image.setMetadata(OWNER_KEYS.claimUid, claimUid);
 }
 
