@@ -59,14 +59,14 @@ async function main(): Promise<void> {
   try {
     console.log(`# rbd-provisioner benchmark: create/remove of 1 GiB images, pool ${poolName}`);
     for (const concurrency of [1, 8, 32]) {
-      const count = concurrency === 1 ? 100 : 300;
+      const count = concurrency === 1 ? 200 : 300;
       const names = Array.from({ length: count }, () => uniqueName('b'));
       const c = report(await measure(`addon create  (1 conn, concurrency ${concurrency})`, count, concurrency, (i) => pool.createImage(names[i]!, GiB)));
       const r = report(await measure(`addon remove  (1 conn, concurrency ${concurrency})`, count, concurrency, (i) => pool.removeImage(names[i]!)));
       perCreate[`addon c=${concurrency}`] = c.opsPerSecond;
       perRemove[`addon c=${concurrency}`] = r.opsPerSecond;
     }
-    const count = 30;
+    const count = 50;
     const names = Array.from({ length: count }, () => uniqueName('cli'));
     const c = report(await measure('rbd CLI create (process per image)', count, 1, async (i) => { await cli(['create', '--size', '1G', `${poolName}/${names[i]}`]); }));
     const r = report(await measure('rbd CLI rm     (process per image)', count, 1, async (i) => { await cli(['rm', '--no-progress', `${poolName}/${names[i]}`]); }));
