@@ -133,18 +133,7 @@ describe('controller', () => {
   });
 
   test('graceful shutdown lets work in flight finish, then releases the lease', async () => {
-    const kube = new FakeKube();
-    const clock = new FakeClock();
-    kube.putClass(makeClass('fast'));
-    const a = setup(kube, clock, { leaderElect: true, identity: 'a' });
-    let release!: () => void;
-    a.provisioner.provisionGate = new Promise((resolve) => (release = resolve));
-    const stop = new AbortController();
-    const running = a.controller.run(stop.signal);
-    await clock.advance(0);
-    kube.putClaim(makeClaim('data', { uid: 'u1' }));
-    await clock.advance(0);
-    stop.abort();
+    const { kube, clock, a, running, release } = await leaderStoppedWithProvisionInFlight();
     await clock.advance(1000);
     assert.equal(a.provisioner.lastSignal?.aborted, false, 'draining, not aborting');
     release();
@@ -155,18 +144,7 @@ describe('controller', () => {
   });
 
   test('shutdown: work that does not stop after the abort keeps the lease from being released (it expires)', async () => {
-    const kube = new FakeKube();
-    const clock = new FakeClock();
-    kube.putClass(makeClass('fast'));
-    const a = setup(kube, clock, { leaderElect: true, identity: 'a' });
-    let release!: () => void;
-    a.provisioner.provisionGate = new Promise((resolve) => (release = resolve));
-    const stop = new AbortController();
-    const running = a.controller.run(stop.signal);
-    await clock.advance(0);
-    kube.putClaim(makeClaim('data', { uid: 'u1' }));
-    await clock.advance(0);
-    stop.abort();
+    const { kube, clock, a, running, release } = await leaderStoppedWithProvisionInFlight();
     await clock.advance(5000);
     assert.equal(a.provisioner.lastSignal?.aborted, true, 'aborted after the grace period');
     await clock.advance(10_000);
@@ -178,19 +156,9 @@ describe('controller', () => {
   });
 
   test('shutdown: work that stops after the abort is waited for, then the lease is released', async () => {
-    const kube = new FakeKube();
-    const clock = new FakeClock();
-    kube.putClass(makeClass('fast'));
-    const a = setup(kube, clock, { leaderElect: true, identity: 'a' });
-    let release!: () => void;
-    a.provisioner.provisionGate = new Promise((resolve) => (release = resolve));
-    const stop = new AbortController();
+    const { kube, clock, a, running: run, release } = await leaderStoppedWithProvisionInFlight();
     let finished = false;
-    const running = a.controller.run(stop.signal).finally(() => (finished = true));
-    await clock.advance(0);
-    kube.putClaim(makeClaim('data', { uid: 'u1' }));
-    await clock.advance(0);
-    stop.abort();
+    const running = run.finally(() => (finished = true));
     await clock.advance(5000 + 3000);
     assert.equal(a.provisioner.lastSignal?.aborted, true);
     assert.equal(finished, false, 'still waiting for the aborted call');
@@ -202,3 +170,20 @@ describe('controller', () => {
     assert.equal(kube.volumes.size, 0);
   });
 });
+
+/** A leader whose provision of claim u1 is held in the provisioner when shutdown is asked for. */
+async function leaderStoppedWithProvisionInFlight() {
+  const kube = new FakeKube();
+  const clock = new FakeClock();
+  kube.putClass(makeClass('fast'));
+  const a = setup(kube, clock, { leaderElect: true, identity: 'a' });
+  let release!: () => void;
+  a.provisioner.provisionGate = new Promise((resolve) => (release = resolve));
+  const stop = new AbortController();
+  const running = a.controller.run(stop.signal);
+  await clock.advance(0);
+  kube.putClaim(makeClaim('data', { uid: 'u1' }));
+  await clock.advance(0);
+  stop.abort();
+  return { kube, clock, a, running, release };
+}
