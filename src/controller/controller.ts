@@ -156,6 +156,7 @@ export function createController(deps: ControllerDeps): Controller {
     onResync: onVolume,
     onDelete: (volume) => {
       forget(volumeQueueKey(objectKey(volume)));
+      reconciler.forgetVolume(volume.metadata?.uid);
       // A claim whose PV vanished before binding needs a new one.
       const ref = volume.spec?.claimRef;
       if (ref?.name !== undefined && ref.namespace !== undefined) {

@@ -15,6 +15,8 @@ export interface Metrics {
   informerSynced: Gauge<'informer'>;
   leader: Gauge;
   orphansCollected: Counter<'result'>;
+  orphanScans: Counter<'location' | 'result'>;
+  orphansUnsure: Gauge;
   /** To be observed around every librbd/librados call: op = the C function, result = ok or the errno name. */
   cephCallDuration: Histogram<'op' | 'result'>;
   /** Calls running on a Ceph thread now (at most --ceph-max-inflight), read at scrape time. */
@@ -92,6 +94,17 @@ export function createMetrics(
       name: 'rbd_provisioner_orphans_collected_total',
       help: 'Volumes without PV or claim found by orphan collection, by result (deleted, failed).',
       labelNames: ['result'],
+      registers,
+    }),
+    orphanScans: new Counter({
+      name: 'rbd_provisioner_orphan_scans_total',
+      help: 'Orphan-collection scans by location (cluster and pool) and result (ok, failed): each location is scanned on its own.',
+      labelNames: ['location', 'result'],
+      registers,
+    }),
+    orphansUnsure: new Gauge({
+      name: 'rbd_provisioner_orphans_unsure',
+      help: 'Volumes with no PV and no claim whose PV may once have existed (e.g. a Retain PV deleted by hand): kept, never collected; an admin decides.',
       registers,
     }),
     cephCallDuration: new Histogram({

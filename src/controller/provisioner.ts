@@ -16,23 +16,46 @@ export interface ProvisionRequest {
  * mountOptions and annotations of its own; the controller stamps name, claimRef, storageClassName,
  * persistentVolumeReclaimPolicy, the provisioned-by annotation and the finalizer.
  * Errors: ProvisionError / DeleteError from ./errors.js; any other Error is treated as transient.
+ *
+ * The contract that keeps orphan collection safe: before provision() returns a PV, the storage records on the volume
+ * that a PV may exist for it, and a volume without that record provably never had one. If the record cannot be
+ * written, provision() fails (and is retried) instead of returning: no PV is ever saved for an unrecorded volume.
  */
 export interface Provisioner {
   provision(req: ProvisionRequest, signal: AbortSignal): Promise<V1PersistentVolume>;
   delete(pv: V1PersistentVolume, signal: AbortSignal): Promise<void>;
   /**
-   * Optional: called once the PV for a new volume exists (saved or adopted). From then on the volume follows its
-   * PV's lifecycle, and orphan collection must never take it (a Retain PV deleted by an admin keeps its image).
-   * A failure is logged as a warning and does not fail the provision.
+   * Optional, for orphan collection after crashes. Where volumes of these classes live (one entry per distinct
+   * cluster/pool), each scanned on its own so that one unreachable cluster or missing pool stops nothing else.
    */
-  volumeSaved?(pv: V1PersistentVolume, signal: AbortSignal): Promise<void>;
-  /** Optional: volumes the provisioner created (ownership metadata), for orphan collection after crashes. */
-  listOwnedVolumes?(classes: V1StorageClass[], signal: AbortSignal): Promise<OwnedVolume[]>;
+  volumeLocations?(classes: V1StorageClass[]): VolumeLocation[];
+  /** Volumes this provisioner created at one location (ownership metadata). */
+  listOwnedVolumes?(location: VolumeLocation, signal: AbortSignal): Promise<OwnedVolume[]>;
+  /** Removes an unrecorded volume, or finishes an interrupted delete (never a pv-may-exist one). */
   deleteOwnedVolume?(volume: OwnedVolume, signal: AbortSignal): Promise<void>;
+  /**
+   * Records on a volume that its PV exists, for volumes made before provision() recorded it itself (so that a Retain
+   * PV deleted later keeps its volume). Idempotent.
+   */
+  recordVolumeHasPv?(volume: OwnedVolume, signal: AbortSignal): Promise<void>;
+}
+
+export interface VolumeLocation {
+  /** Stable and unique among locations; used as a metric label, so it names no secret. */
+  id: string;
 }
 
 export interface OwnedVolume {
   id: string;
+  /** Where it lives (VolumeLocation.id). */
+  location: string;
+  /**
+   * unrecorded: provably never had a PV (a crash between creating it and saving its PV); collected once its claim is
+   * gone. pv-may-exist: provision() returned a PV for it, so a PV may exist or may have existed (a Retain PV deleted
+   * by an admin leaves its volume behind on purpose): never collected. deleting: a delete that was decided and
+   * started but not finished; collected to finish it.
+   */
+  state: 'unrecorded' | 'pv-may-exist' | 'deleting';
   pvName: string;
   claimUid: string;
   claimNamespace: string;

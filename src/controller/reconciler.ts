@@ -7,7 +7,7 @@ import { DeleteError, ProvisionError } from './errors.js';
 import { type EventRecorder, referenceTo } from './events.js';
 import { type JsonPatchOperation, type KubeFacade, isAlreadyExists, isConflict, isDefiniteRefusal, isNotFound, isRetryable } from './kube.js';
 import type { Metrics } from './metrics.js';
-import type { OwnedVolume, Provisioner } from './provisioner.js';
+import type { OwnedVolume, Provisioner, VolumeLocation } from './provisioner.js';
 import { stampVolume } from './volume.js';
 import type { ProcessResult } from './workqueue.js';
 import { type Logger, describeError, operationLogger } from '../logger.js';
@@ -28,9 +28,11 @@ export interface ReconcilerTuning {
   saveRetryBaseMs: number;
   /** Attempts for a finalizer patch that keeps conflicting. */
   patchAttempts: number;
+  /** How long scanning one location for orphans may take before it counts as failed. */
+  orphanScanTimeoutMs: number;
 }
 
-export const DEFAULT_RECONCILER_TUNING: ReconcilerTuning = { saveAttempts: 5, saveRetryBaseMs: 1000, patchAttempts: 5 };
+export const DEFAULT_RECONCILER_TUNING: ReconcilerTuning = { saveAttempts: 5, saveRetryBaseMs: 1000, patchAttempts: 5, orphanScanTimeoutMs: 120_000 };
 
 export interface ReconcilerOptions {
   provisionerName: string;
@@ -52,6 +54,7 @@ type SaveOutcome =
   | { result: 'failed'; error: unknown };
 
 const CLAIM_PREFIX = 'claim:';
+const MAX_REMEMBERED_DELETIONS = 10_000;
 const VOLUME_PREFIX = 'volume:';
 export const claimQueueKey = (key: string): string => CLAIM_PREFIX + key;
 export const volumeQueueKey = (name: string): string => VOLUME_PREFIX + name;
@@ -72,6 +75,12 @@ export class Reconciler {
   private readonly tuning: ReconcilerTuning;
   /** PV names whose provisioning is running now: orphan collection keeps off them. */
   private readonly provisioning = new Set<string>();
+  /**
+   * How far the deletion of a PV (by uid) got. The informer reports the PV's own updates (deletion timestamp,
+   * finalizer removed) after the delete finished, and a cache that lags shows it Released once more: without this the
+   * volume was deleted twice. Forgotten when the informer sees the PV go (forgetVolume), and bounded.
+   */
+  private readonly deletions = new Map<string, 'volume-deleted' | 'pv-deleted'>();
 
   constructor(private readonly options: ReconcilerOptions) {
     this.tuning = { ...DEFAULT_RECONCILER_TUNING, ...options.tuning };
@@ -165,7 +174,6 @@ export class Reconciler {
       switch (saved.result) {
         case 'saved':
         case 'adopted':
-          await this.markSaved(volume, log, signal);
           events.event(claimRef, 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${pvName}`);
           log.info(saved.result === 'saved' ? 'volume provisioned and PV saved; the PV controller binds it' : 'the PV already existed for this claim; adopted it');
           done('success');
@@ -229,22 +237,6 @@ export class Reconciler {
       }
     }
     return { result: 'failed', error: lastError };
-  }
-
-  /** Tells the provisioner the volume has its PV; best effort, since the PV is what the rest of its life follows. */
-  private async markSaved(volume: V1PersistentVolume, log: Logger, signal: AbortSignal): Promise<void> {
-    const { provisioner } = this.options;
-    if (provisioner.volumeSaved === undefined) return;
-    const unmarked = 'the provision stands, but if a Retain PV of it is deleted later, orphan collection may take the volume';
-    if (!this.options.mayAct() || signal.aborted) {
-      log.warn(`not marking the volume as saved (no longer leading); ${unmarked}`);
-      return;
-    }
-    try {
-      await provisioner.volumeSaved(volume, signal);
-    } catch (error) {
-      log.warn(`could not mark the volume as saved; ${unmarked}`, { error: describeError(error) });
-    }
   }
 
   /**
@@ -334,9 +326,32 @@ export class Reconciler {
     }
   }
 
+  /** The informer saw the PV go: its deletion needs no memory any more. */
+  forgetVolume(uid: string | undefined): void {
+    if (uid !== undefined) this.deletions.delete(uid);
+  }
+
+  private noteDeletion(uid: string, state: 'volume-deleted' | 'pv-deleted'): void {
+    if (uid === '') return;
+    this.deletions.delete(uid);
+    this.deletions.set(uid, state);
+    // A PV whose delete event was missed (a relist after a watch gap) must not be remembered forever.
+    if (this.deletions.size > MAX_REMEMBERED_DELETIONS) this.deletions.delete(this.deletions.keys().next().value!);
+  }
+
   private async deleteVolume(volume: V1PersistentVolume, log: Logger, signal: AbortSignal): Promise<ProcessResult> {
     const { clock, events, kube, metrics, provisioner } = this.options;
     const name = volume.metadata?.name ?? '';
+    const uid = volume.metadata?.uid ?? '';
+    const progress = this.deletions.get(uid);
+    if (progress === 'pv-deleted') {
+      log.debug('already deleted; the cache has not caught up yet');
+      return undefined;
+    }
+    if (progress === 'volume-deleted') {
+      log.info('the volume is already deleted; finishing the PV');
+      return this.finishDeletedVolume(volume, log, signal, () => undefined);
+    }
     const className = volume.spec?.storageClassName ?? '';
     const started = clock.now();
     const done = (result: string): void => {
@@ -382,17 +397,24 @@ export class Reconciler {
       return { retry: kind === 'final' ? 'slow' : 'backoff' };
     }
 
+    this.noteDeletion(uid, 'volume-deleted');
     log.info('volume deleted; deleting the PV');
+    return this.finishDeletedVolume(volume, log, signal, done);
+  }
+
+  /** Deletes the PV of a volume that is gone and drops our finalizer. */
+  private async finishDeletedVolume(volume: V1PersistentVolume, log: Logger, signal: AbortSignal, done: (result: string) => void): Promise<ProcessResult> {
+    const name = volume.metadata?.name ?? '';
     try {
       // False: the PV is gone, or its name now belongs to another object, whose finalizers are not ours to touch.
-      if (await kube.deleteVolume(name, volume.metadata?.uid, signal)) await this.removeFinalizer(volume, signal);
+      if (await this.options.kube.deleteVolume(name, volume.metadata?.uid, signal)) await this.removeFinalizer(volume, signal);
     } catch (error) {
       if (signal.aborted) return undefined;
-      // The retry finds the volume already gone (that counts as deleted) and finishes the PV.
       log.warn('the volume is gone but the PV could not be deleted or finalized; retrying', { error: describeError(error) });
       done('pv-update-failed');
       return { retry: 'backoff' };
     }
+    this.noteDeletion(volume.metadata?.uid ?? '', 'pv-deleted');
     log.info('PV deleted');
     done('success');
     return undefined;
@@ -450,12 +472,14 @@ export class Reconciler {
   }
 
   /**
-   * Deletes volumes the provisioner owns that have neither a PV nor a claim (a crash between creating the volume
-   * and saving the PV, then the claim deleted). Each candidate is confirmed live before it goes.
+   * Deletes volumes the provisioner made that provably never had a PV and whose claim is gone (a crash between
+   * creating the volume and saving its PV), and finishes deletes that were interrupted. Never takes a volume on the
+   * evidence "no PV now": one whose PV may have existed is kept and reported. Each location is scanned on its own,
+   * with its own timeout, so one unreachable cluster or missing pool stops no other. Returns how many were collected.
    */
   async collectOrphans(signal: AbortSignal): Promise<number> {
-    const { cache, kube, logger, metrics, provisioner, provisionerName } = this.options;
-    if (provisioner.listOwnedVolumes === undefined || provisioner.deleteOwnedVolume === undefined) return 0;
+    const { cache, logger, provisioner, provisionerName } = this.options;
+    if (provisioner.volumeLocations === undefined || provisioner.listOwnedVolumes === undefined) return 0;
     if (!cache.synced()) {
       logger.debug('orphan collection skipped: caches not synced');
       return 0;
@@ -463,45 +487,94 @@ export class Reconciler {
     const classes = cache.storageClasses().filter((c) => c.provisioner === provisionerName);
     if (classes.length === 0 || !this.options.mayAct()) return 0;
     const log = operationLogger(logger, { op: 'collect-orphans' });
-    let owned: OwnedVolume[];
-    try {
-      owned = await provisioner.listOwnedVolumes(classes, signal);
-    } catch (error) {
-      if (!signal.aborted) log.warn('listing owned volumes failed; retrying at the next scan', { error: describeError(error) });
-      return 0;
-    }
+    const scans = await Promise.all(provisioner.volumeLocations(classes).map((location) => this.scanLocation(location, log, signal)));
     const claimUids = new Set(cache.claims().map((c) => c.metadata?.uid ?? ''));
     let collected = 0;
-    for (const volume of owned) {
-      if (signal.aborted || !this.options.mayAct()) break;
-      if (cache.volume(volume.pvName) !== undefined || claimUids.has(volume.claimUid) || this.provisioning.has(volume.pvName)) continue;
-      if (volume.claimNamespace === '' || volume.claimName === '' || volume.claimUid === '') continue;
-      try {
-        const claim = await kube.readClaim(volume.claimNamespace, volume.claimName, signal);
-        if (claim !== undefined && claim.metadata?.uid === volume.claimUid) continue;
-        if ((await kube.readVolume(volume.pvName, signal)) !== undefined) continue;
-      } catch (error) {
-        if (!signal.aborted) log.warn('could not confirm that a volume is orphaned; keeping it for now', { volume: volume.id, error: describeError(error) });
-        continue;
-      }
-      if (this.provisioning.has(volume.pvName) || !this.options.mayAct()) continue;
-      try {
-        await provisioner.deleteOwnedVolume(volume, signal);
-        collected++;
-        metrics.orphansCollected.inc({ result: 'deleted' });
-        log.info('collected an orphaned volume: no PV, and its claim is gone', {
-          volume: volume.id,
-          pv: volume.pvName,
-          pvc: `${volume.claimNamespace}/${volume.claimName}`,
-          claimUid: volume.claimUid,
-        });
-      } catch (error) {
-        if (signal.aborted) break;
-        metrics.orphansCollected.inc({ result: 'failed' });
-        log.warn('could not delete an orphaned volume; retrying at the next scan', { volume: volume.id, error: describeError(error) });
+    let unsure = 0;
+    for (const owned of scans) {
+      for (const volume of owned ?? []) {
+        if (signal.aborted || !this.options.mayAct()) return collected;
+        const outcome = await this.collectIfOrphaned(volume, claimUids, log, signal);
+        if (outcome === 'collected') collected++;
+        if (outcome === 'unsure') unsure++;
       }
     }
+    // Only a complete pass may say how many there are.
+    if (scans.every((owned) => owned !== undefined)) this.options.metrics.orphansUnsure.set(unsure);
     return collected;
+  }
+
+  /** The owned volumes at one location, or undefined when that location could not be scanned (logged, counted). */
+  private async scanLocation(location: VolumeLocation, log: Logger, signal: AbortSignal): Promise<OwnedVolume[] | undefined> {
+    const { metrics, provisioner } = this.options;
+    const scanSignal = AbortSignal.any([signal, AbortSignal.timeout(this.tuning.orphanScanTimeoutMs)]);
+    try {
+      const owned = await provisioner.listOwnedVolumes!(location, scanSignal);
+      metrics.orphanScans.inc({ location: location.id, result: 'ok' });
+      return owned;
+    } catch (error) {
+      if (signal.aborted) return undefined;
+      metrics.orphanScans.inc({ location: location.id, result: 'failed' });
+      const timedOut = scanSignal.aborted ? ` (timed out after ${this.tuning.orphanScanTimeoutMs} ms)` : '';
+      log.warn(`scanning ${location.id} for orphaned volumes failed${timedOut}; other locations go on, this one is retried at the next scan`, {
+        location: location.id,
+        error: describeError(error),
+      });
+      return undefined;
+    }
+  }
+
+  private async collectIfOrphaned(volume: OwnedVolume, claimUids: Set<string>, log: Logger, signal: AbortSignal): Promise<'collected' | 'kept' | 'unsure'> {
+    const { cache, kube, metrics, provisioner } = this.options;
+    if (this.provisioning.has(volume.pvName)) return 'kept';
+    if (cache.volume(volume.pvName) !== undefined) {
+      // A volume made by an earlier version that could not record its PV: record it now, or a deleted Retain PV
+      // would leave it looking like a crash leftover.
+      if (volume.state === 'unrecorded' && provisioner.recordVolumeHasPv !== undefined) {
+        try {
+          await provisioner.recordVolumeHasPv(volume, signal);
+          log.info('recorded on the volume that its PV exists', { volume: volume.id, pv: volume.pvName });
+        } catch (error) {
+          if (!signal.aborted) log.warn('could not record on the volume that its PV exists; retrying at the next scan', { volume: volume.id, error: describeError(error) });
+        }
+      }
+      return 'kept';
+    }
+    if (claimUids.has(volume.claimUid)) return 'kept';
+    if (volume.state === 'pv-may-exist') {
+      log.warn('a volume has no PV and no claim, but a PV may have existed (a Retain PV deleted by hand leaves its volume on purpose); keeping it, never collecting it', {
+        volume: volume.id,
+        pv: volume.pvName,
+        pvc: `${volume.claimNamespace}/${volume.claimName}`,
+      });
+      return 'unsure';
+    }
+    if (volume.claimNamespace === '' || volume.claimName === '' || volume.claimUid === '' || provisioner.deleteOwnedVolume === undefined) return 'kept';
+    try {
+      const claim = await kube.readClaim(volume.claimNamespace, volume.claimName, signal);
+      if (claim !== undefined && claim.metadata?.uid === volume.claimUid) return 'kept';
+      if ((await kube.readVolume(volume.pvName, signal)) !== undefined) return 'kept';
+    } catch (error) {
+      if (!signal.aborted) log.warn('could not confirm that a volume is orphaned; keeping it for now', { volume: volume.id, error: describeError(error) });
+      return 'kept';
+    }
+    if (this.provisioning.has(volume.pvName) || !this.options.mayAct() || signal.aborted) return 'kept';
+    try {
+      await provisioner.deleteOwnedVolume(volume, signal);
+      metrics.orphansCollected.inc({ result: 'deleted' });
+      log.info(volume.state === 'deleting' ? 'finished an interrupted delete' : 'collected an orphaned volume: it never had a PV, and its claim is gone', {
+        volume: volume.id,
+        pv: volume.pvName,
+        pvc: `${volume.claimNamespace}/${volume.claimName}`,
+        claimUid: volume.claimUid,
+      });
+      return 'collected';
+    } catch (error) {
+      if (signal.aborted) return 'kept';
+      metrics.orphansCollected.inc({ result: 'failed' });
+      log.warn('could not delete an orphaned volume; retrying at the next scan', { volume: volume.id, error: describeError(error) });
+      return 'kept';
+    }
   }
 }
 

@@ -7,7 +7,7 @@ import {
   Timeout, ValidationError, type Cluster, type ClusterTarget, type ConnectionPool, type Image, type Pool,
 } from '../ceph/index.js';
 import { DeleteError, ProvisionError } from '../controller/errors.js';
-import type { OwnedVolume, ProvisionRequest, Provisioner } from '../controller/provisioner.js';
+import type { OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../controller/provisioner.js';
 import { ParameterError, parseClassParameters, type ClassParameters, type SecretRef } from './parameters.js';
 import { buildVolume, checkClaim, ClaimError, deleteTargetOf, imageNameFor, readDeleteTarget, VolumeRecordError, type DeleteTarget } from './volume.js';
 
@@ -20,13 +20,23 @@ export const OWNER_KEYS = {
   pvName: 'rbd.provisioner.ceph.io/pv-name',
 } as const;
 
-/** Set once the image's PV exists: from then on the image follows its PV, never orphan collection. */
-export const PV_SAVED_KEY = 'rbd.provisioner.ceph.io/pv-saved';
+/**
+ * Written before provision() hands the PV back to be saved, so an image without it provably never had a PV: from
+ * then on the image follows its PV (and, if a Retain PV is deleted, stays), never orphan collection. (The key's name
+ * predates that ordering; images of earlier versions carry it only when their PV was saved, a subset of the same.)
+ */
+export const PV_MAY_EXIST_KEY = 'rbd.provisioner.ceph.io/pv-saved';
 /** Set right before a delete moves the image to the trash: the trash entries we may purge. */
 export const DELETING_KEY = 'rbd.provisioner.ceph.io/deleting';
 
 /** What an OwnedVolume's id encodes: where the image is, and its trash id when it is in the trash. */
 type OwnedVolumeId = DeleteTarget & { trashId?: string };
+
+/** A VolumeLocation with what listing it needs (the admin credentials come from the class, like a delete's). */
+interface ImageLocation extends VolumeLocation {
+  target: DeleteTarget;
+  imageNamePrefix: string;
+}
 
 /** Reads the cephx key from a Secret (data key `key`). Throws SecretError when it cannot. */
 export type SecretReader = (ref: SecretRef, signal: AbortSignal) => Promise<string>;
@@ -78,7 +88,7 @@ export class RbdProvisioner implements Provisioner {
       } catch (err) {
         // A full pool must not block the retry of a create that already happened: adopt what is there.
         if (!(await pool.listImages()).includes(imageName)) throw err;
-        return await this.adopt(pool, imageName, owner, claim.requestedBytes);
+        return await this.adopt(pool, imageName, owner, claim.requestedBytes, signal);
       }
       abortIfLost(signal);
       try {
@@ -91,11 +101,14 @@ export class RbdProvisioner implements Provisioner {
         return await pool.withImage(imageName, async (image) => {
           await tag(image, owner);
           this.options.afterImageCreated?.(imageName);
-          return (await image.stat()).size;
+          const { size } = await image.stat();
+          abortIfLost(signal);
+          await recordPvMayExist(image);
+          return size;
         });
       } catch (err) {
         if (!(err instanceof ImageExists)) throw err;
-        return await this.adopt(pool, imageName, owner, claim.requestedBytes);
+        return await this.adopt(pool, imageName, owner, claim.requestedBytes, signal);
       }
     });
     return buildVolume({ params, claim: req.claim, imageName, imageSizeBytes: size, mountOptions: req.storageClass.mountOptions });
@@ -106,7 +119,7 @@ export class RbdProvisioner implements Provisioner {
    * this claim's uid, or when it has no owner metadata yet (the create finished but tagging did not): the name holds
    * the claim's uid, so no other claim can have made it.
    */
-  private async adopt(pool: Pool, imageName: string, owner: Record<string, string>, requested: number): Promise<number> {
+  private async adopt(pool: Pool, imageName: string, owner: Record<string, string>, requested: number, signal: AbortSignal): Promise<number> {
     return pool.withImage(imageName, async (image) => {
       const meta = await image.listMetadata();
       const uid = meta[OWNER_KEYS.claimUid];
@@ -119,6 +132,8 @@ export class RbdProvisioner implements Provisioner {
       }
       // An interrupted tagging (or none at all) is completed: the image must be findable by orphan collection.
       if (Object.entries(owner).some(([key, value]) => meta[key] !== value)) await tag(image, owner);
+      abortIfLost(signal);
+      if (meta[PV_MAY_EXIST_KEY] === undefined) await recordPvMayExist(image);
       this.options.logger.info('image exists and is ours; adopting', { image: `${pool.spec}/${imageName}`, size });
       return size;
     });
@@ -222,45 +237,66 @@ export class RbdProvisioner implements Provisioner {
     await this.purges.onIdle();
   }
 
-  /**
-   * Images this provisioner made that may be orphans: tagged as ours and never given a PV (a crash between the
-   * image and its PV), plus our own trash leftovers (a delete whose purge did not finish). An image whose PV was
-   * saved is never listed: it follows its PV, so a Retain PV that an admin deletes keeps its image.
-   */
-  async listOwnedVolumes(classes: V1StorageClass[], signal: AbortSignal): Promise<OwnedVolume[]> {
-    const owned: OwnedVolume[] = [];
-    for (const { params, target } of distinctPools(classes)) {
-      abortIfLost(signal);
-      const found = await this.withPool(target, signal, 'list', async (pool) => {
-        const volumes: OwnedVolume[] = [];
-        const ours = (name: string) => name.startsWith(params.imageNamePrefix) && PV_NAME.test(name);
-        for (const name of (await pool.listImages()).filter(ours)) {
-          const meta = await readMetadata(pool.withImage(name, (image) => image.listMetadata(), { readOnly: true }));
-          if (meta?.[OWNER_KEYS.provisioner] !== this.options.name || meta[PV_SAVED_KEY] !== undefined) continue;
-          volumes.push(ownedVolume({ ...target, image: name }, meta));
-        }
-        for (const entry of (await pool.listTrash()).filter((e) => e.source === 'user' && ours(e.name))) {
-          const meta = await readMetadata(pool.withImage(entry.id, (image) => image.listMetadata(), { readOnly: true, byId: true }));
-          if (meta?.[OWNER_KEYS.provisioner] !== this.options.name || meta[DELETING_KEY] === undefined) continue;
-          volumes.push(ownedVolume({ ...target, image: entry.name, trashId: entry.id }, meta));
-        }
-        return volumes;
-      });
-      owned.push(...found);
+  /** One location per distinct cluster + pool + namespace + name prefix among these classes (unparsable ones have none). */
+  volumeLocations(classes: V1StorageClass[]): ImageLocation[] {
+    const seen = new Map<string, ImageLocation>();
+    for (const storageClass of classes) {
+      let params: ClassParameters;
+      try {
+        params = parseClassParameters(storageClass.parameters);
+      } catch {
+        continue;
+      }
+      const target = deleteTargetOf(params, '');
+      const pool = target.radosNamespace === '' ? target.pool : `${target.pool}/${target.radosNamespace}`;
+      const id = `${pool}/${params.imageNamePrefix}* on ${target.monitors}`;
+      if (!seen.has(id)) seen.set(id, { id, target, imageNamePrefix: params.imageNamePrefix });
     }
-    return owned;
+    return [...seen.values()];
+  }
+
+  /**
+   * The images at one location that carry our ownership metadata, each with its state: unrecorded (never had a PV),
+   * pv-may-exist, or deleting (our own trash leftovers: a delete whose purge did not finish).
+   */
+  async listOwnedVolumes(location: VolumeLocation, signal: AbortSignal): Promise<OwnedVolume[]> {
+    const { target, imageNamePrefix } = location as ImageLocation;
+    return this.withPool(target, signal, 'list', async (pool) => {
+      const volumes: OwnedVolume[] = [];
+      const ours = (name: string) => name.startsWith(imageNamePrefix) && PV_NAME.test(name);
+      for (const name of (await pool.listImages()).filter(ours)) {
+        abortIfLost(signal);
+        const meta = await readMetadata(pool.withImage(name, (image) => image.listMetadata(), { readOnly: true }));
+        if (meta?.[OWNER_KEYS.provisioner] !== this.options.name) continue;
+        const state = meta[PV_MAY_EXIST_KEY] === undefined ? 'unrecorded' : 'pv-may-exist';
+        volumes.push(ownedVolume({ ...target, image: name }, location.id, state, meta));
+      }
+      for (const entry of (await pool.listTrash()).filter((e) => e.source === 'user' && ours(e.name))) {
+        abortIfLost(signal);
+        const meta = await readMetadata(pool.withImage(entry.id, (image) => image.listMetadata(), { readOnly: true, byId: true }));
+        if (meta?.[OWNER_KEYS.provisioner] !== this.options.name || meta[DELETING_KEY] === undefined) continue;
+        volumes.push(ownedVolume({ ...target, image: entry.name, trashId: entry.id }, location.id, 'deleting', meta));
+      }
+      return volumes;
+    });
   }
 
   async deleteOwnedVolume(volume: OwnedVolume, signal: AbortSignal): Promise<void> {
+    // Checked here too: whatever the caller believes, an image whose PV may exist is never removed this way.
+    if (volume.state === 'pv-may-exist') throw new DeleteError('final', 'PvMayExist', `volume ${volume.pvName} may have a PV; orphan collection never removes it`);
     const target = JSON.parse(volume.id) as OwnedVolumeId;
-    await this.withPool(target, signal, 'delete', (pool) =>
-      target.trashId !== undefined ? purgeFromTrash(pool, target.trashId) : this.removeImage(pool, target, signal, volume.claimUid || undefined));
+    await this.withPool(target, signal, 'delete', async (pool) => {
+      if (target.trashId !== undefined) return purgeFromTrash(pool, target.trashId);
+      const meta = await readMetadata(pool.withImage(target.image, (image) => image.listMetadata(), { readOnly: true }));
+      if (meta?.[PV_MAY_EXIST_KEY] !== undefined) throw new DeleteError('final', 'PvMayExist', `image ${pool.spec}/${target.image} may have a PV now; not removing it`);
+      return this.removeImage(pool, target, signal, volume.claimUid || undefined);
+    });
   }
 
-  /** The PV exists now: mark the image so that orphan collection leaves it to the PV's lifecycle. */
-  async volumeSaved(pv: V1PersistentVolume, signal: AbortSignal): Promise<void> {
-    const target = readDeleteTarget(pv);
-    await this.withPool(target, signal, 'provision', (pool) => pool.withImage(target.image, (image) => image.setMetadata(PV_SAVED_KEY, 'true')));
+  async recordVolumeHasPv(volume: OwnedVolume, signal: AbortSignal): Promise<void> {
+    const target = JSON.parse(volume.id) as OwnedVolumeId;
+    if (target.trashId !== undefined) return;
+    await this.withPool(target, signal, 'provision', (pool) => pool.withImage(target.image, recordPvMayExist));
   }
 
   /** Connects (through the shared pool) as the class's admin user and opens the pool; maps Ceph errors for the controller. */
@@ -294,9 +330,11 @@ export class RbdProvisioner implements Provisioner {
   }
 }
 
-function ownedVolume(id: OwnedVolumeId, meta: Record<string, string>): OwnedVolume {
+function ownedVolume(id: OwnedVolumeId, location: string, state: OwnedVolume['state'], meta: Record<string, string>): OwnedVolume {
   return {
     id: JSON.stringify(id),
+    location,
+    state,
     pvName: meta[OWNER_KEYS.pvName] ?? '',
     claimUid: meta[OWNER_KEYS.claimUid] ?? '',
     claimNamespace: meta[OWNER_KEYS.claimNamespace] ?? '',
@@ -312,6 +350,11 @@ async function readMetadata(read: Promise<Record<string, string>>): Promise<Reco
     if (err instanceof ImageNotFound) return undefined;
     throw err;
   }
+}
+
+/** See PV_MAY_EXIST_KEY. */
+async function recordPvMayExist(image: Image): Promise<void> {
+  await image.setMetadata(PV_MAY_EXIST_KEY, 'true');
 }
 
 async function purgeFromTrash(pool: Pool, id: string): Promise<void> {
@@ -369,21 +412,4 @@ function classify(op: 'provision' | 'delete' | 'list', err: unknown): Error {
   if (op === 'delete' && err instanceof ImageBusy) return new DeleteError('in-use', 'ImageInUse', err.message, { cause: err });
   if (op === 'delete' && err instanceof ImageHasSnapshots) return new DeleteError('has-snapshots', 'ImageHasSnapshots', err.message, { cause: err });
   return failure(op, 'transient', err instanceof CephError ? err.code : 'Error', err.message, err);
-}
-
-/** One entry per distinct cluster+pool+namespace among our classes, for listing owned images. */
-function distinctPools(classes: V1StorageClass[]): { params: ClassParameters; target: DeleteTarget }[] {
-  const seen = new Map<string, { params: ClassParameters; target: DeleteTarget }>();
-  for (const storageClass of classes) {
-    let params: ClassParameters;
-    try {
-      params = parseClassParameters(storageClass.parameters);
-    } catch {
-      continue;
-    }
-    const target = deleteTargetOf(params, '');
-    const id = JSON.stringify([target.monitors, target.pool, target.radosNamespace, params.imageNamePrefix]);
-    if (!seen.has(id)) seen.set(id, { params, target });
-  }
-  return [...seen.values()];
 }

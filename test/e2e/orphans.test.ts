@@ -1,8 +1,12 @@
-// Orphan collection against the real thing (RELIABILITY 2 and 16): an image whose claim went away while the
-// controller was down is removed after a resync; the image of a Retain PV that an admin deleted is kept.
+// Orphan collection against the real thing (RELIABILITY 2, 16 and 24): an image whose claim went away while the
+// controller was down is removed after a resync; the image of a Retain PV that an admin deleted is kept, also when
+// Ceph stalled while the claims were provisioned (the data-loss defect of the reliability issue).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { PV_MAY_EXIST_KEY } from '../../src/provisioner/rbd.js';
+import { pauseDaemon } from '../support/ceph.js';
 import { setupE2e, type E2e } from '../support/e2e.js';
+import { waitFor } from '../support/kube.js';
 
 let e2e: E2e;
 // Orphan collection runs at start and once per resync period: short here, so one pass happens during the test.
@@ -49,6 +53,64 @@ test('a Retain PV deleted by an admin keeps its image through orphan collection'
   // Several resync periods: orphan collection has had its chances, and passed the image over.
   await settle(10_000);
   assert.ok(passes() >= before + 2, `orphan collection ran ${passes() - before} times while we waited`);
+  assert.ok((await e2e.images()).includes(image), 'the Retain image is kept');
+  await controller.stop();
+});
+
+/** Deletes the claim, then (as an admin cleaning up) its Retain PV. */
+async function deleteClaimAndRetainedVolume(claimName: string, pvName: string): Promise<void> {
+  await e2e.core.deleteNamespacedPersistentVolumeClaim({ name: claimName, namespace: e2e.namespace });
+  await e2e.waitGone('claim', () => e2e.readClaim(claimName));
+  await e2e.core.deletePersistentVolume({ name: pvName });
+  await e2e.waitGone(`PV ${pvName}`, () => e2e.readVolume(pvName));
+}
+
+/** Waits until orphan collection has made `count` more passes than it had when called. */
+async function orphanPasses(controller: Awaited<ReturnType<E2e['startController']>>, count: number): Promise<void> {
+  const passes = () => controller.output().split('orphan collection pass found nothing to collect').length - 1;
+  const start = passes();
+  const deadline = Date.now() + 60_000;
+  while (passes() < start + count) {
+    if (Date.now() > deadline) throw new Error(`orphan collection made ${passes() - start} of ${count} passes in 60 s`);
+    await settle(200);
+  }
+}
+
+const recordOf = (image: string) => e2e.pool.withImage(image, async (img) => (await img.listMetadata())[PV_MAY_EXIST_KEY], { readOnly: true });
+
+// The reliability issue's reproduction: the OSD stalls while claims are provisioned, so Ceph calls time out. Before
+// the fix the "PV saved" mark was written after the PV, best effort, and lost to the stall; a Retain PV deleted
+// later then had its image purged by orphan collection.
+test('an OSD stall during a burst never leaves a PV whose image may be collected; a deleted Retain PV keeps its image', async () => {
+  const controller = await e2e.startController({ extraArgs: [...FAST_RESYNC, '--ceph-osd-op-timeout=2s', '--log-level=debug'] });
+  const storageClass = await e2e.createClass(e2e.baseParameters(), { reclaimPolicy: 'Retain' });
+  const claims = await Promise.all(Array.from({ length: 12 }, () => e2e.createClaim(storageClass)));
+  await settle(300);
+  await pauseDaemon('osd.0', 6_000);
+  const volumes = await Promise.all(claims.map((c) => e2e.waitBound(c.metadata!.name!, 180_000)));
+  for (const pv of volumes) assert.equal(await recordOf(pv.metadata!.name!), 'true', `image ${pv.metadata!.name} records that its PV may exist`);
+
+  const victims = volumes.slice(0, 3);
+  for (const pv of victims) await deleteClaimAndRetainedVolume(pv.spec!.claimRef!.name!, pv.metadata!.name!);
+  await orphanPasses(controller, 2);
+  const images = await e2e.images();
+  for (const pv of victims) assert.ok(images.includes(pv.metadata!.name!), `the image of deleted Retain PV ${pv.metadata!.name} is kept`);
+  assert.match(controller.output(), /a PV may have existed .*; keeping it, never collecting it/);
+  await controller.stop();
+});
+
+// An image whose record is missing although its PV exists (made by an earlier version that lost the mark): the
+// record is written again while the PV exists, so deleting the Retain PV later keeps the image.
+test('a lost record is written again while the PV exists; the Retain PV deleted later keeps its image', async () => {
+  const controller = await e2e.startController({ extraArgs: [...FAST_RESYNC, '--log-level=debug'] });
+  const storageClass = await e2e.createClass(e2e.baseParameters(), { reclaimPolicy: 'Retain' });
+  const claim = await e2e.createClaim(storageClass);
+  const pv = await e2e.waitBound(claim.metadata!.name!);
+  const image = pv.metadata!.name!;
+  await e2e.pool.withImage(image, (img) => img.removeMetadata(PV_MAY_EXIST_KEY));
+  await waitFor(`the record on ${image} written again`, async () => ((await recordOf(image)) === 'true' ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
+  await deleteClaimAndRetainedVolume(claim.metadata!.name!, image);
+  await orphanPasses(controller, 2);
   assert.ok((await e2e.images()).includes(image), 'the Retain image is kept');
   await controller.stop();
 });

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ConnectionPool, type Pool } from '../../src/ceph/index.js';
 import { DeleteError, ProvisionError } from '../../src/controller/errors.js';
-import { DELETING_KEY, OWNER_KEYS, RbdProvisioner, SecretError } from '../../src/provisioner/rbd.js';
+import { DELETING_KEY, OWNER_KEYS, PV_MAY_EXIST_KEY, RbdProvisioner, SecretError } from '../../src/provisioner/rbd.js';
 import { openTestPool, type CephTestCluster, type OpenTestPool } from '../support/ceph.js';
 
 const MiB = 2 ** 20;
@@ -198,9 +198,27 @@ describe('delete', () => {
 });
 
 describe('owned volumes (orphan collection)', () => {
-  test('lists our untagged-by-PV images and our trash leftovers; deleteOwnedVolume removes them', async () => {
-    const c = claim();
-    await provisioner.provision(request(c), signal);
+  // A provisioner that "crashes" right after creating and tagging the image, before provision() can return the PV.
+  const crashing = (): RbdProvisioner => new RbdProvisioner({
+    name: 'test.rbd.provisioner',
+    connections,
+    logger: quiet,
+    readSecret: async () => ceph.adminKey,
+    afterImageCreated: () => {
+      throw new Error('test: crashed after creating the image');
+    },
+  });
+  const location = () => {
+    const locations = provisioner.volumeLocations([storageClass(), storageClass({ imageFeatures: 'layering' })]);
+    assert.equal(locations.length, 1, 'classes differing only in image options share one location');
+    return locations[0]!;
+  };
+
+  test('lists unrecorded images, images whose PV may exist, and our trash leftovers; collects only the first and the last', async () => {
+    const crashed = claim();
+    await assert.rejects(crashing().provision(request(crashed), signal), /crashed after creating the image/);
+    const provisioned = claim();
+    await provisioner.provision(request(provisioned), signal);
     // A delete interrupted between the trash move and the purge.
     const trashed = claim();
     await provisioner.provision(request(trashed), signal);
@@ -209,30 +227,60 @@ describe('owned volumes (orphan collection)', () => {
     await pool.moveToTrash(trashedImage);
     await pool.createImage('not-ours', MiB);
 
-    const owned = await provisioner.listOwnedVolumes([storageClass()], signal);
-    const mine = owned.find((v) => v.claimUid === c.metadata!.uid);
-    assert.equal(mine?.pvName, `pvc-${c.metadata!.uid}`);
-    assert.equal(mine?.claimNamespace, 'app');
-    assert.equal(mine?.claimName, 'data');
-    const leftover = owned.find((v) => v.claimUid === trashed.metadata!.uid);
-    assert.equal(leftover?.pvName, trashedImage);
-    assert.equal(leftover?.claimName, 'data');
+    const owned = await provisioner.listOwnedVolumes(location(), signal);
+    const find = (c: V1PersistentVolumeClaim) => owned.find((v) => v.claimUid === c.metadata!.uid);
+    assert.equal(find(crashed)?.state, 'unrecorded');
+    assert.equal(find(crashed)?.pvName, `pvc-${crashed.metadata!.uid}`);
+    assert.equal(find(crashed)?.claimNamespace, 'app');
+    assert.equal(find(crashed)?.claimName, 'data');
+    assert.equal(find(crashed)?.location, location().id);
+    assert.equal(find(provisioned)?.state, 'pv-may-exist');
+    assert.equal(find(trashed)?.state, 'deleting');
+    assert.equal(find(trashed)?.pvName, trashedImage);
     assert.ok(!owned.some((v) => v.pvName === 'not-ours'));
 
-    await provisioner.deleteOwnedVolume(mine!, signal);
-    await provisioner.deleteOwnedVolume(leftover!, signal);
+    const refused = await provisioner.deleteOwnedVolume(find(provisioned)!, signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(refused instanceof DeleteError && refused.reason === 'PvMayExist', String(refused));
+    await provisioner.deleteOwnedVolume(find(crashed)!, signal);
+    await provisioner.deleteOwnedVolume(find(trashed)!, signal);
     await provisioner.drain();
-    assert.ok(!(await pool.listImages()).includes(`pvc-${c.metadata!.uid}`));
+    const images = await pool.listImages();
+    assert.ok(!images.includes(`pvc-${crashed.metadata!.uid}`));
+    assert.ok(images.includes(`pvc-${provisioned.metadata!.uid}`));
     assert.ok(!(await pool.listTrash()).some((e) => e.name === trashedImage));
     await pool.removeImage('not-ours');
+    await pool.removeImage(`pvc-${provisioned.metadata!.uid}`);
   });
 
-  test('an image whose PV was saved is never listed: it follows its PV (a deleted Retain PV keeps its image)', async () => {
+  test('provision records that a PV may exist before it returns the PV, also when it adopts', async () => {
     const c = claim();
-    const pv = boundTo(await provisioner.provision(request(c), signal), c);
-    await provisioner.volumeSaved(pv, signal);
-    const owned = await provisioner.listOwnedVolumes([storageClass()], signal);
-    assert.ok(!owned.some((v) => v.claimUid === c.metadata!.uid));
+    await assert.rejects(crashing().provision(request(c), signal));
+    const image = `pvc-${c.metadata!.uid}`;
+    const read = () => pool.withImage(image, (img) => img.listMetadata(), { readOnly: true });
+    assert.equal((await read())[PV_MAY_EXIST_KEY], undefined);
+    await provisioner.provision(request(c), signal);
+    assert.equal((await read())[PV_MAY_EXIST_KEY], 'true');
+    await pool.removeImage(image);
+  });
+
+  test('an unrecorded volume given a record is no longer collectable', async () => {
+    const c = claim();
+    await assert.rejects(crashing().provision(request(c), signal));
+    const before = (await provisioner.listOwnedVolumes(location(), signal)).find((v) => v.claimUid === c.metadata!.uid)!;
+    assert.equal(before.state, 'unrecorded');
+    await provisioner.recordVolumeHasPv(before, signal);
+    const after = (await provisioner.listOwnedVolumes(location(), signal)).find((v) => v.claimUid === c.metadata!.uid)!;
+    assert.equal(after.state, 'pv-may-exist');
+    // A stale listing that still says "unrecorded" cannot make it go either.
+    const refused = await provisioner.deleteOwnedVolume(before, signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(refused instanceof DeleteError && refused.reason === 'PvMayExist', String(refused));
+    await pool.removeImage(`pvc-${c.metadata!.uid}`);
+  });
+
+  test('a location whose pool is missing fails on its own with PoolNotFound', async () => {
+    const [missing] = provisioner.volumeLocations([storageClass({ pool: `missing-${randomUUID().slice(0, 8)}` })]);
+    const err = await provisioner.listOwnedVolumes(missing!, signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof DeleteError && err.reason === 'PoolNotFound', String(err));
   });
 
   test('a trash entry someone else moved there is never listed', async () => {
@@ -240,7 +288,7 @@ describe('owned volumes (orphan collection)', () => {
     const image = `pvc-${c.metadata!.uid}`;
     await provisioner.provision(request(c), signal);
     await pool.moveToTrash(image);
-    const owned = await provisioner.listOwnedVolumes([storageClass()], signal);
+    const owned = await provisioner.listOwnedVolumes(location(), signal);
     assert.ok(!owned.some((v) => v.claimUid === c.metadata!.uid));
     const entry = (await pool.listTrash()).find((e) => e.name === image)!;
     assert.equal(entry.source, 'user');

@@ -169,6 +169,22 @@ export async function rbd(args: readonly string[]): Promise<string> {
   return rbdWithConf((await ensureCeph()).confPath, args);
 }
 
+/**
+ * Pauses one daemon of the test cluster (SIGSTOP) for `ms`, then resumes it (SIGCONT), like a stalled disk or a
+ * frozen host. Resolves once it runs again; it always resumes, even if the caller's test fails meanwhile.
+ */
+export async function pauseDaemon(name: 'osd.0' | 'mon.a' | 'mgr.x', ms: number): Promise<void> {
+  await ensureCeph();
+  const pid = Number((await readFile(path.join(cephStateDir(), 'pid', name), 'utf8')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no pid for ${name}`);
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+}
+
 let nameCounter = 0;
 
 /** A name no other test, process or earlier run uses; valid for pools, images and Kubernetes objects. */

@@ -92,6 +92,34 @@ describe('deletion', () => {
     assert.equal(h.kube.volumes.has('pvc-u1'), false);
   });
 
+  // The layout issue's bug: the PV's own updates re-queue it, and the lagging cache still shows it Released.
+  test('a PV seen Released again from a lagging cache after its deletion: one deletion, counted once', async () => {
+    const h = harness();
+    h.provisioner.images.add('pvc-u1');
+    const stale = makeVolume('pvc-u1', { finalizers: ['kubernetes.io/pv-protection', F] });
+    h.addVolume(stale);
+    assert.equal(await h.reconciler.syncVolume('pvc-u1', h.signal), undefined);
+    assert.equal(await h.reconciler.syncVolume('pvc-u1', h.signal), undefined);
+    assert.deepEqual(h.provisioner.calls.map((c) => `${c.op}:${c.name}`), ['delete:pvc-u1']);
+    assert.deepEqual(h.kube.calls, ['readClaim', 'deleteVolume', 'patchVolume']);
+    assert.equal(await h.metric('rbd_provisioner_delete_total', { class: 'fast', result: 'success' }), 1);
+    assert.equal(h.lines.filter((l) => l.message === 'deleting the volume').length, 1);
+  });
+
+  test('PV delete fails after the image is gone: the retry finishes the PV without deleting the volume again', async () => {
+    const h = harness();
+    h.provisioner.images.add('pvc-u1');
+    h.addVolume(makeVolume('pvc-u1', { finalizers: [F] }));
+    h.kube.fail('deleteVolume', apiError(503, 'ServiceUnavailable'));
+    assert.deepEqual(await h.reconciler.syncVolume('pvc-u1', h.signal), { retry: 'backoff' });
+    assert.equal(await h.reconciler.syncVolume('pvc-u1', h.signal), undefined);
+    assert.equal(h.kube.volumes.has('pvc-u1'), false);
+    assert.equal(h.provisioner.count('delete'), 1);
+    // Once the informer saw it go, nothing is remembered.
+    h.reconciler.forgetVolume('uid-pvc-u1');
+    assert.equal((h.reconciler as unknown as { deletions: Map<string, string> }).deletions.size, 0);
+  });
+
   test('PV delete fails after the image is gone: backoff, and the retry finishes (RELIABILITY #15)', async () => {
     const h = harness();
     h.provisioner.images.add('pvc-u1');

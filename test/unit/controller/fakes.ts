@@ -18,7 +18,7 @@ import {
   type ResourceTypes,
   type WatchEventType,
 } from '../../../src/controller/kube.js';
-import type { OwnedVolume, ProvisionRequest, Provisioner } from '../../../src/controller/provisioner.js';
+import type { OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../../../src/controller/provisioner.js';
 import { createLogger, type Logger } from '../../../src/logger.js';
 
 /** Lets promise chains and setImmediate callbacks run. */
@@ -367,7 +367,7 @@ export class FakeKube implements KubeFacade {
 }
 
 export interface FakeProvisionerCall {
-  op: 'provision' | 'delete' | 'listOwnedVolumes' | 'deleteOwnedVolume';
+  op: 'provision' | 'delete' | 'listOwnedVolumes' | 'deleteOwnedVolume' | 'recordVolumeHasPv';
   name: string;
 }
 
@@ -378,9 +378,9 @@ export class FakeProvisioner implements Provisioner {
   readonly owned: OwnedVolume[] = [];
   provisionErrors: unknown[] = [];
   deleteErrors: unknown[] = [];
-  /** PVs handed to volumeSaved, in order. */
-  readonly saved: V1PersistentVolume[] = [];
-  volumeSavedErrors: unknown[] = [];
+  /** Where owned volumes live; a location listed in failingLocations fails its scan with that error. */
+  locations: string[] = ['rbd'];
+  readonly failingLocations = new Map<string, unknown>();
   /** When set, provision waits for it (to hold work in flight). */
   provisionGate: Promise<void> | undefined;
   lastSignal: AbortSignal | undefined;
@@ -413,20 +413,25 @@ export class FakeProvisioner implements Provisioner {
     this.images.delete(name); // gone already counts as deleted
   }
 
-  async volumeSaved(pv: V1PersistentVolume, _signal: AbortSignal): Promise<void> {
-    this.saved.push(structuredClone(pv));
-    const error = this.volumeSavedErrors.shift();
-    if (error !== undefined) throw error;
+  volumeLocations(_classes: V1StorageClass[]): VolumeLocation[] {
+    return this.locations.map((id) => ({ id }));
   }
 
-  async listOwnedVolumes(_classes: V1StorageClass[], _signal: AbortSignal): Promise<OwnedVolume[]> {
-    this.calls.push({ op: 'listOwnedVolumes', name: '' });
-    return this.owned.filter((volume) => this.images.has(volume.pvName));
+  async listOwnedVolumes(location: VolumeLocation, _signal: AbortSignal): Promise<OwnedVolume[]> {
+    this.calls.push({ op: 'listOwnedVolumes', name: location.id });
+    const failure = this.failingLocations.get(location.id);
+    if (failure !== undefined) throw failure;
+    return this.owned.filter((volume) => volume.location === location.id && this.images.has(volume.pvName));
   }
 
   async deleteOwnedVolume(volume: OwnedVolume, _signal: AbortSignal): Promise<void> {
     this.calls.push({ op: 'deleteOwnedVolume', name: volume.pvName });
     this.images.delete(volume.pvName);
+  }
+
+  async recordVolumeHasPv(volume: OwnedVolume, _signal: AbortSignal): Promise<void> {
+    this.calls.push({ op: 'recordVolumeHasPv', name: volume.pvName });
+    volume.state = 'pv-may-exist';
   }
 
   count(op: FakeProvisionerCall['op']): number {

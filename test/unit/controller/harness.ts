@@ -27,7 +27,7 @@ export interface Harness {
   metric(name: string, labels: Record<string, string>): Promise<number | undefined>;
 }
 
-export function harness(tuning: { saveAttempts?: number; saveRetryBaseMs?: number } = {}): Harness {
+export function harness(tuning: { saveAttempts?: number; saveRetryBaseMs?: number; orphanScanTimeoutMs?: number } = {}): Harness {
   const clock = new FakeClock();
   const kube = new FakeKube();
   const provisioner = new FakeProvisioner();
@@ -57,7 +57,12 @@ export function harness(tuning: { saveAttempts?: number; saveRetryBaseMs?: numbe
     logger,
     clock,
     mayAct: () => state.mayAct,
-    tuning: { saveAttempts: tuning.saveAttempts ?? 3, saveRetryBaseMs: tuning.saveRetryBaseMs ?? 100, patchAttempts: 3 },
+    tuning: {
+      saveAttempts: tuning.saveAttempts ?? 3,
+      saveRetryBaseMs: tuning.saveRetryBaseMs ?? 100,
+      patchAttempts: 3,
+      ...(tuning.orphanScanTimeoutMs === undefined ? {} : { orphanScanTimeoutMs: tuning.orphanScanTimeoutMs }),
+    },
   });
   return {
     clock,
