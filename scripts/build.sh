@@ -17,6 +17,8 @@ build_addon() {
 }
 
 build_ts() {
+  # From scratch: output of a source that was moved or deleted must not linger (node --test would run it).
+  rm -rf dist
   npx --no-install tsc -p .
 }
 

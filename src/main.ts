@@ -2,13 +2,13 @@
 // The composition root: config -> logger -> clients -> provisioner -> controller. Wiring only.
 import { callStats, ConnectionPool, setMaxInflight, type CallObserver } from './ceph/index.js';
 import { ConfigError, helpText, parseConfig } from './config.js';
-import { createController } from './controller/controller.js';
-import { startHttpServer } from './controller/http.js';
-import { createKubeFacade, loadKubeConfig } from './controller/kube.js';
-import { createMetrics } from './controller/metrics.js';
+import { createController } from './controllers/runner.js';
+import { startHttpServer } from './http.js';
+import { createKubeFacade, loadKubeConfig } from './kube/client.js';
+import { createMetrics } from './controllers/metrics.js';
 import { createLogger, describeError } from './logger.js';
-import { RbdProvisioner } from './provisioner/rbd.js';
-import { kubeSecretReader } from './secrets.js';
+import { RbdProvisioner } from './rbd/provisioner.js';
+import { kubeSecretReader } from './rbd/secrets.js';
 
 // Test-only fault point (end-to-end crash recovery test): die like a SIGKILL right after an image is created.
 const FAULT_ENV = 'RBD_PROVISIONER_TEST_FAULT';

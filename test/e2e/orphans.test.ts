@@ -3,7 +3,7 @@
 // Ceph stalled while the claims were provisioned (the data-loss defect of the reliability issue).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { PV_MAY_EXIST_KEY } from '../../src/provisioner/rbd.js';
+import { PV_MAY_EXIST_KEY } from '../../src/rbd/provisioner.js';
 import { pauseDaemon } from '../support/ceph.js';
 import { setupE2e, type E2e } from '../support/e2e.js';
 import { waitFor } from '../support/kube.js';

@@ -2,7 +2,7 @@
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { OWNER_KEYS } from '../../src/provisioner/rbd.js';
+import { OWNER_KEYS } from '../../src/rbd/provisioner.js';
 import { GiB, setupE2e, type E2e } from '../support/e2e.js';
 
 let e2e: E2e;

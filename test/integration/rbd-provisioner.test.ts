@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ConnectionPool, type Pool } from '../../src/ceph/index.js';
-import { DeleteError, ProvisionError } from '../../src/controller/errors.js';
-import { DELETING_KEY, OWNER_KEYS, PV_MAY_EXIST_KEY, RbdProvisioner, SecretError } from '../../src/provisioner/rbd.js';
+import { DeleteError, ProvisionError } from '../../src/controllers/provision/errors.js';
+import { DELETING_KEY, OWNER_KEYS, PV_MAY_EXIST_KEY, RbdProvisioner, SecretError } from '../../src/rbd/provisioner.js';
 import { openTestPool, type CephTestCluster, type OpenTestPool } from '../support/ceph.js';
 
 const MiB = 2 ** 20;

@@ -1,0 +1,415 @@
+// The RBD provisioner: creates and removes images for the generic controller. Everything Kubernetes-generic (which
+// claims, PV names, claimRef, finalizers, events, retries) is the controller's; this file only talks to Ceph.
+import type { V1PersistentVolume, V1StorageClass } from '@kubernetes/client-node';
+import PQueue from 'p-queue';
+import {
+  CephError, ImageBusy, ImageExists, ImageHasSnapshots, ImageNotFound, InvalidArgument, NoSpace, PermissionDenied, PoolNotFound,
+  Timeout, ValidationError, type Cluster, type ClusterTarget, type ConnectionPool, type Image, type Pool,
+} from '../ceph/index.js';
+import { DeleteError, ProvisionError } from '../controllers/provision/errors.js';
+import type { OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../controllers/provision/provisioner.js';
+import { ParameterError, parseClassParameters, type ClassParameters, type SecretRef } from './parameters.js';
+import { buildVolume, checkClaim, ClaimError, deleteTargetOf, imageNameFor, readDeleteTarget, VolumeRecordError, type DeleteTarget } from './volume.js';
+
+/** Image metadata that ties an image to its claim. Read before adopting or removing an image. */
+export const OWNER_KEYS = {
+  provisioner: 'rbd.provisioner.ceph.io/provisioner',
+  claimNamespace: 'rbd.provisioner.ceph.io/claim-namespace',
+  claimName: 'rbd.provisioner.ceph.io/claim-name',
+  claimUid: 'rbd.provisioner.ceph.io/claim-uid',
+  pvName: 'rbd.provisioner.ceph.io/pv-name',
+} as const;
+
+/**
+ * Written before provision() hands the PV back to be saved, so an image without it provably never had a PV: from
+ * then on the image follows its PV (and, if a Retain PV is deleted, stays), never orphan collection. (The key's name
+ * predates that ordering; images of earlier versions carry it only when their PV was saved, a subset of the same.)
+ */
+export const PV_MAY_EXIST_KEY = 'rbd.provisioner.ceph.io/pv-saved';
+/** Set right before a delete moves the image to the trash: the trash entries we may purge. */
+export const DELETING_KEY = 'rbd.provisioner.ceph.io/deleting';
+
+/** What an OwnedVolume's id encodes: where the image is, and its trash id when it is in the trash. */
+type OwnedVolumeId = DeleteTarget & { trashId?: string };
+
+/** A VolumeLocation with what listing it needs (the admin credentials come from the class, like a delete's). */
+interface ImageLocation extends VolumeLocation {
+  target: DeleteTarget;
+  imageNamePrefix: string;
+}
+
+/** Reads the cephx key from a Secret (data key `key`). Throws SecretError when it cannot. */
+export type SecretReader = (ref: SecretRef, signal: AbortSignal) => Promise<string>;
+
+export class SecretError extends Error {
+  override readonly name = 'SecretError';
+}
+
+export interface Logger {
+  info(message: string, meta?: Record<string, unknown>): void;
+  warn(message: string, meta?: Record<string, unknown>): void;
+  debug(message: string, meta?: Record<string, unknown>): void;
+}
+
+export interface RbdProvisionerOptions {
+  /** The provisioner name, recorded on every image we create. */
+  name: string;
+  connections: ConnectionPool;
+  readSecret: SecretReader;
+  logger: Logger;
+  /** Test-only fault injection: called right after an image is created and tagged, before the PV exists. */
+  afterImageCreated?: (image: string) => void;
+}
+
+// `pvc-<uuid>` after the class's prefix: how our image names end, and where the claim uid comes from.
+const PV_NAME = /(pvc-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))$/;
+
+export class RbdProvisioner implements Provisioner {
+  // Few at once: each purge holds one of the addon's Ceph threads for as long as it runs.
+  private readonly purges = new PQueue({ concurrency: 2 });
+
+  constructor(private readonly options: RbdProvisionerOptions) {}
+
+  async provision(req: ProvisionRequest, signal: AbortSignal): Promise<V1PersistentVolume> {
+    const params = inputOrFinal(() => parseClassParameters(req.storageClass.parameters));
+    const claim = inputOrFinal(() => checkClaim(req.claim));
+    const imageName = inputOrFinal(() => imageNameFor(req.pvName, params.imageNamePrefix));
+    const owner = {
+      [OWNER_KEYS.provisioner]: this.options.name,
+      [OWNER_KEYS.claimNamespace]: req.claim.metadata?.namespace ?? '',
+      [OWNER_KEYS.claimName]: req.claim.metadata?.name ?? '',
+      [OWNER_KEYS.claimUid]: req.claim.metadata?.uid ?? '',
+      [OWNER_KEYS.pvName]: req.pvName,
+    };
+    const target = deleteTargetOf(params, imageName);
+    const size = await this.withPool(target, signal, 'provision', async (pool) => {
+      try {
+        await this.ensureRoom(pool, claim.requestedBytes);
+      } catch (err) {
+        // A full pool must not block the retry of a create that already happened: adopt what is there.
+        if (!(await pool.listImages()).includes(imageName)) throw err;
+        return await this.adopt(pool, imageName, owner, claim.requestedBytes, signal);
+      }
+      abortIfLost(signal);
+      try {
+        await pool.createImage(imageName, claim.requestedBytes, {
+          features: params.imageFeatures,
+          objectSize: params.objectSize,
+          ...(params.striping && { stripeUnit: params.striping.unit, stripeCount: params.striping.count }),
+          ...(params.dataPool !== undefined && { dataPool: params.dataPool }),
+        });
+        return await pool.withImage(imageName, async (image) => {
+          await tag(image, owner);
+          this.options.afterImageCreated?.(imageName);
+          const { size } = await image.stat();
+          abortIfLost(signal);
+          await recordPvMayExist(image);
+          return size;
+        });
+      } catch (err) {
+        if (!(err instanceof ImageExists)) throw err;
+        return await this.adopt(pool, imageName, owner, claim.requestedBytes, signal);
+      }
+    });
+    return buildVolume({ params, claim: req.claim, imageName, imageSizeBytes: size, mountOptions: req.storageClass.mountOptions });
+  }
+
+  /**
+   * A retry after a crash or a timed-out create finds the image already there. It is ours when its metadata names
+   * this claim's uid, or when it has no owner metadata yet (the create finished but tagging did not): the name holds
+   * the claim's uid, so no other claim can have made it.
+   */
+  private async adopt(pool: Pool, imageName: string, owner: Record<string, string>, requested: number, signal: AbortSignal): Promise<number> {
+    return pool.withImage(imageName, async (image) => {
+      const meta = await image.listMetadata();
+      const uid = meta[OWNER_KEYS.claimUid];
+      if (uid !== undefined && uid !== owner[OWNER_KEYS.claimUid]) {
+        throw new ProvisionError('final', 'ImageNotOurs', `image ${pool.spec}/${imageName} exists and belongs to claim uid ${uid}; not touching it`);
+      }
+      const { size } = await image.stat();
+      if (size < requested) {
+        throw new ProvisionError('final', 'ImageTooSmall', `image ${pool.spec}/${imageName} exists with ${size} bytes, less than the ${requested} requested; not touching it`);
+      }
+      // An interrupted tagging (or none at all) is completed: the image must be findable by orphan collection.
+      if (Object.entries(owner).some(([key, value]) => meta[key] !== value)) await tag(image, owner);
+      abortIfLost(signal);
+      if (meta[PV_MAY_EXIST_KEY] === undefined) await recordPvMayExist(image);
+      this.options.logger.info('image exists and is ours; adopting', { image: `${pool.spec}/${imageName}`, size });
+      return size;
+    });
+  }
+
+  /** Thin images do not reserve space, but a pool at its quota or a full cluster would pause the create's writes. */
+  private async ensureRoom(pool: Pool, requested: number): Promise<void> {
+    const usage = await pool.usage();
+    if (usage.quotaMaxBytes > 0 && usage.usedBytes >= usage.quotaMaxBytes) {
+      throw new ProvisionError('transient', 'PoolQuotaReached', `pool ${pool.spec} has reached its quota of ${usage.quotaMaxBytes} bytes; raise it with "ceph osd pool set-quota"`);
+    }
+    if (usage.quotaMaxObjects > 0 && usage.objects >= usage.quotaMaxObjects) {
+      throw new ProvisionError('transient', 'PoolQuotaReached', `pool ${pool.spec} has reached its quota of ${usage.quotaMaxObjects} objects`);
+    }
+    if (usage.clusterAvailableBytes === 0) {
+      throw new ProvisionError('transient', 'ClusterFull', `cluster has no free space for a ${requested}-byte image in pool ${pool.spec}`);
+    }
+  }
+
+  async delete(pv: V1PersistentVolume, signal: AbortSignal): Promise<void> {
+    let target: DeleteTarget;
+    try {
+      target = readDeleteTarget(pv);
+    } catch (err) {
+      if (err instanceof VolumeRecordError) throw new DeleteError('final', 'InvalidVolumeRecord', err.message, { cause: err });
+      throw err;
+    }
+    const claimUid = pv.spec?.claimRef?.uid;
+    await this.withPool(target, signal, 'delete', async (pool) => {
+      await this.removeImage(pool, target, signal, claimUid);
+    });
+  }
+
+  /**
+   * Moves the image to the trash (constant time whatever its size) and then purges it. An image that is already gone
+   * counts as removed; one left in the trash by an earlier attempt is purged.
+   */
+  private async removeImage(pool: Pool, target: DeleteTarget, signal: AbortSignal, claimUid: string | undefined): Promise<void> {
+    const imageName = target.image;
+    let id: string;
+    try {
+      id = await pool.withImage(imageName, async (image) => {
+        const owner = await image.getMetadata(OWNER_KEYS.claimUid);
+        if (claimUid !== undefined && owner !== undefined && owner !== claimUid) {
+          throw new DeleteError('final', 'ImageNotOurs', `image ${pool.spec}/${imageName} belongs to claim uid ${owner}, not ${claimUid}; not removing it`);
+        }
+        const watchers = await image.watchers();
+        if (watchers.length > 0) {
+          throw new DeleteError('in-use', 'ImageInUse', `image ${pool.spec}/${imageName} is in use by ${watchers.length} client(s); will retry once it is unmapped`);
+        }
+        const snapshots = await image.listSnapshots();
+        if (snapshots.length > 0) {
+          throw new DeleteError('has-snapshots', 'ImageHasSnapshots', `image ${pool.spec}/${imageName} has ${snapshots.length} snapshot(s); they are never purged silently: remove them first`);
+        }
+        return image.id();
+      }, { readOnly: true });
+    } catch (err) {
+      if (!(err instanceof ImageNotFound)) throw err;
+      const leftover = (await pool.listTrash()).find((entry) => entry.name === imageName);
+      if (!leftover) {
+        this.options.logger.info('image already gone; counting it as removed', { image: `${pool.spec}/${imageName}` });
+        return;
+      }
+      id = leftover.id;
+    }
+    abortIfLost(signal);
+    // Marks it as ours to purge: orphan collection only ever purges trash entries that carry this.
+    await pool.withImage(imageName, (image) => image.setMetadata(DELETING_KEY, 'true')).catch((err: unknown) => {
+      if (!(err instanceof ImageNotFound)) throw err;
+    });
+    abortIfLost(signal);
+    try {
+      await pool.moveToTrash(imageName);
+    } catch (err) {
+      if (!(err instanceof ImageNotFound)) throw err;
+    }
+    this.options.logger.info('image moved to the trash; purging it in the background', { image: `${pool.spec}/${imageName}`, id });
+    this.purgeInBackground(target, id, imageName);
+  }
+
+  /**
+   * Purging walks every possible data object of an image without object-map (a 1 TiB image took 38 s here), so it
+   * runs outside the delete: the image is already out of the way once it is in the trash. A purge that fails, or that
+   * a crash interrupts, is found again by listOwnedVolumes and finished by the orphan collector.
+   */
+  private purgeInBackground(target: DeleteTarget, id: string, imageName: string): void {
+    void this.purges.add(async () => {
+      // Each object operation of the purge is bounded by rados_osd_op_timeout; the purge as a whole is not.
+      const signal = new AbortController().signal;
+      try {
+        await this.withPool(target, signal, 'delete', (pool) => purgeFromTrash(pool, id));
+        this.options.logger.info('image purged from the trash', { image: `${target.pool}/${imageName}`, id });
+      } catch (err) {
+        this.options.logger.warn('purge from the trash failed; orphan collection will retry it', { image: `${target.pool}/${imageName}`, id, error: (err as Error).message });
+      }
+    });
+  }
+
+  /** Resolves when no background purge is queued or running (tests, graceful shutdown). */
+  async drain(): Promise<void> {
+    await this.purges.onIdle();
+  }
+
+  /** One location per distinct cluster + pool + namespace + name prefix among these classes (unparsable ones have none). */
+  volumeLocations(classes: V1StorageClass[]): ImageLocation[] {
+    const seen = new Map<string, ImageLocation>();
+    for (const storageClass of classes) {
+      let params: ClassParameters;
+      try {
+        params = parseClassParameters(storageClass.parameters);
+      } catch {
+        continue;
+      }
+      const target = deleteTargetOf(params, '');
+      const pool = target.radosNamespace === '' ? target.pool : `${target.pool}/${target.radosNamespace}`;
+      const id = `${pool}/${params.imageNamePrefix}* on ${target.monitors}`;
+      if (!seen.has(id)) seen.set(id, { id, target, imageNamePrefix: params.imageNamePrefix });
+    }
+    return [...seen.values()];
+  }
+
+  /**
+   * The images at one location that carry our ownership metadata, each with its state: unrecorded (never had a PV),
+   * pv-may-exist, or deleting (our own trash leftovers: a delete whose purge did not finish).
+   */
+  async listOwnedVolumes(location: VolumeLocation, signal: AbortSignal): Promise<OwnedVolume[]> {
+    const { target, imageNamePrefix } = location as ImageLocation;
+    return this.withPool(target, signal, 'list', async (pool) => {
+      const volumes: OwnedVolume[] = [];
+      const ours = (name: string) => name.startsWith(imageNamePrefix) && PV_NAME.test(name);
+      for (const name of (await pool.listImages()).filter(ours)) {
+        abortIfLost(signal);
+        const meta = await readMetadata(pool.withImage(name, (image) => image.listMetadata(), { readOnly: true }));
+        if (meta?.[OWNER_KEYS.provisioner] !== this.options.name) continue;
+        const state = meta[PV_MAY_EXIST_KEY] === undefined ? 'unrecorded' : 'pv-may-exist';
+        volumes.push(ownedVolume({ ...target, image: name }, location.id, state, meta));
+      }
+      for (const entry of (await pool.listTrash()).filter((e) => e.source === 'user' && ours(e.name))) {
+        abortIfLost(signal);
+        const meta = await readMetadata(pool.withImage(entry.id, (image) => image.listMetadata(), { readOnly: true, byId: true }));
+        if (meta?.[OWNER_KEYS.provisioner] !== this.options.name || meta[DELETING_KEY] === undefined) continue;
+        volumes.push(ownedVolume({ ...target, image: entry.name, trashId: entry.id }, location.id, 'deleting', meta));
+      }
+      return volumes;
+    });
+  }
+
+  async deleteOwnedVolume(volume: OwnedVolume, signal: AbortSignal): Promise<void> {
+    // Checked here too: whatever the caller believes, an image whose PV may exist is never removed this way.
+    if (volume.state === 'pv-may-exist') throw new DeleteError('final', 'PvMayExist', `volume ${volume.pvName} may have a PV; orphan collection never removes it`);
+    const target = JSON.parse(volume.id) as OwnedVolumeId;
+    await this.withPool(target, signal, 'delete', async (pool) => {
+      if (target.trashId !== undefined) return purgeFromTrash(pool, target.trashId);
+      const meta = await readMetadata(pool.withImage(target.image, (image) => image.listMetadata(), { readOnly: true }));
+      if (meta?.[PV_MAY_EXIST_KEY] !== undefined) throw new DeleteError('final', 'PvMayExist', `image ${pool.spec}/${target.image} may have a PV now; not removing it`);
+      return this.removeImage(pool, target, signal, volume.claimUid || undefined);
+    });
+  }
+
+  async recordVolumeHasPv(volume: OwnedVolume, signal: AbortSignal): Promise<void> {
+    const target = JSON.parse(volume.id) as OwnedVolumeId;
+    if (target.trashId !== undefined) return;
+    await this.withPool(target, signal, 'provision', (pool) => pool.withImage(target.image, recordPvMayExist));
+  }
+
+  /** Connects (through the shared pool) as the class's admin user and opens the pool; maps Ceph errors for the controller. */
+  private async withPool<T>(target: DeleteTarget, signal: AbortSignal, op: 'provision' | 'delete' | 'list', fn: (pool: Pool) => Promise<T>): Promise<T> {
+    abortIfLost(signal);
+    let key: string;
+    try {
+      key = await this.options.readSecret(target.adminSecret, signal);
+    } catch (err) {
+      if (err instanceof SecretError) throw failure(op, 'final', 'SecretUnavailable', err.message, err);
+      throw err;
+    }
+    const clusterTarget: ClusterTarget = { monitors: target.monitors, user: target.adminId, key };
+    let connection: Cluster | undefined;
+    try {
+      return await this.options.connections.use(clusterTarget, async (cluster: Cluster) => {
+        connection = cluster;
+        abortIfLost(signal);
+        const pool = await cluster.openPool(target.pool, target.radosNamespace);
+        try {
+          return await fn(pool);
+        } finally {
+          await pool.close();
+        }
+      });
+    } catch (err) {
+      if (err instanceof ProvisionError || err instanceof DeleteError) throw err;
+      if (connection && err instanceof CephError && ['ESHUTDOWN', 'ENOTCONN'].includes(err.code)) this.options.connections.evict(clusterTarget, connection);
+      throw classify(op, err);
+    }
+  }
+}
+
+function ownedVolume(id: OwnedVolumeId, location: string, state: OwnedVolume['state'], meta: Record<string, string>): OwnedVolume {
+  return {
+    id: JSON.stringify(id),
+    location,
+    state,
+    pvName: meta[OWNER_KEYS.pvName] ?? '',
+    claimUid: meta[OWNER_KEYS.claimUid] ?? '',
+    claimNamespace: meta[OWNER_KEYS.claimNamespace] ?? '',
+    claimName: meta[OWNER_KEYS.claimName] ?? '',
+  };
+}
+
+/** Metadata of an image that may have gone meanwhile (undefined then). */
+async function readMetadata(read: Promise<Record<string, string>>): Promise<Record<string, string> | undefined> {
+  try {
+    return await read;
+  } catch (err) {
+    if (err instanceof ImageNotFound) return undefined;
+    throw err;
+  }
+}
+
+/** See PV_MAY_EXIST_KEY. */
+async function recordPvMayExist(image: Image): Promise<void> {
+  await image.setMetadata(PV_MAY_EXIST_KEY, 'true');
+}
+
+async function purgeFromTrash(pool: Pool, id: string): Promise<void> {
+  try {
+    await pool.removeFromTrash(id, true);
+  } catch (err) {
+    if (!(err instanceof ImageNotFound)) throw err;
+  }
+}
+
+/**
+ * Writes the owner keys with the claim uid last: an image that names a claim uid carries every other key too, and
+ * one interrupted earlier is recognised as untagged and completed by adopt().
+ */
+async function tag(image: Image, owner: Record<string, string>): Promise<void> {
+  const { [OWNER_KEYS.claimUid]: claimUid, ...rest } = owner;
+  await Promise.all(Object.entries(rest).map(([key, value]) => image.setMetadata(key, value)));
+  if (claimUid !== undefined) await image.setMetadata(OWNER_KEYS.claimUid, claimUid);
+}
+
+function abortIfLost(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted: leadership lost or shutting down');
+}
+
+function inputOrFinal<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ParameterError) throw new ProvisionError('final', 'InvalidParameter', err.message, { cause: err });
+    if (err instanceof ClaimError) throw new ProvisionError('final', 'InvalidClaim', err.message, { cause: err });
+    if (err instanceof ValidationError || err instanceof TypeError) throw new ProvisionError('final', 'InvalidParameter', err.message, { cause: err });
+    throw err;
+  }
+}
+
+function failure(op: 'provision' | 'delete' | 'list', kind: 'final' | 'transient', reason: string, message: string, cause: unknown): Error {
+  return op === 'provision'
+    ? new ProvisionError(kind, reason, message, { cause })
+    : new DeleteError(kind, reason, message, { cause });
+}
+
+/** How the controller should treat a Ceph failure. Messages come from our typed errors: they never carry a key. */
+function classify(op: 'provision' | 'delete' | 'list', err: unknown): Error {
+  if (!(err instanceof Error)) return failure(op, 'transient', 'CephError', String(err), err);
+  if (err instanceof PoolNotFound) return failure(op, 'final', 'PoolNotFound', err.message, err);
+  if (err instanceof PermissionDenied) return failure(op, 'final', 'PermissionDenied', err.message, err);
+  if (err instanceof ValidationError || err instanceof InvalidArgument) return failure(op, 'final', 'InvalidParameter', err.message, err);
+  if (err instanceof NoSpace) return failure(op, 'transient', 'NoSpace', err.message, err);
+  if (err instanceof Timeout) {
+    // A create that timed out may still happen in Ceph: retry under the same name, never clean up.
+    return op === 'provision'
+      ? new ProvisionError('in-progress', 'Timeout', err.message, { cause: err })
+      : new DeleteError('transient', 'Timeout', err.message, { cause: err });
+  }
+  if (op === 'delete' && err instanceof ImageBusy) return new DeleteError('in-use', 'ImageInUse', err.message, { cause: err });
+  if (op === 'delete' && err instanceof ImageHasSnapshots) return new DeleteError('has-snapshots', 'ImageHasSnapshots', err.message, { cause: err });
+  return failure(op, 'transient', err instanceof CephError ? err.code : 'Error', err.message, err);
+}

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError, helpText, parseConfig, parseDuration, parseHttpAddress } from '../../src/config.js';
+
+const fixed = { hostname: () => 'node-1', randomSuffix: () => 'abcd1234' };
+
+function parseError(argv: string[], env: Record<string, string> = {}): ConfigError {
+  try {
+    parseConfig(argv, env, fixed);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  test('defaults match the contract', () => {
+    const config = parseConfig([], {}, fixed);
+    assert.deepEqual(config, {
+      provisionerName: 'rbd.provisioner.ceph.io',
+      kubeconfig: undefined,
+      workers: 16,
+      cephMaxInflight: 16,
+      cephMountTimeoutMs: 10_000,
+      cephMonOpTimeoutMs: 30_000,
+      cephOsdOpTimeoutMs: 30_000,
+      kubeApiQps: 50,
+      kubeApiBurst: 100,
+      resyncPeriodMs: 600_000,
+      leaderElect: true,
+      leaderElectionNamespace: 'default',
+      leaderElectionLeaseName: 'rbd-provisioner-ceph-io',
+      leaderElectionLeaseDurationMs: 15_000,
+      leaderElectionRenewDeadlineMs: 10_000,
+      leaderElectionRetryPeriodMs: 2_000,
+      identity: 'node-1_abcd1234',
+      httpAddress: ':8080',
+      logLevel: 'info',
+      logFormat: 'json',
+      help: false,
+    });
+  });
+
+  test('environment fallbacks: KUBECONFIG, POD_NAMESPACE, POD_NAME', () => {
+    const config = parseConfig([], { KUBECONFIG: '/a/config:/b/config', POD_NAMESPACE: 'storage', POD_NAME: 'rbd-0' }, fixed);
+    assert.equal(config.kubeconfig, '/a/config');
+    assert.equal(config.leaderElectionNamespace, 'storage');
+    assert.equal(config.identity, 'rbd-0');
+  });
+
+  const precedence: { name: string; argv: string[]; env: Record<string, string>; field: keyof ReturnType<typeof parseConfig>; want: unknown }[] = [
+    { name: 'env sets workers', argv: [], env: { RBD_PROVISIONER_WORKERS: '4' }, field: 'workers', want: 4 },
+    { name: 'flag beats env', argv: ['--workers=8'], env: { RBD_PROVISIONER_WORKERS: '4' }, field: 'workers', want: 8 },
+    { name: 'flag with separate value', argv: ['--workers', '3'], env: {}, field: 'workers', want: 3 },
+    { name: 'our env beats KUBECONFIG', argv: [], env: { KUBECONFIG: '/x', RBD_PROVISIONER_KUBECONFIG: '/y' }, field: 'kubeconfig', want: '/y' },
+    { name: 'our env beats POD_NAME', argv: [], env: { POD_NAME: 'p', RBD_PROVISIONER_IDENTITY: 'me' }, field: 'identity', want: 'me' },
+    { name: 'bare bool flag', argv: ['--leader-elect'], env: { RBD_PROVISIONER_LEADER_ELECT: 'false' }, field: 'leaderElect', want: true },
+    { name: 'bool flag =false', argv: ['--leader-elect=false'], env: {}, field: 'leaderElect', want: false },
+    { name: 'duration in env', argv: [], env: { RBD_PROVISIONER_RESYNC_PERIOD: '1h30m' }, field: 'resyncPeriodMs', want: 5_400_000 },
+    { name: 'fractional qps', argv: ['--kube-api-qps=2.5'], env: {}, field: 'kubeApiQps', want: 2.5 },
+    { name: 'empty http address disables', argv: ['--http-address='], env: {}, field: 'httpAddress', want: '' },
+    { name: 'lease name derived from provisioner name', argv: ['--provisioner-name=ceph.com/rbd'], env: {}, field: 'leaderElectionLeaseName', want: 'ceph-com-rbd' },
+    { name: 'log level is case-insensitive', argv: ['--log-level=DEBUG'], env: {}, field: 'logLevel', want: 'debug' },
+  ];
+  for (const row of precedence) {
+    test(`precedence: ${row.name}`, () => {
+      assert.deepEqual(parseConfig(row.argv, row.env, fixed)[row.field], row.want);
+    });
+  }
+
+  const bad: { name: string; argv: string[]; env?: Record<string, string>; flag: string; fragment: string }[] = [
+    { name: 'bad duration', argv: ['--resync-period=10 minutes'], flag: '--resync-period', fragment: 'Go-style duration' },
+    { name: 'zero duration', argv: ['--ceph-mount-timeout=0'], flag: '--ceph-mount-timeout', fragment: 'positive' },
+    { name: 'bad duration from env names the env var', argv: [], env: { RBD_PROVISIONER_CEPH_OSD_OP_TIMEOUT: '30' }, flag: '--ceph-osd-op-timeout', fragment: 'env RBD_PROVISIONER_CEPH_OSD_OP_TIMEOUT' },
+    { name: 'workers not an integer', argv: ['--workers=many'], flag: '--workers', fragment: 'integer from 1 to 1000' },
+    { name: 'workers zero', argv: ['--workers=0'], flag: '--workers', fragment: 'integer from 1 to 1000' },
+    { name: 'qps negative', argv: ['--kube-api-qps=-1'], flag: '--kube-api-qps', fragment: 'number >= 0.01' },
+    { name: 'log level', argv: ['--log-level=trace'], flag: '--log-level', fragment: 'one of error, warn, info, debug' },
+    { name: 'log format', argv: ['--log-format=xml'], flag: '--log-format', fragment: 'one of json, text' },
+    { name: 'bool', argv: ['--leader-elect=maybe'], flag: '--leader-elect', fragment: 'true or false' },
+    { name: 'renew deadline >= lease duration', argv: ['--leader-election-renew-deadline=20s'], flag: '--leader-election-renew-deadline', fragment: 'shorter than --leader-election-lease-duration' },
+    { name: 'retry period too long', argv: ['--leader-election-retry-period=9s'], flag: '--leader-election-retry-period', fragment: 'renew-deadline' },
+    { name: 'http address', argv: ['--http-address=8080'], flag: '--http-address', fragment: ':port' },
+    { name: 'unknown flag', argv: ['--wokers=2'], flag: '--wokers', fragment: 'unknown flag' },
+    { name: 'positional argument', argv: ['run'], flag: 'run', fragment: 'unexpected argument' },
+    { name: 'missing value', argv: ['--workers'], flag: '--workers', fragment: 'needs a value' },
+    { name: 'provisioner name', argv: ['--provisioner-name=bad name'], flag: '--provisioner-name', fragment: 'rbd.provisioner.ceph.io' },
+    { name: 'lease name', argv: ['--leader-election-lease-name=Bad_Name'], flag: '--leader-election-lease-name', fragment: 'DNS-1123' },
+  ];
+  for (const row of bad) {
+    test(`rejects ${row.name}`, () => {
+      const error = parseError(row.argv, row.env);
+      assert.equal(error.flag, row.flag);
+      assert.match(error.message, new RegExp(row.fragment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    });
+  }
+
+  test('--help wins over bad values and lists every flag with its env name and default', () => {
+    assert.equal(parseConfig(['--workers=0', '--help'], {}, fixed).help, true);
+    const text = helpText();
+    for (const flag of ['provisioner-name', 'kubeconfig', 'workers', 'ceph-max-inflight', 'ceph-mount-timeout', 'ceph-mon-op-timeout', 'ceph-osd-op-timeout', 'kube-api-qps', 'kube-api-burst', 'resync-period', 'leader-elect', 'leader-election-namespace', 'leader-election-lease-name', 'leader-election-lease-duration', 'leader-election-renew-deadline', 'leader-election-retry-period', 'identity', 'http-address', 'log-level', 'log-format', 'help']) {
+      assert.match(text, new RegExp(`--${flag}\\b`));
+      assert.match(text, new RegExp(`env RBD_PROVISIONER_${flag.toUpperCase().replace(/-/g, '_')}; default: `));
+    }
+  });
+});
+
+describe('parseDuration', () => {
+  const rows: [string, number | undefined][] = [
+    ['500ms', 500], ['15s', 15_000], ['2m', 120_000], ['1h', 3_600_000], ['1h2m3.5s', 3_723_500], ['1.5s', 1500], ['0', 0],
+    ['10', undefined], ['s', undefined], ['1d', undefined], ['-1s', undefined], ['', undefined], ['1s ', undefined],
+  ];
+  for (const [text, want] of rows) test(`"${text}"`, () => assert.equal(parseDuration(text), want));
+});
+
+describe('parseHttpAddress', () => {
+  const rows: [string, ReturnType<typeof parseHttpAddress>][] = [
+    [':8080', { host: undefined, port: 8080 }],
+    ['127.0.0.1:9090', { host: '127.0.0.1', port: 9090 }],
+    ['[::1]:8080', { host: '::1', port: 8080 }],
+    ['8080', undefined],
+    [':70000', undefined],
+  ];
+  for (const [text, want] of rows) test(`"${text}"`, () => assert.deepEqual(parseHttpAddress(text), want));
+});

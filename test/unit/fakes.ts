@@ -1,0 +1,483 @@
+// Fakes for the controller's unit tests: a fake clock, an in-memory API facade and a scripted provisioner.
+import type {
+  CoreV1Event,
+  V1Lease,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1Status,
+  V1StorageClass,
+} from '@kubernetes/client-node';
+import { Writable } from 'node:stream';
+import type { Clock, TimerHandle } from '../../src/kube/clock.js';
+import {
+  type JsonPatchOperation,
+  type KubeFacade,
+  KubeApiError,
+  type ListResult,
+  type ResourceKind,
+  type ResourceTypes,
+  type WatchEventType,
+} from '../../src/kube/client.js';
+import type { OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../../src/controllers/provision/provisioner.js';
+import { createLogger, type Logger } from '../../src/logger.js';
+
+/** Lets promise chains and setImmediate callbacks run. */
+export async function flush(rounds = 10): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+export class FakeClock implements Clock {
+  private time = 1_700_000_000_000;
+  private nextId = 0;
+  private readonly timers = new Map<number, { at: number; callback: () => void }>();
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimeout(callback: () => void, delayMs: number): TimerHandle {
+    const id = ++this.nextId;
+    this.timers.set(id, { at: this.time + Math.max(0, delayMs), callback });
+    return { id };
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    this.timers.delete(handle.id as number);
+  }
+
+  get pendingTimers(): number {
+    return this.timers.size;
+  }
+
+  /** Delays of pending timers from now, sorted. */
+  pendingDelays(): number[] {
+    return [...this.timers.values()].map((t) => t.at - this.time).sort((a, b) => a - b);
+  }
+
+  /** Moves time without firing timers, as a process paused by SIGSTOP experiences it. */
+  jump(ms: number): void {
+    this.time += ms;
+  }
+
+  /** Moves time forward, firing due timers in order and letting async work settle between them. */
+  async advance(ms: number): Promise<void> {
+    const end = this.time + ms;
+    for (;;) {
+      await flush();
+      let nextId: number | undefined;
+      let next: { at: number; callback: () => void } | undefined;
+      for (const [id, timer] of this.timers) {
+        if (timer.at <= end && (next === undefined || timer.at < next.at)) {
+          next = timer;
+          nextId = id;
+        }
+      }
+      if (next === undefined || nextId === undefined) break;
+      this.timers.delete(nextId);
+      this.time = Math.max(this.time, next.at);
+      next.callback();
+    }
+    this.time = end;
+    await flush();
+  }
+}
+
+export interface LogLine {
+  level: string;
+  message: string;
+  [field: string]: unknown;
+}
+
+/** A real winston logger (formats included) that keeps its JSON lines in memory. */
+export function memoryLogger(level: 'error' | 'warn' | 'info' | 'debug' = 'debug'): { logger: Logger; lines: LogLine[]; text: () => string } {
+  const lines: LogLine[] = [];
+  const raw: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      const text = chunk.toString('utf8');
+      raw.push(text);
+      for (const line of text.split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as LogLine);
+      callback();
+    },
+  });
+  return { logger: createLogger({ level, format: 'json', stream }), lines, text: () => raw.join('') };
+}
+
+export function apiError(status: number, reason: string, message = reason): KubeApiError {
+  return new KubeApiError(status, reason, message, 'fake');
+}
+
+const clone = <T>(value: T): T => (value === undefined ? value : (structuredClone(value) as T));
+
+type Watcher = { kind: ResourceKind; onEvent: (type: WatchEventType, object: unknown) => void };
+
+function applyJsonPatch(target: Record<string, unknown>, patch: JsonPatchOperation[]): void {
+  for (const operation of patch) {
+    const parts = operation.path.split('/').slice(1);
+    const last = parts.pop() as string;
+    let parent: unknown = target;
+    for (const part of parts) {
+      parent = (parent as Record<string, unknown> | undefined)?.[part];
+      if (parent === undefined) {
+        if (operation.op === 'add' || operation.op === 'test') throw apiError(422, 'Invalid', `path ${operation.path} does not exist`);
+        throw apiError(422, 'Invalid', `path ${operation.path} does not exist`);
+      }
+    }
+    const isArray = Array.isArray(parent);
+    const container = parent as Record<string, unknown>;
+    const list = parent as unknown[];
+    switch (operation.op) {
+      case 'test': {
+        const actual = isArray ? list[Number(last)] : container[last];
+        if (JSON.stringify(actual) !== JSON.stringify(operation.value)) throw apiError(422, 'Invalid', `test failed at ${operation.path}`);
+        break;
+      }
+      case 'remove':
+        if (isArray) {
+          if (Number(last) >= list.length) throw apiError(422, 'Invalid', 'index out of range');
+          list.splice(Number(last), 1);
+        } else delete container[last];
+        break;
+      case 'add':
+        if (isArray) {
+          if (last === '-') list.push(operation.value);
+          else list.splice(Number(last), 0, operation.value);
+        } else container[last] = clone(operation.value);
+        break;
+      case 'replace':
+        if (isArray) list[Number(last)] = operation.value;
+        else container[last] = operation.value;
+        break;
+    }
+  }
+}
+
+/** An in-memory API server behind the facade interface, with per-method failure injection and watch support. */
+export class FakeKube implements KubeFacade {
+  readonly claims = new Map<string, V1PersistentVolumeClaim>();
+  readonly volumes = new Map<string, V1PersistentVolume>();
+  readonly classes = new Map<string, V1StorageClass>();
+  readonly leases = new Map<string, V1Lease>();
+  /** namespace/name -> data (base64 values). */
+  readonly secrets = new Map<string, Record<string, string>>();
+  readonly events: CoreV1Event[] = [];
+  readonly eventPatches: { namespace: string; name: string; patch: object }[] = [];
+  readonly patches: { name: string; patch: JsonPatchOperation[] }[] = [];
+  readonly calls: string[] = [];
+  /** Leases as they would go over the wire (JSON), to check serialization. */
+  readonly leaseWrites: string[] = [];
+  private readonly failures = new Map<string, unknown[]>();
+  private readonly hooks = new Map<string, () => Promise<void> | void>();
+  private readonly watchers = new Set<Watcher>();
+  private version = 100;
+
+  /** The next calls of method throw these errors, in order. */
+  fail(method: keyof KubeFacade, ...errors: unknown[]): void {
+    this.failures.set(method, [...(this.failures.get(method) ?? []), ...errors]);
+  }
+
+  /** Runs before every call of method (e.g. to block it on a promise). */
+  hook(method: keyof KubeFacade, run: () => Promise<void> | void): void {
+    this.hooks.set(method, run);
+  }
+
+  private async enter(method: keyof KubeFacade, signal?: AbortSignal): Promise<void> {
+    this.calls.push(method);
+    await this.hooks.get(method)?.();
+    if (signal?.aborted === true) throw signal.reason;
+    const queued = this.failures.get(method);
+    if (queued !== undefined && queued.length > 0) throw queued.shift();
+  }
+
+  private nextVersion(): string {
+    this.version += 1;
+    return String(this.version);
+  }
+
+  private emit(kind: ResourceKind, type: WatchEventType, object: unknown): void {
+    for (const watcher of this.watchers) if (watcher.kind === kind) watcher.onEvent(type, clone(object));
+  }
+
+  // --- test-side mutations (as other actors in the cluster would make them) ---
+
+  putClaim(claim: V1PersistentVolumeClaim): V1PersistentVolumeClaim {
+    const key = `${claim.metadata?.namespace}/${claim.metadata?.name}`;
+    const existed = this.claims.has(key);
+    const stored = clone(claim);
+    stored.metadata = { ...stored.metadata, resourceVersion: this.nextVersion() };
+    this.claims.set(key, stored);
+    this.emit('claims', existed ? 'MODIFIED' : 'ADDED', stored);
+    return stored;
+  }
+
+  removeClaim(namespace: string, name: string): void {
+    const stored = this.claims.get(`${namespace}/${name}`);
+    if (stored === undefined) return;
+    this.claims.delete(`${namespace}/${name}`);
+    this.emit('claims', 'DELETED', stored);
+  }
+
+  putVolume(volume: V1PersistentVolume): V1PersistentVolume {
+    const name = volume.metadata?.name ?? '';
+    const existed = this.volumes.has(name);
+    const stored = clone(volume);
+    stored.metadata = { ...stored.metadata, resourceVersion: this.nextVersion() };
+    this.volumes.set(name, stored);
+    this.emit('volumes', existed ? 'MODIFIED' : 'ADDED', stored);
+    return stored;
+  }
+
+  putClass(storageClass: V1StorageClass): void {
+    const stored = clone(storageClass);
+    stored.metadata = { ...stored.metadata, resourceVersion: this.nextVersion() };
+    const existed = this.classes.has(stored.metadata.name ?? '');
+    this.classes.set(stored.metadata.name ?? '', stored);
+    this.emit('storageClasses', existed ? 'MODIFIED' : 'ADDED', stored);
+  }
+
+  // --- the facade ---
+
+  async readClaim(namespace: string, name: string, signal?: AbortSignal): Promise<V1PersistentVolumeClaim | undefined> {
+    await this.enter('readClaim', signal);
+    return clone(this.claims.get(`${namespace}/${name}`));
+  }
+
+  async readVolume(name: string, signal?: AbortSignal): Promise<V1PersistentVolume | undefined> {
+    await this.enter('readVolume', signal);
+    return clone(this.volumes.get(name));
+  }
+
+  async readSecretData(namespace: string, name: string, signal?: AbortSignal): Promise<Record<string, string> | undefined> {
+    await this.enter('readSecretData', signal);
+    return clone(this.secrets.get(`${namespace}/${name}`));
+  }
+
+  async createVolume(volume: V1PersistentVolume, signal?: AbortSignal): Promise<V1PersistentVolume> {
+    await this.enter('createVolume', signal);
+    const name = volume.metadata?.name ?? '';
+    if (this.volumes.has(name)) throw apiError(409, 'AlreadyExists', `persistentvolumes "${name}" already exists`);
+    const stored = clone(volume);
+    stored.metadata = { ...stored.metadata, uid: `uid-${name}`, resourceVersion: this.nextVersion() };
+    this.volumes.set(name, stored);
+    this.emit('volumes', 'ADDED', stored);
+    return clone(stored);
+  }
+
+  async deleteVolume(name: string, uid?: string, signal?: AbortSignal): Promise<boolean> {
+    await this.enter('deleteVolume', signal);
+    const stored = this.volumes.get(name);
+    if (stored === undefined) return false;
+    if (uid !== undefined && stored.metadata?.uid !== uid) return false;
+    if ((stored.metadata?.finalizers ?? []).length > 0) {
+      stored.metadata = { ...stored.metadata, deletionTimestamp: new Date(0), resourceVersion: this.nextVersion() };
+      this.emit('volumes', 'MODIFIED', stored);
+    } else {
+      this.volumes.delete(name);
+      this.emit('volumes', 'DELETED', stored);
+    }
+    return true;
+  }
+
+  async patchVolume(name: string, patch: JsonPatchOperation[], signal?: AbortSignal): Promise<V1PersistentVolume> {
+    await this.enter('patchVolume', signal);
+    this.patches.push({ name, patch: clone(patch) });
+    const stored = this.volumes.get(name);
+    if (stored === undefined) throw apiError(404, 'NotFound', `persistentvolumes "${name}" not found`);
+    const copy = clone(stored) as unknown as Record<string, unknown>;
+    applyJsonPatch(copy, patch);
+    const updated = copy as V1PersistentVolume;
+    updated.metadata = { ...updated.metadata, resourceVersion: this.nextVersion() };
+    if (updated.metadata.deletionTimestamp != null && (updated.metadata.finalizers ?? []).length === 0) {
+      this.volumes.delete(name);
+      this.emit('volumes', 'DELETED', updated);
+    } else {
+      this.volumes.set(name, updated);
+      this.emit('volumes', 'MODIFIED', updated);
+    }
+    return clone(updated);
+  }
+
+  async createEvent(namespace: string, event: CoreV1Event, signal?: AbortSignal): Promise<CoreV1Event> {
+    await this.enter('createEvent', signal);
+    const stored = clone(event);
+    stored.metadata = { ...stored.metadata, namespace };
+    this.events.push(stored);
+    return stored;
+  }
+
+  async patchEvent(namespace: string, name: string, patch: object, signal?: AbortSignal): Promise<CoreV1Event> {
+    await this.enter('patchEvent', signal);
+    const event = this.events.find((e) => e.metadata?.name === name && e.metadata?.namespace === namespace);
+    if (event === undefined) throw apiError(404, 'NotFound', `events "${name}" not found`);
+    this.eventPatches.push({ namespace, name, patch });
+    Object.assign(event, patch);
+    return clone(event);
+  }
+
+  async readLease(namespace: string, name: string, signal?: AbortSignal): Promise<V1Lease | undefined> {
+    await this.enter('readLease', signal);
+    return clone(this.leases.get(`${namespace}/${name}`));
+  }
+
+  async createLease(namespace: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
+    await this.enter('createLease', signal);
+    this.leaseWrites.push(JSON.stringify(lease));
+    const key = `${namespace}/${lease.metadata?.name}`;
+    if (this.leases.has(key)) throw apiError(409, 'AlreadyExists', 'lease exists');
+    const stored = clone(lease);
+    stored.metadata = { ...stored.metadata, resourceVersion: this.nextVersion() };
+    this.leases.set(key, stored);
+    return clone(stored);
+  }
+
+  async replaceLease(namespace: string, name: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
+    await this.enter('replaceLease', signal);
+    this.leaseWrites.push(JSON.stringify(lease));
+    const key = `${namespace}/${name}`;
+    const current = this.leases.get(key);
+    if (current === undefined) throw apiError(404, 'NotFound', 'lease not found');
+    if (current.metadata?.resourceVersion !== lease.metadata?.resourceVersion) throw apiError(409, 'Conflict', 'the object has been modified');
+    const stored = clone(lease);
+    stored.metadata = { ...stored.metadata, resourceVersion: this.nextVersion() };
+    this.leases.set(key, stored);
+    return clone(stored);
+  }
+
+  async list<K extends ResourceKind>(kind: K, signal?: AbortSignal): Promise<ListResult<ResourceTypes[K]>> {
+    await this.enter('list', signal);
+    const source = kind === 'claims' ? this.claims : kind === 'volumes' ? this.volumes : this.classes;
+    return { items: [...source.values()].map((item) => clone(item)) as ResourceTypes[K][], resourceVersion: String(this.version) };
+  }
+
+  async watch<K extends ResourceKind>(
+    kind: K,
+    _resourceVersion: string,
+    onEvent: (type: WatchEventType, object: ResourceTypes[K] | V1Status) => void,
+    options: { signal: AbortSignal; timeoutSeconds: number },
+  ): Promise<void> {
+    await this.enter('watch', options.signal);
+    const watcher: Watcher = { kind, onEvent: onEvent as Watcher['onEvent'] };
+    this.watchers.add(watcher);
+    await new Promise<void>((resolve) => {
+      if (options.signal.aborted) resolve();
+      options.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    this.watchers.delete(watcher);
+  }
+}
+
+export interface FakeProvisionerCall {
+  op: 'provision' | 'delete' | 'listOwnedVolumes' | 'deleteOwnedVolume' | 'recordVolumeHasPv';
+  name: string;
+}
+
+/** A provisioner whose results are scripted per call; by default it succeeds and remembers its volumes. */
+export class FakeProvisioner implements Provisioner {
+  readonly calls: FakeProvisionerCall[] = [];
+  readonly images = new Set<string>();
+  readonly owned: OwnedVolume[] = [];
+  provisionErrors: unknown[] = [];
+  deleteErrors: unknown[] = [];
+  /** Where owned volumes live; a location listed in failingLocations fails its scan with that error. */
+  locations: string[] = ['rbd'];
+  readonly failingLocations = new Map<string, unknown>();
+  /** When set, provision waits for it (to hold work in flight). */
+  provisionGate: Promise<void> | undefined;
+  lastSignal: AbortSignal | undefined;
+
+  async provision(req: ProvisionRequest, signal: AbortSignal): Promise<V1PersistentVolume> {
+    this.calls.push({ op: 'provision', name: req.pvName });
+    this.lastSignal = signal;
+    if (this.provisionGate !== undefined) await this.provisionGate;
+    if (signal.aborted) throw signal.reason;
+    const error = this.provisionErrors.shift();
+    if (error !== undefined) throw error;
+    this.images.add(req.pvName);
+    return {
+      metadata: { annotations: { 'rbd.provisioner.ceph.io/image': req.pvName } },
+      spec: {
+        capacity: { storage: '1Gi' },
+        accessModes: ['ReadWriteOnce'],
+        volumeMode: 'Filesystem',
+        csi: { driver: 'rbd.csi.ceph.com', volumeHandle: req.pvName },
+      },
+    };
+  }
+
+  async delete(pv: V1PersistentVolume, signal: AbortSignal): Promise<void> {
+    const name = pv.metadata?.name ?? '';
+    this.calls.push({ op: 'delete', name });
+    this.lastSignal = signal;
+    const error = this.deleteErrors.shift();
+    if (error !== undefined) throw error;
+    this.images.delete(name); // gone already counts as deleted
+  }
+
+  volumeLocations(_classes: V1StorageClass[]): VolumeLocation[] {
+    return this.locations.map((id) => ({ id }));
+  }
+
+  async listOwnedVolumes(location: VolumeLocation, _signal: AbortSignal): Promise<OwnedVolume[]> {
+    this.calls.push({ op: 'listOwnedVolumes', name: location.id });
+    const failure = this.failingLocations.get(location.id);
+    if (failure !== undefined) throw failure;
+    return this.owned.filter((volume) => volume.location === location.id && this.images.has(volume.pvName));
+  }
+
+  async deleteOwnedVolume(volume: OwnedVolume, _signal: AbortSignal): Promise<void> {
+    this.calls.push({ op: 'deleteOwnedVolume', name: volume.pvName });
+    this.images.delete(volume.pvName);
+  }
+
+  async recordVolumeHasPv(volume: OwnedVolume, _signal: AbortSignal): Promise<void> {
+    this.calls.push({ op: 'recordVolumeHasPv', name: volume.pvName });
+    volume.state = 'pv-may-exist';
+  }
+
+  count(op: FakeProvisionerCall['op']): number {
+    return this.calls.filter((call) => call.op === op).length;
+  }
+}
+
+export const PROVISIONER = 'rbd.provisioner.ceph.io';
+
+export function makeClass(name = 'fast', extra: Partial<V1StorageClass> = {}): V1StorageClass {
+  return { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name }, provisioner: PROVISIONER, ...extra };
+}
+
+export function makeClaim(name = 'data', options: { uid?: string; namespace?: string; className?: string; annotations?: Record<string, string> } = {}): V1PersistentVolumeClaim {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: {
+      name,
+      namespace: options.namespace ?? 'default',
+      uid: options.uid ?? `uid-${name}`,
+      resourceVersion: '7',
+      annotations: options.annotations ?? { 'volume.kubernetes.io/storage-provisioner': PROVISIONER },
+    },
+    spec: { storageClassName: options.className ?? 'fast', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+  };
+}
+
+export function makeVolume(name: string, options: { phase?: string; policy?: string; finalizers?: string[]; deleting?: boolean; claim?: { namespace: string; name: string; uid: string }; provisionedBy?: string } = {}): V1PersistentVolume {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: {
+      name,
+      uid: `uid-${name}`,
+      resourceVersion: '11',
+      annotations: { 'pv.kubernetes.io/provisioned-by': options.provisionedBy ?? PROVISIONER },
+      finalizers: options.finalizers ?? ['kubernetes.io/pv-protection', 'external-provisioner.volume.kubernetes.io/finalizer'],
+      ...(options.deleting === true ? { deletionTimestamp: new Date(0) } : {}),
+    },
+    spec: {
+      capacity: { storage: '1Gi' },
+      storageClassName: 'fast',
+      persistentVolumeReclaimPolicy: options.policy ?? 'Delete',
+      claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', ...(options.claim ?? { namespace: 'default', name: 'data', uid: 'uid-data' }) },
+    },
+    status: { phase: options.phase ?? 'Released' },
+  };
+}

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { TokenBucket } from '../../../src/kube/ratelimit.js';
+import { FakeClock, flush } from '../fakes.js';
+
+describe('TokenBucket', () => {
+  test('a burst passes at once, then calls are spaced at 1/qps', async () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket(10, 3, clock);
+    const start = clock.now();
+    const done: number[] = [];
+    for (let i = 0; i < 6; i++) void bucket.take().then(() => done.push(clock.now() - start));
+    await flush();
+    assert.deepEqual(done, [0, 0, 0]);
+    await clock.advance(300);
+    assert.deepEqual(done, [0, 0, 0, 100, 200, 300]);
+  });
+
+  test('tokens refill over time up to the burst', async () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket(2, 2, clock);
+    await bucket.take();
+    await bucket.take();
+    await clock.advance(10_000);
+    const done: number[] = [];
+    const start = clock.now();
+    for (let i = 0; i < 3; i++) void bucket.take().then(() => done.push(clock.now() - start));
+    await clock.advance(500);
+    assert.deepEqual(done, [0, 0, 500]);
+  });
+
+  test('an aborted wait gives its token back', async () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket(1, 1, clock);
+    await bucket.take();
+    const abort = new AbortController();
+    const waiting = bucket.take(abort.signal);
+    abort.abort(new Error('stop'));
+    await assert.rejects(waiting, /stop/);
+    await clock.advance(1000);
+    let passed = false;
+    void bucket.take().then(() => (passed = true));
+    await flush();
+    assert.equal(passed, true);
+  });
+
+  test('rejects nonsense settings', () => {
+    assert.throws(() => new TokenBucket(0, 1, new FakeClock()), /qps > 0/);
+  });
+});
