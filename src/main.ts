@@ -2,21 +2,24 @@
 // The composition root: config -> logger -> clients -> provisioner -> controller. Wiring only.
 import { callStats, ConnectionPool, setMaxInflight, type CallObserver } from './ceph/index.js';
 import { ConfigError, helpText, parseConfig } from './config.js';
-import { createController } from './controllers/runner.js';
+import { createController } from './controllers/controller.js';
 import { startHttpServer } from './http.js';
 import { createKubeFacade, loadKubeConfig } from './kube/client.js';
 import { createMetrics } from './controllers/metrics.js';
 import { createLogger, describeError } from './logger.js';
-import { RbdProvisioner } from './rbd/provisioner.js';
+import { RbdProvisioner, type RbdProvisionerOptions } from './rbd/provisioner.js';
+import { isEntryPoint } from './entry.js';
 import { kubeSecretReader } from './rbd/secrets.js';
 
-// Test-only fault point (end-to-end crash recovery test): die like a SIGKILL right after an image is created.
-const FAULT_ENV = 'RBD_PROVISIONER_TEST_FAULT';
+/** What a test entry point may change in the wiring (fault injection); production passes nothing. */
+export interface MainHooks {
+  provisionerOptions?: Pick<RbdProvisionerOptions, 'afterImageCreated'>;
+}
 
-async function main(): Promise<number> {
+export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHooks = {}): Promise<number> {
   let config;
   try {
-    config = parseConfig(process.argv.slice(2), process.env);
+    config = parseConfig(argv, env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`rbd-provisioner: ${err.message}\nRun with --help for every flag.\n`);
@@ -49,18 +52,12 @@ async function main(): Promise<number> {
     },
     observer,
   });
-  const fault = process.env[FAULT_ENV];
   const provisioner = new RbdProvisioner({
     name: config.provisionerName,
     connections,
     readSecret: kubeSecretReader(kube),
     logger,
-    ...(fault === 'crash-after-image-create' && {
-      afterImageCreated: (image: string) => {
-        logger.warn('test fault: killing the process right after creating the image', { image });
-        process.kill(process.pid, 'SIGKILL');
-      },
-    }),
+    ...hooks.provisionerOptions,
   });
   const controller = createController({ config, kube, provisioner, logger, metrics });
   assertLeading = () => controller.assertLeading();
@@ -88,10 +85,15 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`rbd-provisioner: fatal: ${JSON.stringify(describeError(err))}\n`);
-    process.exit(1);
-  },
-);
+/** Runs main() and exits with its code; for this file's own entry point and for test entry points. */
+export function runAsProcess(hooks: MainHooks = {}): void {
+  main(process.argv.slice(2), process.env, hooks).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`rbd-provisioner: fatal: ${JSON.stringify(describeError(err))}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+if (isEntryPoint(import.meta.url)) runAsProcess();

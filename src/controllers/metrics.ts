@@ -8,9 +8,9 @@ export interface Metrics {
   provisionDuration: Histogram<'class' | 'result'>;
   deleteTotal: Counter<'class' | 'result'>;
   deleteDuration: Histogram<'class' | 'result'>;
-  queueDepth: Gauge;
-  queueInFlight: Gauge;
-  queueRetries: Counter<'kind'>;
+  queueDepth: Gauge<'loop'>;
+  queueInFlight: Gauge<'loop'>;
+  queueRetries: Counter<'loop' | 'kind'>;
   informerRestarts: Counter<'informer' | 'reason'>;
   informerSynced: Gauge<'informer'>;
   leader: Gauge;
@@ -69,12 +69,12 @@ export function createMetrics(
       buckets: OPERATION_BUCKETS,
       registers,
     }),
-    queueDepth: new Gauge({ name: 'rbd_provisioner_workqueue_depth', help: 'Keys waiting for a worker.', registers }),
-    queueInFlight: new Gauge({ name: 'rbd_provisioner_workqueue_in_flight', help: 'Keys being reconciled now.', registers }),
+    queueDepth: new Gauge({ name: 'rbd_provisioner_workqueue_depth', help: 'Keys waiting for a worker, by loop.', labelNames: ['loop'], registers }),
+    queueInFlight: new Gauge({ name: 'rbd_provisioner_workqueue_in_flight', help: 'Keys being reconciled now, by loop.', labelNames: ['loop'], registers }),
     queueRetries: new Counter({
       name: 'rbd_provisioner_workqueue_retries_total',
-      help: 'Retries scheduled by the work queue, by kind (backoff, slow).',
-      labelNames: ['kind'],
+      help: 'Retries scheduled by the work queues, by loop and kind (backoff, slow).',
+      labelNames: ['loop', 'kind'],
       registers,
     }),
     informerRestarts: new Counter({

@@ -15,7 +15,7 @@ after(async () => {
 });
 
 test('SIGKILL between image create and PV create: one image, claim Bound after restart', async () => {
-  const faulty = await e2e.startController({ env: { RBD_PROVISIONER_TEST_FAULT: 'crash-after-image-create' } });
+  const faulty = await e2e.startController({ fault: 'crash-after-image-create' });
   const storageClass = await e2e.createClass(e2e.baseParameters());
   const claim = await e2e.createClaim(storageClass);
   const image = `pvc-${claim.metadata!.uid}`;

@@ -23,7 +23,7 @@ after(async () => {
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('crash after the image is created, claim deleted while the controller is down: no image after a resync', async () => {
-  const faulty = await e2e.startController({ env: { RBD_PROVISIONER_TEST_FAULT: 'crash-after-image-create' } });
+  const faulty = await e2e.startController({ fault: 'crash-after-image-create' });
   const storageClass = await e2e.createClass(e2e.baseParameters());
   const claim = await e2e.createClaim(storageClass);
   const image = `pvc-${claim.metadata!.uid}`;

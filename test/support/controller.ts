@@ -26,6 +26,8 @@ export interface ControllerOptions {
   /** Instead of the flags above, exactly these (e.g. the chart's own), plus --http-address. */
   argv?: string[];
   env?: Record<string, string>;
+  /** Runs the controller with this fault injected (test/support/faulty-main.ts) instead of the plain entry point. */
+  fault?: 'crash-after-image-create';
 }
 
 export async function freePort(): Promise<number> {
@@ -43,7 +45,7 @@ export async function freePort(): Promise<number> {
 export async function startController(options: ControllerOptions): Promise<ControllerProcess> {
   const httpPort = await freePort();
   const identity = options.identity ?? `test-${process.pid}-${httpPort}`;
-  const main = path.join(repoRoot, 'dist', 'src', 'main.js');
+  const main = options.fault === undefined ? path.join(repoRoot, 'dist', 'src', 'main.js') : path.join(repoRoot, 'dist', 'test', 'support', 'faulty-main.js');
   const args = options.argv ? [main, ...options.argv, `--kubeconfig=${options.kubeconfigPath}`, `--http-address=127.0.0.1:${httpPort}`] : [
     main,
     `--kubeconfig=${options.kubeconfigPath}`,

@@ -129,7 +129,9 @@ describe('orphan collection (RELIABILITY #1, #2, #23)', () => {
       return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
     };
     owned(h, 'pvc-u1', 'u1');
-    assert.equal(await h.reconciler.collectOrphans(h.signal), 1);
+    const collecting = h.reconciler.collectOrphans(h.signal);
+    await h.clock.advance(20);
+    assert.equal(await collecting, 1);
     assert.ok(h.lines.some((l) => l.level === 'warn' && l['location'] === 'hung' && String(l.message).includes('(timed out after 20 ms)')));
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type ControllerConfig, createController } from '../../../src/controllers/runner.js';
+import { type ControllerConfig, createController } from '../../../src/controllers/controller.js';
 import { LeaderLostError } from '../../../src/kube/leader.js';
 import { createMetrics } from '../../../src/controllers/metrics.js';
 import { FakeClock, FakeKube, FakeProvisioner, PROVISIONER, apiError, flush, makeClaim, makeClass, memoryLogger } from '../fakes.js';

@@ -1,0 +1,103 @@
+// Assembles the controller: the shared informers, every enabled loop, and the runner that leads them.
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { type Clock, realClock } from '../kube/clock.js';
+import type { KubeFacade, ResourceKind, ResourceTypes } from '../kube/client.js';
+import { type EventRecorder, createEventRecorder } from '../kube/events.js';
+import { Informer, type ListWatchSource, type RestartReason } from '../kube/informer.js';
+import type { Metrics } from './metrics.js';
+import { createProvisionLoop } from './provision/loop.js';
+import type { Provisioner } from './provision/provisioner.js';
+import { type CacheView, Reconciler, type ReconcilerTuning } from './provision/reconciler.js';
+import { type Controller, type RunnerConfig, type RunnerTuning, createRunner } from './runner.js';
+
+export type { Controller, RunOutcome } from './runner.js';
+
+export type ControllerConfig = RunnerConfig & Pick<Config, 'provisionerName' | 'workers' | 'resyncPeriodMs'>;
+
+export interface ControllerTuning extends ReconcilerTuning, RunnerTuning {
+  orphanScanPeriodMs: number;
+  informerBackoffBaseMs: number;
+  informerBackoffMaxMs: number;
+}
+
+export interface ControllerDeps {
+  config: ControllerConfig;
+  kube: KubeFacade;
+  provisioner: Provisioner;
+  logger: Logger;
+  metrics: Metrics;
+  clock?: Clock;
+  /** Defaults to a recorder over kube. */
+  events?: EventRecorder;
+  tuning?: Partial<ControllerTuning>;
+}
+
+function sourceFor<K extends ResourceKind>(kube: KubeFacade, kind: K): ListWatchSource<ResourceTypes[K]> {
+  return {
+    list: (signal) => kube.list(kind, signal),
+    watch: (resourceVersion, onEvent, options) => kube.watch(kind, resourceVersion, onEvent, options),
+  };
+}
+
+export function createController(deps: ControllerDeps): Controller {
+  const { config, kube, logger, metrics, provisioner } = deps;
+  const clock = deps.clock ?? realClock;
+  const tuning: Partial<ControllerTuning> = deps.tuning ?? {};
+  const events =
+    deps.events ?? createEventRecorder({ kube, component: config.provisionerName, instance: config.identity, clock, logger });
+
+  const informer = <K extends ResourceKind>(name: string, kind: K) =>
+    new Informer<ResourceTypes[K]>({
+      name,
+      source: sourceFor(kube, kind),
+      clock,
+      logger,
+      resyncPeriodMs: config.resyncPeriodMs,
+      ...(tuning.informerBackoffBaseMs === undefined ? {} : { backoffBaseMs: tuning.informerBackoffBaseMs }),
+      ...(tuning.informerBackoffMaxMs === undefined ? {} : { backoffMaxMs: tuning.informerBackoffMaxMs }),
+      onRestart: (reason: RestartReason) => metrics.informerRestarts.inc({ informer: name, reason }),
+    });
+  const claims: Informer<V1PersistentVolumeClaim> = informer('claims', 'claims');
+  const volumes: Informer<V1PersistentVolume> = informer('volumes', 'volumes');
+  const classes: Informer<V1StorageClass> = informer('storageClasses', 'storageClasses');
+  const informers = [claims, volumes, classes];
+
+  // The runner exists before the reconciler asks it whether it may act.
+  let controller: Controller | undefined;
+  const cache: CacheView = {
+    claim: (key) => claims.get(key),
+    volume: (name) => volumes.get(name),
+    storageClass: (name) => classes.get(name),
+    claims: () => claims.list(),
+    volumes: () => volumes.list(),
+    storageClasses: () => classes.list(),
+    synced: () => informers.every((i) => i.hasSynced()),
+  };
+  const reconciler = new Reconciler({
+    provisionerName: config.provisionerName,
+    kube,
+    provisioner,
+    cache,
+    events,
+    metrics,
+    logger,
+    clock,
+    mayAct: () => controller?.mayAct() ?? false,
+    tuning,
+  });
+  const provision = createProvisionLoop({
+    provisionerName: config.provisionerName,
+    workers: config.workers,
+    claims,
+    volumes,
+    classes,
+    reconciler,
+    logger,
+    clock,
+    orphanScanPeriodMs: tuning.orphanScanPeriodMs ?? config.resyncPeriodMs,
+  });
+  controller = createRunner({ config, kube, informers, loops: [provision], events, logger, metrics, clock, tuning });
+  return controller;
+}
