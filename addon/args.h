@@ -52,6 +52,12 @@ inline Napi::Object ObjectArg(const Napi::CallbackInfo& info, size_t i, const ch
   return info[i].As<Napi::Object>();
 }
 
+// The live native object behind handle argument i (see Unwrap).
+template <typename T>
+std::shared_ptr<T> HandleArg(const Napi::CallbackInfo& info, size_t i, const char* op) {
+  return Unwrap<T>(info.Env(), info[i], op);
+}
+
 // Queue an operation and hand its promise back to JS.
 inline Napi::Value Start(std::unique_ptr<Operation> op) {
   Napi::Promise promise = op->Promise();
@@ -69,6 +75,11 @@ Napi::Value Async(const Napi::CallbackInfo& info) {
     deferred.Reject(e.Value());
     return deferred.Promise();
   }
+}
+
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+void Export(Napi::Env env, Napi::Object exports, const char* name) {
+  exports.Set(name, Napi::Function::New<Async<F>>(env, name));
 }
 
 // close() of any handle kind: detaches the native object from the JS handle at once (later calls see EBADF)

@@ -52,7 +52,8 @@ Napi::Object Constants(Napi::Env env) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonState{CompletionChannel::Create(env)});
   InitRados(env, exports);
-  InitRbd(env, exports);
+  InitRbdPool(env, exports);
+  InitRbdImage(env, exports);
   exports.Set("setMaxInflight", Napi::Function::New<SetMaxInflight>(env, "setMaxInflight"));
   exports.Set("poolStats", Napi::Function::New<PoolStatsValue>(env, "poolStats"));
   exports.Set("constants", Constants(env));
