@@ -72,12 +72,13 @@ Napi::Error BuildError(Napi::Env env, const std::string& code, int err, const ch
 
 }  // namespace
 
-Napi::Error MakeCephError(Napi::Env env, int err, const char* op, const std::string& object) {
+Napi::Error MakeCephError(Napi::Env env, int err, const char* op, const std::string& object,
+                          const std::string& detail) {
   const char* name = ErrnoName(err);
   std::string code = name != nullptr ? name : "E" + std::to_string(err);
   char buf[128];
   // GNU strerror_r returns a pointer that may or may not be buf.
-  const char* text = strerror_r(err, buf, sizeof buf);
+  const char* text = detail.empty() ? strerror_r(err, buf, sizeof buf) : detail.c_str();
   std::string message = std::string(op) + (object.empty() ? "" : " " + object) + ": " + text + " (" + code + ")";
   return BuildError(env, code, err, op, object, message);
 }

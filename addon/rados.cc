@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "exports.h"
+#include "grow.h"
 #include "handles.h"
 
 namespace rbdnative {
@@ -154,18 +155,20 @@ Napi::Value ClusterStat(const Napi::CallbackInfo& info) {
 }
 
 // Implements: int rados_pool_list(rados_t cluster, char *buf, size_t len)
-// Growing buf until the list fits.
 class PoolListOperation : public ClusterOperation {
  public:
   using ClusterOperation::ClusterOperation;
   int Execute() override {
-    std::vector<char> buf(4096);
-    for (;;) {
-      int r = rados_pool_list(cluster_, buf.data(), buf.size());
-      if (r < 0) return r;
-      if (static_cast<size_t>(r) <= buf.size()) break;
-      buf.resize(r);
-    }
+    std::vector<char> buf;
+    int r = GrowToFit(*this, "bytes", 4096, [&](size_t& size) {
+      buf.resize(size);
+      // Not ERANGE here: a list that does not fit returns the length it needs.
+      int r = rados_pool_list(cluster_, buf.data(), size);
+      if (r < 0 || static_cast<size_t>(r) <= size) return r;
+      size = static_cast<size_t>(r);
+      return -ERANGE;
+    });
+    if (r < 0) return r;
     for (const char* p = buf.data(); *p != '\0'; p += std::strlen(p) + 1) names_.emplace_back(p);
     return 0;
   }

@@ -8,6 +8,7 @@
 
 #include "args.h"
 #include "exports.h"
+#include "grow.h"
 #include "handles.h"
 
 namespace rbdnative {
@@ -62,11 +63,14 @@ class GetIdOperation : public ImageOperation {
  public:
   using ImageOperation::ImageOperation;
   int Execute() override {
-    std::vector<char> buf(32);
-    int r;
-    while ((r = rbd_get_id(image_, buf.data(), buf.size())) == -ERANGE) buf.resize(buf.size() * 2);
+    std::vector<char> buf;
+    // rbd_get_id does not say how long the id is: GrowToFit doubles.
+    int r = GrowToFit(*this, "bytes", 32, [&](size_t& size) {
+      buf.resize(size);
+      return rbd_get_id(image_, buf.data(), size);
+    });
     if (r < 0) return r;
-    id_ = buf.data();
+    id_.assign(buf.data(), strnlen(buf.data(), buf.size()));
     return 0;
   }
   Napi::Value Result(Napi::Env env) override { return Napi::String::New(env, id_); }
@@ -115,18 +119,14 @@ class MetadataGetOperation : public ImageOperation {
   MetadataGetOperation(Napi::Env env, const char* op, std::shared_ptr<ImageNative> image, std::string key)
       : ImageOperation(env, op, std::move(image)), key_(std::move(key)) {}
   int Execute() override {
-    std::vector<char> buf(256);
-    for (;;) {
-      size_t len = buf.size();
-      int r = rbd_metadata_get(image_, key_.c_str(), buf.data(), &len);
-      if (r == -ERANGE) {
-        buf.resize(len > buf.size() ? len : buf.size() * 2);
-        continue;
-      }
-      if (r < 0) return r;
-      value_.assign(buf.data(), strnlen(buf.data(), len));
-      return 0;
-    }
+    std::vector<char> buf;
+    int r = GrowToFit(*this, "bytes", 256, [&](size_t& size) {
+      buf.resize(size);
+      return rbd_metadata_get(image_, key_.c_str(), buf.data(), &size);
+    });
+    if (r < 0) return r;
+    value_.assign(buf.data(), strnlen(buf.data(), buf.size()));
+    return 0;
   }
   Napi::Value Result(Napi::Env env) override { return Napi::String::New(env, value_); }
 
@@ -183,25 +183,27 @@ class MetadataListOperation : public ImageOperation {
  public:
   using ImageOperation::ImageOperation;
   int Execute() override {
-    std::vector<char> keys(1024), values(4096);
-    for (;;) {
-      size_t keys_len = keys.size(), values_len = values.size();
+    // Keys and values get buffers of the same size: the larger of the two librbd asks for.
+    std::vector<char> keys, values;
+    size_t keys_len = 0;
+    int r = GrowToFit(*this, "bytes", 4096, [&](size_t& size) {
+      keys.resize(size);
+      values.resize(size);
+      keys_len = size;
+      size_t values_len = size;
       int r = rbd_metadata_list(image_, "", 0, keys.data(), &keys_len, values.data(), &values_len);
-      if (r == -ERANGE) {
-        keys.resize(keys_len > keys.size() ? keys_len : keys.size() * 2);
-        values.resize(values_len > values.size() ? values_len : values.size() * 2);
-        continue;
-      }
-      if (r < 0) return r;
-      const char* k = keys.data();
-      const char* v = values.data();
-      while (k < keys.data() + keys_len && *k != '\0') {
-        entries_.emplace_back(k, v);
-        k += std::strlen(k) + 1;
-        v += std::strlen(v) + 1;
-      }
-      return 0;
+      size = keys_len > values_len ? keys_len : values_len;
+      return r;
+    });
+    if (r < 0) return r;
+    const char* k = keys.data();
+    const char* v = values.data();
+    while (k < keys.data() + keys_len && *k != '\0') {
+      entries_.emplace_back(k, v);
+      k += std::strlen(k) + 1;
+      v += std::strlen(v) + 1;
     }
+    return 0;
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
@@ -223,21 +225,18 @@ class WatchersListOperation : public ImageOperation {
  public:
   using ImageOperation::ImageOperation;
   int Execute() override {
-    std::vector<rbd_image_watcher_t> watchers(8);
-    for (;;) {
-      size_t count = watchers.size();
+    std::vector<rbd_image_watcher_t> watchers;
+    size_t found = 0;
+    int r = GrowToFit(*this, "entries", 8, [&](size_t& count) {
+      watchers.resize(count);
       int r = rbd_watchers_list(image_, watchers.data(), &count);
-      if (r == -ERANGE) {
-        watchers.resize(count > watchers.size() ? count : watchers.size() * 2);
-        continue;
-      }
-      if (r < 0) return r;
-      for (size_t i = 0; i < count; ++i) {
-        items_.push_back({watchers[i].addr, watchers[i].id, watchers[i].cookie});
-      }
-      rbd_watchers_list_cleanup(watchers.data(), count);
-      return 0;
-    }
+      found = count;
+      return r;
+    });
+    if (r < 0) return r;
+    for (size_t i = 0; i < found; ++i) items_.push_back({watchers[i].addr, watchers[i].id, watchers[i].cookie});
+    rbd_watchers_list_cleanup(watchers.data(), found);
+    return 0;
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array a = Napi::Array::New(env, items_.size());
@@ -271,19 +270,18 @@ class SnapListOperation : public ImageOperation {
  public:
   using ImageOperation::ImageOperation;
   int Execute() override {
-    std::vector<rbd_snap_info_t> snaps(16);
-    for (;;) {
-      int max = static_cast<int>(snaps.size());
+    std::vector<rbd_snap_info_t> snaps;
+    int r = GrowToFit(*this, "entries", 16, [&](size_t& count) {
+      snaps.resize(count);
+      int max = static_cast<int>(count);  // count never passes kGrowLimit, so it fits an int
       int r = rbd_snap_list(image_, snaps.data(), &max);
-      if (r == -ERANGE) {
-        snaps.resize(static_cast<size_t>(max) > snaps.size() ? max : snaps.size() * 2);
-        continue;
-      }
-      if (r < 0) return r;
-      for (int i = 0; i < r; ++i) items_.push_back({snaps[i].id, snaps[i].size, snaps[i].name});
-      rbd_snap_list_end(snaps.data());
-      return 0;
-    }
+      if (max > 0) count = static_cast<size_t>(max);
+      return r;
+    });
+    if (r < 0) return r;
+    for (int i = 0; i < r; ++i) items_.push_back({snaps[i].id, snaps[i].size, snaps[i].name});
+    rbd_snap_list_end(snaps.data());
+    return 0;
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array a = Napi::Array::New(env, items_.size());

@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "exports.h"
+#include "grow.h"
 #include "handles.h"
 
 namespace rbdnative {
@@ -155,23 +156,19 @@ class TrashListOperation : public IoCtxOperation {
  public:
   using IoCtxOperation::IoCtxOperation;
   int Execute() override {
-    std::vector<rbd_trash_image_info_t> entries(32);
-    for (;;) {
-      size_t count = entries.size();
-      int r = rbd_trash_list(io_, entries.data(), &count);
-      if (r == -ERANGE) {
-        entries.resize(count > entries.size() ? count : entries.size() * 2);
-        continue;
-      }
-      if (r < 0) return r;
-      for (size_t i = 0; i < static_cast<size_t>(r); ++i) {
-        const auto& e = entries[i];
-        items_.push_back({e.id, e.name, static_cast<int>(e.source), static_cast<double>(e.deletion_time),
-                          static_cast<double>(e.deferment_end_time)});
-      }
-      rbd_trash_list_cleanup(entries.data(), r);
-      return 0;
+    std::vector<rbd_trash_image_info_t> entries;
+    int r = GrowToFit(*this, "entries", 32, [&](size_t& count) {
+      entries.resize(count);
+      return rbd_trash_list(io_, entries.data(), &count);
+    });
+    if (r < 0) return r;
+    for (size_t i = 0; i < static_cast<size_t>(r); ++i) {
+      const auto& e = entries[i];
+      items_.push_back({e.id, e.name, static_cast<int>(e.source), static_cast<double>(e.deletion_time),
+                        static_cast<double>(e.deferment_end_time)});
     }
+    rbd_trash_list_cleanup(entries.data(), r);
+    return 0;
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array a = Napi::Array::New(env, items_.size());
@@ -226,19 +223,18 @@ class ListOperation : public IoCtxOperation {
  public:
   using IoCtxOperation::IoCtxOperation;
   int Execute() override {
-    std::vector<rbd_image_spec_t> specs(64);
-    for (;;) {
-      size_t count = specs.size();
+    std::vector<rbd_image_spec_t> specs;
+    size_t found = 0;
+    int r = GrowToFit(*this, "entries", 64, [&](size_t& count) {
+      specs.resize(count);
       int r = rbd_list2(io_, specs.data(), &count);
-      if (r == -ERANGE) {
-        specs.resize(count > specs.size() ? count : specs.size() * 2);
-        continue;
-      }
-      if (r < 0) return r;
-      for (size_t i = 0; i < count; ++i) items_.emplace_back(specs[i].id, specs[i].name);
-      rbd_image_spec_list_cleanup(specs.data(), count);
-      return 0;
-    }
+      found = count;
+      return r;
+    });
+    if (r < 0) return r;
+    for (size_t i = 0; i < found; ++i) items_.emplace_back(specs[i].id, specs[i].name);
+    rbd_image_spec_list_cleanup(specs.data(), found);
+    return 0;
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array a = Napi::Array::New(env, items_.size());

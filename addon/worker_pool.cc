@@ -21,7 +21,7 @@ void Operation::Run() {
 void Operation::Settle(Napi::Env env) {
   Napi::HandleScope scope(env);
   if (ret_ < 0) {
-    deferred_.Reject(MakeCephError(env, -ret_, op_, object_).Value());
+    deferred_.Reject(MakeCephError(env, -ret_, op_, object_, detail_).Value());
     return;
   }
   try {

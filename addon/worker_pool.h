@@ -37,6 +37,13 @@ class Operation {
   // Main thread, only after Execute() returned >= 0.
   virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 
+  // Pool thread, from Execute(): fail with this negative errno, and `detail` instead of strerror's text in the
+  // message (it must name no key or value). Returns err, for `return Fail(-ERANGE, "...")`.
+  int Fail(int err, std::string detail) {
+    detail_ = std::move(detail);
+    return err;
+  }
+
   // Native objects (cluster, ioctx, image) this call uses. They are released on the pool thread right after
   // Execute(), so a destructor that blocks (rbd_close, rados_shutdown) never runs on the event loop.
   void KeepAlive(std::shared_ptr<void> native) { keep_alive_.push_back(std::move(native)); }
@@ -54,6 +61,7 @@ class Operation {
   std::vector<std::shared_ptr<void>> keep_alive_;
   std::shared_ptr<CompletionChannel> channel_;
   int ret_ = 0;
+  std::string detail_;
 };
 
 struct PoolStats {
