@@ -77,9 +77,13 @@ Napi::Value WrapHandle(Napi::Env env, std::shared_ptr<T> native) {
   holder->label = holder->native->label;
   auto external = Napi::External<Holder<T>>::New(env, holder, [](Napi::Env, Holder<T>* h) {
     // Collected without close(): release the native resource on a pool thread, since rbd_close and
-    // rados_shutdown can block.
-    if (h->native) {
-      WorkerPool::Instance().SubmitDetached([native = std::move(h->native)]() mutable { native.reset(); });
+    // rados_shutdown can block. Should even queueing fail (out of memory), it is released right here instead: a
+    // C++ exception must not leave a finalizer.
+    try {
+      if (h->native) {
+        WorkerPool::Instance().SubmitDetached([native = std::move(h->native)]() mutable { native.reset(); });
+      }
+    } catch (...) {
     }
     delete h;
   });

@@ -54,8 +54,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitRados(env, exports);
   InitRbdPool(env, exports);
   InitRbdImage(env, exports);
-  exports.Set("setMaxInflight", Napi::Function::New<SetMaxInflight>(env, "setMaxInflight"));
-  exports.Set("poolStats", Napi::Function::New<PoolStatsValue>(env, "poolStats"));
+  ExportSync<SetMaxInflight>(env, exports, "setMaxInflight");
+  ExportSync<PoolStatsValue>(env, exports, "poolStats");
   exports.Set("constants", Constants(env));
   return exports;
 }
