@@ -7,7 +7,8 @@
         "addon/worker_pool.cc",
         "addon/errors.cc",
         "addon/rados.cc",
-        "addon/rbd.cc"
+        "addon/rbd_pool.cc",
+        "addon/rbd_image.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -52,6 +52,12 @@ inline Napi::Object ObjectArg(const Napi::CallbackInfo& info, size_t i, const ch
   return info[i].As<Napi::Object>();
 }
 
+// The live native object behind handle argument i (see Unwrap).
+template <typename T>
+std::shared_ptr<T> HandleArg(const Napi::CallbackInfo& info, size_t i, const char* op) {
+  return Unwrap<T>(info.Env(), info[i], op);
+}
+
 // Queue an operation and hand its promise back to JS.
 inline Napi::Value Start(std::unique_ptr<Operation> op) {
   Napi::Promise promise = op->Promise();
@@ -59,16 +65,43 @@ inline Napi::Value Start(std::unique_ptr<Operation> op) {
   return promise;
 }
 
-// Every export returns a promise; argument errors become rejections rather than synchronous throws.
+// The JS name a function was exported under (Export/ExportSync pass it as the function's data).
+inline const char* ExportName(const Napi::CallbackInfo& info) {
+  return info.Data() != nullptr ? static_cast<const char*>(info.Data()) : "rbd_native";
+}
+
+// Every export returns a promise; argument errors become rejections rather than synchronous throws, and so does any
+// C++ exception (one reaching N-API would end the process).
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value Async(const Napi::CallbackInfo& info) {
   try {
     return F(info);
-  } catch (const Napi::Error& e) {
+  } catch (...) {
+    Napi::Error error = CurrentExceptionError(info.Env(), ExportName(info), "");
     auto deferred = Napi::Promise::Deferred::New(info.Env());
-    deferred.Reject(e.Value());
+    deferred.Reject(error.Value());
     return deferred.Promise();
   }
+}
+
+// The few synchronous exports (pool controls) throw a JS error instead, never a C++ exception.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value Sync(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (...) {
+    throw CurrentExceptionError(info.Env(), ExportName(info), "");
+  }
+}
+
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+void Export(Napi::Env env, Napi::Object exports, const char* name) {
+  exports.Set(name, Napi::Function::New<Async<F>>(env, name, const_cast<char*>(name)));
+}
+
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+void ExportSync(Napi::Env env, Napi::Object exports, const char* name) {
+  exports.Set(name, Napi::Function::New<Sync<F>>(env, name, const_cast<char*>(name)));
 }
 
 // close() of any handle kind: detaches the native object from the JS handle at once (later calls see EBADF)

@@ -1,7 +1,13 @@
 #include "errors.h"
 
+#include <cxxabi.h>
+
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <new>
+#include <typeinfo>
 
 namespace rbdnative {
 namespace {
@@ -70,14 +76,25 @@ Napi::Error BuildError(Napi::Env env, const std::string& code, int err, const ch
   return error;
 }
 
+// The name of an exception's type ("std::length_error"), or "unknown type".
+std::string TypeName(const std::type_info* type) {
+  if (type == nullptr) return "unknown type";
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(type->name(), nullptr, nullptr, &status);
+  std::string name = status == 0 && demangled != nullptr ? demangled : type->name();
+  std::free(demangled);
+  return name;
+}
+
 }  // namespace
 
-Napi::Error MakeCephError(Napi::Env env, int err, const char* op, const std::string& object) {
+Napi::Error MakeCephError(Napi::Env env, int err, const char* op, const std::string& object,
+                          const std::string& detail) {
   const char* name = ErrnoName(err);
   std::string code = name != nullptr ? name : "E" + std::to_string(err);
   char buf[128];
   // GNU strerror_r returns a pointer that may or may not be buf.
-  const char* text = strerror_r(err, buf, sizeof buf);
+  const char* text = detail.empty() ? strerror_r(err, buf, sizeof buf) : detail.c_str();
   std::string message = std::string(op) + (object.empty() ? "" : " " + object) + ": " + text + " (" + code + ")";
   return BuildError(env, code, err, op, object, message);
 }
@@ -86,6 +103,19 @@ Napi::Error MakeUsageError(Napi::Env env, const char* code, const char* op, cons
                            const std::string& message) {
   std::string full = std::string(op) + (object.empty() ? "" : " " + object) + ": " + message;
   return BuildError(env, code, 0, op, object, full);
+}
+
+Napi::Error CurrentExceptionError(Napi::Env env, const char* op, const std::string& object) {
+  try {
+    throw;
+  } catch (const Napi::Error& e) {
+    return e;
+  } catch (const std::bad_alloc&) {
+    return MakeCephError(env, ENOMEM, op, object, "out of memory in the addon");
+  } catch (...) {
+    std::string what = "unexpected C++ exception (" + TypeName(abi::__cxa_current_exception_type()) + ") in the addon";
+    return MakeUsageError(env, "ERR_NATIVE_EXCEPTION", op, object, what);
+  }
 }
 
 }  // namespace rbdnative

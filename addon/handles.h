@@ -77,9 +77,13 @@ Napi::Value WrapHandle(Napi::Env env, std::shared_ptr<T> native) {
   holder->label = holder->native->label;
   auto external = Napi::External<Holder<T>>::New(env, holder, [](Napi::Env, Holder<T>* h) {
     // Collected without close(): release the native resource on a pool thread, since rbd_close and
-    // rados_shutdown can block.
-    if (h->native) {
-      WorkerPool::Instance().SubmitDetached([native = std::move(h->native)]() mutable { native.reset(); });
+    // rados_shutdown can block. Should even queueing fail (out of memory), it is released right here instead: a
+    // C++ exception must not leave a finalizer.
+    try {
+      if (h->native) {
+        WorkerPool::Instance().SubmitDetached([native = std::move(h->native)]() mutable { native.reset(); });
+      }
+    } catch (...) {
     }
     delete h;
   });
@@ -113,5 +117,43 @@ std::shared_ptr<T> Unwrap(Napi::Env env, Napi::Value value, const char* op) {
   }
   return holder->native;
 }
+
+// Calls on a handle. Each pins the native object for the duration of the call (so neither close() nor the GC can
+// free it under the call) and names it in errors.
+
+class ClusterOperation : public Operation {
+ public:
+  ClusterOperation(Napi::Env env, const char* op, std::shared_ptr<ClusterNative> cluster, std::string object)
+      : Operation(env, op, object.empty() ? cluster->label : std::move(object)), cluster_(cluster->cluster) {
+    KeepAlive(std::move(cluster));
+  }
+
+ protected:
+  rados_t cluster_;
+};
+
+// `image` names the image the call concerns, if any: the object is then "pool[/namespace]/image".
+class IoCtxOperation : public Operation {
+ public:
+  IoCtxOperation(Napi::Env env, const char* op, std::shared_ptr<IoCtxNative> io, const std::string& image)
+      : Operation(env, op, image.empty() ? io->label : io->label + "/" + image), io_(io->ioctx), image_(image) {
+    KeepAlive(std::move(io));
+  }
+
+ protected:
+  rados_ioctx_t io_;
+  std::string image_;
+};
+
+class ImageOperation : public Operation {
+ public:
+  ImageOperation(Napi::Env env, const char* op, std::shared_ptr<ImageNative> image)
+      : Operation(env, op, image->label), image_(image->image) {
+    KeepAlive(std::move(image));
+  }
+
+ protected:
+  rbd_image_t image_;
+};
 
 }  // namespace rbdnative

@@ -52,9 +52,10 @@ Napi::Object Constants(Napi::Env env) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonState{CompletionChannel::Create(env)});
   InitRados(env, exports);
-  InitRbd(env, exports);
-  exports.Set("setMaxInflight", Napi::Function::New<SetMaxInflight>(env, "setMaxInflight"));
-  exports.Set("poolStats", Napi::Function::New<PoolStatsValue>(env, "poolStats"));
+  InitRbdPool(env, exports);
+  InitRbdImage(env, exports);
+  ExportSync<SetMaxInflight>(env, exports, "setMaxInflight");
+  ExportSync<PoolStatsValue>(env, exports, "poolStats");
   exports.Set("constants", Constants(env));
   return exports;
 }

@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "exports.h"
+#include "grow.h"
 #include "handles.h"
 
 namespace rbdnative {
@@ -19,8 +20,12 @@ void Scrub(std::string& s) {
   s.clear();
 }
 
-// Implements: rados_create2(&cluster, "ceph", "client.<user>", 0); rados_conf_read_file (when confPath);
-// rados_conf_set for every config entry, mon_host, keyring and key; rados_connect.
+// Implements: int rados_create2(rados_t *pcluster, const char *const clustername, const char * const name,
+//             uint64_t flags), int rados_conf_read_file(rados_t cluster, const char *path),
+//             int rados_conf_set(rados_t cluster, const char *option, const char *value),
+//             int rados_connect(rados_t cluster)
+// That is rados_create2(&cluster, "ceph", "client.<user>", 0); rados_conf_read_file when confPath is given;
+// rados_conf_set for every config entry, then mon_host, keyring and key; rados_connect.
 // The key goes to librados only through rados_conf_set("key", ...): never a file, argv or the environment.
 class ConnectOperation : public Operation {
  public:
@@ -100,20 +105,9 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   return Start(std::move(operation));
 }
 
-// Implements: void rados_shutdown(rados_t cluster), deferred until no ioctx or image of it is open.
+// Implements: void rados_shutdown(rados_t cluster)
+// Deferred until no ioctx or image of the connection is open.
 Napi::Value Shutdown(const Napi::CallbackInfo& info) { return CloseHandle<ClusterNative>(info, "rados_shutdown"); }
-
-// A call on a connection: holds it for the duration, names it in errors.
-class ClusterOperation : public Operation {
- public:
-  ClusterOperation(Napi::Env env, const char* op, std::shared_ptr<ClusterNative> cluster, std::string object)
-      : Operation(env, op, object.empty() ? cluster->label : std::move(object)), cluster_(cluster->cluster) {
-    KeepAlive(std::move(cluster));
-  }
-
- protected:
-  rados_t cluster_;
-};
 
 // Implements: int rados_cluster_fsid(rados_t cluster, char *buf, size_t len)
 class FsidOperation : public ClusterOperation {
@@ -134,7 +128,7 @@ class FsidOperation : public ClusterOperation {
 
 Napi::Value ClusterFsid(const Napi::CallbackInfo& info) {
   const char* op = "rados_cluster_fsid";
-  return Start(std::make_unique<FsidOperation>(info.Env(), op, Unwrap<ClusterNative>(info.Env(), info[0], op), ""));
+  return Start(std::make_unique<FsidOperation>(info.Env(), op, HandleArg<ClusterNative>(info, 0, op), ""));
 }
 
 // Implements: int rados_cluster_stat(rados_t cluster, struct rados_cluster_stat_t *result)
@@ -157,22 +151,24 @@ class ClusterStatOperation : public ClusterOperation {
 
 Napi::Value ClusterStat(const Napi::CallbackInfo& info) {
   const char* op = "rados_cluster_stat";
-  return Start(
-      std::make_unique<ClusterStatOperation>(info.Env(), op, Unwrap<ClusterNative>(info.Env(), info[0], op), ""));
+  return Start(std::make_unique<ClusterStatOperation>(info.Env(), op, HandleArg<ClusterNative>(info, 0, op), ""));
 }
 
-// Implements: int rados_pool_list(rados_t cluster, char *buf, size_t len), growing buf until the list fits.
+// Implements: int rados_pool_list(rados_t cluster, char *buf, size_t len)
 class PoolListOperation : public ClusterOperation {
  public:
   using ClusterOperation::ClusterOperation;
   int Execute() override {
-    std::vector<char> buf(4096);
-    for (;;) {
-      int r = rados_pool_list(cluster_, buf.data(), buf.size());
-      if (r < 0) return r;
-      if (static_cast<size_t>(r) <= buf.size()) break;
-      buf.resize(r);
-    }
+    std::vector<char> buf;
+    int r = GrowToFit(*this, "bytes", 4096, [&](size_t& size) {
+      buf.resize(size);
+      // Not ERANGE here: a list that does not fit returns the length it needs.
+      int r = rados_pool_list(cluster_, buf.data(), size);
+      if (r < 0 || static_cast<size_t>(r) <= size) return r;
+      size = static_cast<size_t>(r);
+      return -ERANGE;
+    });
+    if (r < 0) return r;
     for (const char* p = buf.data(); *p != '\0'; p += std::strlen(p) + 1) names_.emplace_back(p);
     return 0;
   }
@@ -188,8 +184,7 @@ class PoolListOperation : public ClusterOperation {
 
 Napi::Value PoolList(const Napi::CallbackInfo& info) {
   const char* op = "rados_pool_list";
-  return Start(
-      std::make_unique<PoolListOperation>(info.Env(), op, Unwrap<ClusterNative>(info.Env(), info[0], op), ""));
+  return Start(std::make_unique<PoolListOperation>(info.Env(), op, HandleArg<ClusterNative>(info, 0, op), ""));
 }
 
 // Implements: int64_t rados_pool_lookup(rados_t cluster, const char *pool_name)
@@ -212,12 +207,11 @@ class PoolLookupOperation : public ClusterOperation {
 
 Napi::Value PoolLookup(const Napi::CallbackInfo& info) {
   const char* op = "rados_pool_lookup";
-  auto cluster = Unwrap<ClusterNative>(info.Env(), info[0], op);
+  auto cluster = HandleArg<ClusterNative>(info, 0, op);
   return Start(std::make_unique<PoolLookupOperation>(info.Env(), op, cluster, StringArg(info, 1, "pool", op)));
 }
 
-// Implements: int rados_pool_create(rados_t cluster, const char *pool_name) and
-//             int rados_pool_delete(rados_t cluster, const char *pool_name)
+// The calls that take a pool name and return only a status.
 class PoolChangeOperation : public ClusterOperation {
  public:
   PoolChangeOperation(Napi::Env env, const char* op, std::shared_ptr<ClusterNative> c, std::string pool,
@@ -230,16 +224,18 @@ class PoolChangeOperation : public ClusterOperation {
   int (*call_)(rados_t, const char*);
 };
 
+// Implements: int rados_pool_create(rados_t cluster, const char *pool_name)
 Napi::Value PoolCreate(const Napi::CallbackInfo& info) {
   const char* op = "rados_pool_create";
-  auto cluster = Unwrap<ClusterNative>(info.Env(), info[0], op);
+  auto cluster = HandleArg<ClusterNative>(info, 0, op);
   return Start(std::make_unique<PoolChangeOperation>(info.Env(), op, cluster, StringArg(info, 1, "pool", op),
                                                      rados_pool_create));
 }
 
+// Implements: int rados_pool_delete(rados_t cluster, const char *pool_name)
 Napi::Value PoolDelete(const Napi::CallbackInfo& info) {
   const char* op = "rados_pool_delete";
-  auto cluster = Unwrap<ClusterNative>(info.Env(), info[0], op);
+  auto cluster = HandleArg<ClusterNative>(info, 0, op);
   return Start(std::make_unique<PoolChangeOperation>(info.Env(), op, cluster, StringArg(info, 1, "pool", op),
                                                      rados_pool_delete));
 }
@@ -270,11 +266,11 @@ class MonCommandOperation : public ClusterOperation {
 
 Napi::Value MonCommand(const Napi::CallbackInfo& info) {
   const char* op = "rados_mon_command";
-  auto cluster = Unwrap<ClusterNative>(info.Env(), info[0], op);
+  auto cluster = HandleArg<ClusterNative>(info, 0, op);
   return Start(std::make_unique<MonCommandOperation>(info.Env(), op, cluster, StringArg(info, 1, "command", op)));
 }
 
-// Implements: int rados_ioctx_create(rados_t cluster, const char *pool_name, rados_ioctx_t *ioctx);
+// Implements: int rados_ioctx_create(rados_t cluster, const char *pool_name, rados_ioctx_t *ioctx),
 //             void rados_ioctx_set_namespace(rados_ioctx_t io, const char *nspace)
 class IoCtxCreateOperation : public ClusterOperation {
  public:
@@ -309,24 +305,22 @@ class IoCtxCreateOperation : public ClusterOperation {
 
 Napi::Value IoCtxCreate(const Napi::CallbackInfo& info) {
   const char* op = "rados_ioctx_create";
-  auto cluster = Unwrap<ClusterNative>(info.Env(), info[0], op);
+  auto cluster = HandleArg<ClusterNative>(info, 0, op);
   std::string pool = StringArg(info, 1, "pool", op);
   std::string ns = info[2].IsUndefined() ? "" : StringArg(info, 2, "namespace", op);
   return Start(std::make_unique<IoCtxCreateOperation>(info.Env(), op, cluster, pool, ns));
 }
 
-// Implements: void rados_ioctx_destroy(rados_ioctx_t io), deferred until no image of it is open.
+// Implements: void rados_ioctx_destroy(rados_ioctx_t io)
+// Deferred until no image of the pool is open.
 Napi::Value IoCtxDestroy(const Napi::CallbackInfo& info) {
   return CloseHandle<IoCtxNative>(info, "rados_ioctx_destroy");
 }
 
 // Implements: int rados_ioctx_pool_stat(rados_ioctx_t io, struct rados_pool_stat_t *stats)
-class PoolStatOperation : public Operation {
+class PoolStatOperation : public IoCtxOperation {
  public:
-  PoolStatOperation(Napi::Env env, const char* op, std::shared_ptr<IoCtxNative> io)
-      : Operation(env, op, io->label), io_(io->ioctx) {
-    KeepAlive(std::move(io));
-  }
+  using IoCtxOperation::IoCtxOperation;
   int Execute() override { return rados_ioctx_pool_stat(io_, &stat_); }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
@@ -336,30 +330,29 @@ class PoolStatOperation : public Operation {
   }
 
  private:
-  rados_ioctx_t io_;
   rados_pool_stat_t stat_{};
 };
 
 Napi::Value IoCtxPoolStat(const Napi::CallbackInfo& info) {
   const char* op = "rados_ioctx_pool_stat";
-  return Start(std::make_unique<PoolStatOperation>(info.Env(), op, Unwrap<IoCtxNative>(info.Env(), info[0], op)));
+  return Start(std::make_unique<PoolStatOperation>(info.Env(), op, HandleArg<IoCtxNative>(info, 0, op), ""));
 }
 
 }  // namespace
 
 void InitRados(Napi::Env env, Napi::Object exports) {
-  exports.Set("radosConnect", Napi::Function::New<Async<Connect>>(env, "radosConnect"));
-  exports.Set("radosShutdown", Napi::Function::New<Async<Shutdown>>(env, "radosShutdown"));
-  exports.Set("radosClusterFsid", Napi::Function::New<Async<ClusterFsid>>(env, "radosClusterFsid"));
-  exports.Set("radosClusterStat", Napi::Function::New<Async<ClusterStat>>(env, "radosClusterStat"));
-  exports.Set("radosPoolList", Napi::Function::New<Async<PoolList>>(env, "radosPoolList"));
-  exports.Set("radosPoolLookup", Napi::Function::New<Async<PoolLookup>>(env, "radosPoolLookup"));
-  exports.Set("radosPoolCreate", Napi::Function::New<Async<PoolCreate>>(env, "radosPoolCreate"));
-  exports.Set("radosPoolDelete", Napi::Function::New<Async<PoolDelete>>(env, "radosPoolDelete"));
-  exports.Set("radosMonCommand", Napi::Function::New<Async<MonCommand>>(env, "radosMonCommand"));
-  exports.Set("radosIoctxCreate", Napi::Function::New<Async<IoCtxCreate>>(env, "radosIoctxCreate"));
-  exports.Set("radosIoctxDestroy", Napi::Function::New<Async<IoCtxDestroy>>(env, "radosIoctxDestroy"));
-  exports.Set("radosIoctxPoolStat", Napi::Function::New<Async<IoCtxPoolStat>>(env, "radosIoctxPoolStat"));
+  Export<Connect>(env, exports, "radosConnect");
+  Export<Shutdown>(env, exports, "radosShutdown");
+  Export<ClusterFsid>(env, exports, "radosClusterFsid");
+  Export<ClusterStat>(env, exports, "radosClusterStat");
+  Export<PoolList>(env, exports, "radosPoolList");
+  Export<PoolLookup>(env, exports, "radosPoolLookup");
+  Export<PoolCreate>(env, exports, "radosPoolCreate");
+  Export<PoolDelete>(env, exports, "radosPoolDelete");
+  Export<MonCommand>(env, exports, "radosMonCommand");
+  Export<IoCtxCreate>(env, exports, "radosIoctxCreate");
+  Export<IoCtxDestroy>(env, exports, "radosIoctxDestroy");
+  Export<IoCtxPoolStat>(env, exports, "radosIoctxPoolStat");
 }
 
 }  // namespace rbdnative

@@ -1,5 +1,9 @@
 #include "worker_pool.h"
 
+#include <cerrno>
+#include <chrono>
+#include <new>
+#include <system_error>
 #include <thread>
 
 #include "errors.h"
@@ -13,21 +17,33 @@ Operation::Operation(Napi::Env env, const char* op, std::string object)
       object_(std::move(object)),
       channel_(State(env).channel) {}
 
-void Operation::Run() {
-  ret_ = Execute();
+void Operation::Run() noexcept {
+  try {
+    ret_ = Execute();
+  } catch (...) {
+    // Leaving a pool thread, it would end the process (std::terminate): it rejects the promise instead. Taking
+    // the exception_ptr allocates nothing, so this works for std::bad_alloc too.
+    thrown_ = std::current_exception();
+  }
   keep_alive_.clear();
 }
 
-void Operation::Settle(Napi::Env env) {
-  Napi::HandleScope scope(env);
-  if (ret_ < 0) {
-    deferred_.Reject(MakeCephError(env, -ret_, op_, object_).Value());
-    return;
-  }
+void Operation::Settle(Napi::Env env) noexcept {
   try {
-    deferred_.Resolve(Result(env));
-  } catch (const Napi::Error& e) {
-    deferred_.Reject(e.Value());
+    Napi::HandleScope scope(env);
+    try {
+      if (thrown_) std::rethrow_exception(thrown_);
+      if (ret_ < 0) {
+        deferred_.Reject(MakeCephError(env, -ret_, op_, object_, detail_).Value());
+      } else {
+        deferred_.Resolve(Result(env));
+      }
+    } catch (...) {
+      deferred_.Reject(CurrentExceptionError(env, op_, object_).Value());
+    }
+  } catch (...) {
+    // Only when the environment can no longer take a value (it is being torn down): nothing can observe the
+    // promise any more, so it is left as it is.
   }
 }
 
@@ -68,10 +84,18 @@ void CompletionChannel::Deliver(Operation* op) {
     owned->Settle(env);
     channel->Done(env);
   };
-  // Once the environment is gone the operation is leaked on purpose: its promise belongs to a dead environment
-  // and cannot be touched from here. The lock keeps teardown from freeing the TSFN during the call.
-  std::lock_guard<std::mutex> lock(mu_);
-  if (closed_ || tsfn_.NonBlockingCall(op, settle) != napi_ok) return;
+  // Queueing the call allocates: when that fails, try again for a while (a second) rather than give up at once.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    try {
+      // Once the environment is gone the operation is leaked on purpose: its promise belongs to a dead environment
+      // and cannot be touched from here. The lock keeps teardown from freeing the TSFN during the call.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!closed_) tsfn_.NonBlockingCall(op, settle);
+      return;
+    } catch (...) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 WorkerPool& WorkerPool::Instance() {
@@ -87,32 +111,57 @@ void WorkerPool::SetMaxInflight(uint32_t n) {
 }
 
 void WorkerPool::Submit(std::unique_ptr<Operation> op) {
-  Operation* raw = op.release();
-  raw->channel_->Pending(raw->env_);
+  Napi::Env env = op->env_;
+  std::shared_ptr<CompletionChannel> channel = op->channel_;
   Task task;
-  task.op = raw;
-  Enqueue(std::move(task));
+  task.op = op.get();
+  int err = Enqueue(task);  // on a throw, op is still ours and goes with the exception
+  if (err == 0) {
+    // Queued: a pool thread owns it now. It settles on this thread, so not before Pending() below.
+    op.release();
+    channel->Pending(env);
+    return;
+  }
+  // What the call pinned is released on a pool thread as usual, whenever one can be started (if even queueing
+  // fails, it is released here).
+  try {
+    if (!op->keep_alive_.empty()) SubmitDetached([keep = std::move(op->keep_alive_)]() mutable { keep.clear(); });
+  } catch (...) {
+  }
+  op->ret_ = -err;
+  op->detail_ = "could not start a thread for the call";
+  op->Settle(env);
 }
 
 void WorkerPool::SubmitDetached(std::function<void()> fn) {
   Task task;
   task.fn = std::move(fn);
-  Enqueue(std::move(task));
+  Enqueue(task);
 }
 
-void WorkerPool::Enqueue(Task task) {
+int WorkerPool::Enqueue(Task& task) {
   std::lock_guard<std::mutex> lock(mu_);
-  queue_.push_back(std::move(task));
-  if (queue_.size() > idle_ && threads_ < max_threads_) {
-    try {
-      std::thread([this] { Loop(); }).detach();
-      ++threads_;
-      return;
-    } catch (const std::system_error&) {
-      // Out of threads (pids limit): the task stays queued for the threads that exist, or the next Enqueue.
-    }
+  // A new thread when this task would find no idle one (up to the bound; past it, tasks wait their turn).
+  if (queue_.size() >= idle_ && threads_ < max_threads_) {
+    int err = StartThread();
+    if (err != 0 && task.op != nullptr) return err;
   }
+  queue_.push_back(std::move(task));
   cv_.notify_one();
+  return 0;
+}
+
+// With mu_ held. Returns 0 or the errno of the failure (EAGAIN when out of threads: a pids or RLIMIT_NPROC limit).
+int WorkerPool::StartThread() {
+  try {
+    std::thread([this] { Loop(); }).detach();
+  } catch (const std::system_error& e) {
+    return e.code().value() > 0 ? e.code().value() : EAGAIN;
+  } catch (const std::bad_alloc&) {
+    return ENOMEM;
+  }
+  ++threads_;
+  return 0;
 }
 
 void WorkerPool::Loop() {
@@ -135,8 +184,12 @@ void WorkerPool::Loop() {
       task.op->Run();
       task.op->channel_->Deliver(task.op);
     } else {
-      task.fn();
-      task.fn = nullptr;  // destroy captured handles here, on the pool thread
+      try {
+        task.fn();
+        task.fn = nullptr;  // destroy captured handles here, on the pool thread
+      } catch (...) {
+        // Nothing waits on a detached task; the thread must outlive whatever it threw.
+      }
     }
 
     lock.lock();

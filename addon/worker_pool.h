@@ -10,11 +10,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <system_error>
 #include <vector>
 
 namespace rbdnative {
@@ -22,7 +22,8 @@ namespace rbdnative {
 class CompletionChannel;
 
 // One asynchronous call. Execute() runs on a pool thread and touches only C/C++ data copied from JS before
-// queueing; Result() turns the outcome into JS values on the main thread.
+// queueing; Result() turns the outcome into JS values on the main thread. No C++ exception leaves either: one
+// thrown by Execute() or Result() rejects the call's promise instead (see CurrentExceptionError).
 class Operation {
  public:
   Operation(Napi::Env env, const char* op, std::string object);
@@ -37,6 +38,13 @@ class Operation {
   // Main thread, only after Execute() returned >= 0.
   virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 
+  // Pool thread, from Execute(): fail with this negative errno, and `detail` instead of strerror's text in the
+  // message (it must name no key or value). Returns err, for `return Fail(-ERANGE, "...")`.
+  int Fail(int err, std::string detail) {
+    detail_ = std::move(detail);
+    return err;
+  }
+
   // Native objects (cluster, ioctx, image) this call uses. They are released on the pool thread right after
   // Execute(), so a destructor that blocks (rbd_close, rados_shutdown) never runs on the event loop.
   void KeepAlive(std::shared_ptr<void> native) { keep_alive_.push_back(std::move(native)); }
@@ -44,8 +52,10 @@ class Operation {
  private:
   friend class WorkerPool;
   friend class CompletionChannel;
-  void Run();
-  void Settle(Napi::Env env);
+  // Pool thread: Execute(), catching whatever it throws.
+  void Run() noexcept;
+  // Main thread: resolve or reject the promise.
+  void Settle(Napi::Env env) noexcept;
 
   Napi::Env env_;
   Napi::Promise::Deferred deferred_;
@@ -54,6 +64,8 @@ class Operation {
   std::vector<std::shared_ptr<void>> keep_alive_;
   std::shared_ptr<CompletionChannel> channel_;
   int ret_ = 0;
+  std::string detail_;
+  std::exception_ptr thrown_;  // what Execute() threw, if it did
 };
 
 struct PoolStats {
@@ -93,9 +105,12 @@ class WorkerPool {
   static WorkerPool& Instance();
 
   void SetMaxInflight(uint32_t n);
-  // Main thread: queue an operation whose promise the caller has already returned.
+  // Main thread: queue an operation whose promise the caller has already returned. When it needs a thread of
+  // its own and none can be started, the promise is rejected (EAGAIN, say) rather than left to wait for a thread
+  // that may never come.
   void Submit(std::unique_ptr<Operation> op);
-  // Any thread: run fn on a pool thread (used to drop native handles collected by the GC).
+  // Any thread: run fn on a pool thread (used to drop native handles collected by the GC). When no thread can be
+  // started it waits in the queue for the next one.
   void SubmitDetached(std::function<void()> fn);
   PoolStats Stats();
 
@@ -105,7 +120,8 @@ class WorkerPool {
     Operation* op = nullptr;
     std::function<void()> fn;
   };
-  void Enqueue(Task task);
+  int Enqueue(Task& task);
+  int StartThread();
   void Loop();
 
   std::mutex mu_;

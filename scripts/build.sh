@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the native addon (node-gyp) and/or the TypeScript (tsc).
-# Usage: scripts/build.sh [addon|ts|all]   (default: all)
+# Builds the native addon (node-gyp) and/or the TypeScript (tsc); `faults` builds the test-only addon of
+# test/addon/faults (scripts/test.sh does, for the addon suite; it is never part of `all` or the image).
+# Usage: scripts/build.sh [addon|ts|all|faults]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build_addon() {
+# node-gyp rebuild [--directory=DIR]
+gyp_rebuild() {
   # node-gyp must not download headers (the machines reach only package registries):
   # point it at the headers that ship with the running Node.
   local nodedir
@@ -13,7 +15,15 @@ build_addon() {
     echo "build: no Node headers under $nodedir/include/node; install them (Debian: libnode-dev)" >&2
     exit 1
   fi
-  npx --no-install node-gyp rebuild --nodedir="$nodedir" --jobs=max --loglevel=warn
+  npx --no-install node-gyp rebuild --nodedir="$nodedir" --jobs=max --loglevel=warn "$@"
+}
+
+build_addon() {
+  gyp_rebuild
+}
+
+build_faults() {
+  gyp_rebuild --directory=test/addon/faults
 }
 
 build_ts() {
@@ -26,5 +36,6 @@ case "${1:-all}" in
   addon) build_addon ;;
   ts) build_ts ;;
   all) build_addon; build_ts ;;
-  *) echo "usage: $0 [addon|ts|all]" >&2; exit 2 ;;
+  faults) build_faults ;;
+  *) echo "usage: $0 [addon|ts|all|faults]" >&2; exit 2 ;;
 esac

@@ -14,16 +14,25 @@ suites=("$@")
 
 needs_ceph=false
 needs_kube=false
+needs_faults=false
 for suite in "${suites[@]}"; do
   [ -d "test/$suite" ] || { echo "test: no suite test/$suite (have: ${all[*]})" >&2; exit 2; }
   case "$suite" in
-    addon|cephcluster|integration) needs_ceph=true ;;
+    addon) needs_ceph=true; needs_faults=true ;;
+    cephcluster|integration) needs_ceph=true ;;
     controlplane|chart) needs_kube=true ;;
     e2e) needs_ceph=true; needs_kube=true ;;
   esac
 done
 
 bash scripts/ensure-deps.sh
+if $needs_faults; then
+  # The addon suite also loads the test-only fault-injection addon, built from the addon's own sources.
+  faults=test/addon/faults/build/Release/rbd_native_faults.node
+  if [ ! -f "$faults" ] || [ -n "$(find addon test/addon/faults/faults.cc test/addon/faults/binding.gyp -newer "$faults" -print -quit)" ]; then
+    bash scripts/build.sh faults
+  fi
+fi
 if $needs_ceph; then bash scripts/ceph/cluster.sh start; fi
 if $needs_kube; then bash scripts/kube/cluster.sh start; fi
 

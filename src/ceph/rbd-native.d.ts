@@ -1,6 +1,8 @@
 // Hand-written declaration of the native module (addon/, built to build/Release/rbd_native.node).
-// One declaration per exported function; each wraps the librados/librbd call it is named after. Every function
-// returns a promise that rejects with a NativeError.
+// One declaration per exported function; each wraps the librados/librbd call it is named after, whose C signature
+// the `// Implements:` comment above it gives (the same comment stands above the wrapper in addon/, and
+// test/unit/addon/declarations.test.ts holds the two to each other). Every function returns a promise that rejects
+// with a NativeError.
 
 declare const clusterBrand: unique symbol;
 declare const ioctxBrand: unique symbol;
@@ -15,11 +17,16 @@ export type ImageHandle = { readonly [imageBrand]: true };
 
 /** The shape every native rejection has: the one errno-to-error choke point of the addon. */
 export interface NativeError extends Error {
-  /** 'ENOENT', 'EEXIST', ...; 'EBADF' for a closed handle; 'ERR_INVALID_ARG_TYPE' for a bad argument. */
+  /**
+   * 'ENOENT', 'EEXIST', ...; 'EBADF' for a closed handle; 'ERR_INVALID_ARG_TYPE' for a bad argument;
+   * 'ERR_NATIVE_EXCEPTION' for a C++ exception caught in the addon. Also from the addon itself: 'ERANGE' for a
+   * result larger than its 256 Ki limit (bytes, or list entries), 'ENOMEM' when it ran out of memory, 'EAGAIN'
+   * (usually) when it could not start a thread for the call.
+   */
   code: string;
-  /** Positive errno, when the error came from librados/librbd. */
+  /** Positive errno, when the error came from librados/librbd or stands for one (the addon's own ERANGE, ...). */
   errno?: number;
-  /** The C function, e.g. 'rbd_create4'. */
+  /** The C function, e.g. 'rbd_create4'; the exported name ('rbdCreate4') for a C++ exception before queueing. */
   op: string;
   /** What it concerned: 'client.admin', 'pool', 'pool/namespace', 'pool/image', 'pool/trash:<id>'. */
   object: string;
@@ -57,49 +64,107 @@ export interface NativeSnapshot { id: number; size: number; name: string }
 export interface NativePoolStats { maxInflight: number; inflight: number; queued: number; peakInflight: number; completed: number }
 
 export interface RbdNative {
+  // Implements: int rados_create2(rados_t *pcluster, const char *const clustername, const char * const name,
+  //             uint64_t flags), int rados_conf_read_file(rados_t cluster, const char *path),
+  //             int rados_conf_set(rados_t cluster, const char *option, const char *value),
+  //             int rados_connect(rados_t cluster)
   radosConnect(options: NativeConnectOptions): Promise<ClusterHandle>;
+  // Implements: void rados_shutdown(rados_t cluster)
+  /** Deferred until no ioctx or image of the connection is open. */
   radosShutdown(cluster: ClusterHandle): Promise<void>;
+  // Implements: int rados_cluster_fsid(rados_t cluster, char *buf, size_t len)
   radosClusterFsid(cluster: ClusterHandle): Promise<string>;
+  // Implements: int rados_cluster_stat(rados_t cluster, struct rados_cluster_stat_t *result)
   radosClusterStat(cluster: ClusterHandle): Promise<NativeClusterStat>;
+  // Implements: int rados_pool_list(rados_t cluster, char *buf, size_t len)
   radosPoolList(cluster: ClusterHandle): Promise<string[]>;
+  // Implements: int64_t rados_pool_lookup(rados_t cluster, const char *pool_name)
   radosPoolLookup(cluster: ClusterHandle, pool: string): Promise<number>;
+  // Implements: int rados_pool_create(rados_t cluster, const char *pool_name)
   radosPoolCreate(cluster: ClusterHandle, pool: string): Promise<void>;
+  // Implements: int rados_pool_delete(rados_t cluster, const char *pool_name)
   radosPoolDelete(cluster: ClusterHandle, pool: string): Promise<void>;
+  // Implements: int rados_mon_command(rados_t cluster, const char **cmd, size_t cmdlen, const char *inbuf,
+  //             size_t inbuflen, char **outbuf, size_t *outbuflen, char **outs, size_t *outslen)
   /** The command's JSON output. */
   radosMonCommand(cluster: ClusterHandle, command: string): Promise<string>;
+  // Implements: int rados_ioctx_create(rados_t cluster, const char *pool_name, rados_ioctx_t *ioctx),
+  //             void rados_ioctx_set_namespace(rados_ioctx_t io, const char *nspace)
   radosIoctxCreate(cluster: ClusterHandle, pool: string, namespace?: string): Promise<IoCtxHandle>;
+  // Implements: void rados_ioctx_destroy(rados_ioctx_t io)
+  /** Deferred until no image of the pool is open. */
   radosIoctxDestroy(ioctx: IoCtxHandle): Promise<void>;
+  // Implements: int rados_ioctx_pool_stat(rados_ioctx_t io, struct rados_pool_stat_t *stats)
   radosIoctxPoolStat(ioctx: IoCtxHandle): Promise<NativePoolStat>;
 
+  // Pool-level librbd calls (addon/rbd_pool.cc).
+
+  // Implements: int rbd_create4(rados_ioctx_t io, const char *name, uint64_t size, rbd_image_options_t opts)
   rbdCreate4(ioctx: IoCtxHandle, name: string, size: number, options?: NativeImageOptions): Promise<void>;
+  // Implements: int rbd_clone3(rados_ioctx_t p_ioctx, const char *p_name, const char *p_snapname,
+  //             rados_ioctx_t c_ioctx, const char *c_name, rbd_image_options_t c_opts)
   rbdClone3(parentIoctx: IoCtxHandle, parentName: string, parentSnapName: string, ioctx: IoCtxHandle, name: string,
     options?: NativeImageOptions): Promise<void>;
+  // Implements: int rbd_remove(rados_ioctx_t io, const char *name)
   rbdRemove(ioctx: IoCtxHandle, name: string): Promise<void>;
+  // Implements: int rbd_trash_move(rados_ioctx_t io, const char *name, uint64_t delay)
   rbdTrashMove(ioctx: IoCtxHandle, name: string, delaySeconds?: number): Promise<void>;
+  // Implements: int rbd_trash_list(rados_ioctx_t io, rbd_trash_image_info_t *trash_entries, size_t *num_entries)
   rbdTrashList(ioctx: IoCtxHandle): Promise<NativeTrashEntry[]>;
+  // Implements: int rbd_trash_remove(rados_ioctx_t io, const char *id, bool force)
   rbdTrashRemove(ioctx: IoCtxHandle, id: string, force?: boolean): Promise<void>;
+  // Implements: int rbd_list2(rados_ioctx_t io, rbd_image_spec_t *images, size_t *max_images)
   rbdList2(ioctx: IoCtxHandle): Promise<NativeImageSpec[]>;
+  // Implements: int rbd_pool_init(rados_ioctx_t io, bool force)
   rbdPoolInit(ioctx: IoCtxHandle, force?: boolean): Promise<void>;
+  // Implements: int rbd_open(rados_ioctx_t io, const char *name, rbd_image_t *image, const char *snap_name),
+  //             int rbd_open_read_only(rados_ioctx_t io, const char *name, rbd_image_t *image, const char *snap_name)
+  /** A read-only open registers no watch and takes no lock. */
   rbdOpen(ioctx: IoCtxHandle, name: string, readOnly?: boolean): Promise<ImageHandle>;
+  // Implements: int rbd_open_by_id(rados_ioctx_t io, const char *id, rbd_image_t *image, const char *snap_name),
+  //             int rbd_open_by_id_read_only(rados_ioctx_t io, const char *id, rbd_image_t *image, const char *snap_name)
   /** Opens by image id: the only way to reach an image in the trash. */
   rbdOpenById(ioctx: IoCtxHandle, id: string, readOnly?: boolean): Promise<ImageHandle>;
+
+  // Image-level librbd calls (addon/rbd_image.cc).
+
+  // Implements: int rbd_close(rbd_image_t image)
   rbdClose(image: ImageHandle): Promise<void>;
+  // Implements: int rbd_stat(rbd_image_t image, rbd_image_info_t *info, size_t infosize)
   rbdStat(image: ImageHandle): Promise<NativeImageStat>;
+  // Implements: int rbd_get_features(rbd_image_t image, uint64_t *features)
   rbdGetFeatures(image: ImageHandle): Promise<number>;
+  // Implements: int rbd_get_id(rbd_image_t image, char *id, size_t id_len)
   rbdGetId(image: ImageHandle): Promise<string>;
+  // Implements: int rbd_resize(rbd_image_t image, uint64_t size)
   rbdResize(image: ImageHandle, size: number): Promise<void>;
+  // Implements: int rbd_flatten(rbd_image_t image)
   rbdFlatten(image: ImageHandle): Promise<void>;
+  // Implements: int rbd_metadata_get(rbd_image_t image, const char *key, char *value, size_t *val_len)
   rbdMetadataGet(image: ImageHandle, key: string): Promise<string>;
+  // Implements: int rbd_metadata_set(rbd_image_t image, const char *key, const char *value)
   rbdMetadataSet(image: ImageHandle, key: string, value: string): Promise<void>;
+  // Implements: int rbd_metadata_remove(rbd_image_t image, const char *key)
   rbdMetadataRemove(image: ImageHandle, key: string): Promise<void>;
+  // Implements: int rbd_metadata_list(rbd_image_t image, const char *start, uint64_t max, char *keys,
+  //             size_t *key_len, char *values, size_t *vals_len)
   rbdMetadataList(image: ImageHandle): Promise<Record<string, string>>;
+  // Implements: int rbd_watchers_list(rbd_image_t image, rbd_image_watcher_t *watchers, size_t *max_watchers)
   rbdWatchersList(image: ImageHandle): Promise<NativeWatcher[]>;
+  // Implements: int rbd_snap_list(rbd_image_t image, rbd_snap_info_t *snaps, int *max_snaps)
   rbdSnapList(image: ImageHandle): Promise<NativeSnapshot[]>;
+  // Implements: int rbd_snap_create(rbd_image_t image, const char *snapname)
   rbdSnapCreate(image: ImageHandle, snapName: string): Promise<void>;
+  // Implements: int rbd_snap_remove(rbd_image_t image, const char *snapname)
   rbdSnapRemove(image: ImageHandle, snapName: string): Promise<void>;
+  // Implements: int rbd_snap_protect(rbd_image_t image, const char *snap_name)
   rbdSnapProtect(image: ImageHandle, snapName: string): Promise<void>;
+  // Implements: int rbd_snap_unprotect(rbd_image_t image, const char *snap_name)
   rbdSnapUnprotect(image: ImageHandle, snapName: string): Promise<void>;
+  // Implements: int rbd_snap_is_protected(rbd_image_t image, const char *snap_name, int *is_protected)
   rbdSnapIsProtected(image: ImageHandle, snapName: string): Promise<boolean>;
+
+  // The addon's own controls (addon/module.cc): synchronous, no Ceph call.
 
   /** Bound on librados/librbd calls running at once in this process (the addon's own thread pool). */
   setMaxInflight(maxInflight: number): void;
