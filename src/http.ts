@@ -1,5 +1,5 @@
-// /healthz (the process and its event loop are alive), /readyz (informers synced; a healthy standby is ready too, so
-// a rollout does not wait for leadership), /metrics (prom-client).
+// /healthz (the process and its event loop are alive), /readyz (informers synced and the API server answering; a
+// healthy standby is ready too, so a rollout does not wait for leadership), /metrics (prom-client).
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -10,7 +10,8 @@ export interface HttpServerOptions {
   /** "host:port", ":port" or "[v6]:port". */
   address: string;
   registry: Registry;
-  isReady: () => boolean;
+  /** Why this replica is not ready, or undefined when it is. */
+  notReadyBecause: () => string | undefined;
   logger: Logger;
   /** /healthz fails when the event loop has not turned for this long. */
   heartbeatStaleMs?: number;
@@ -52,9 +53,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         return;
       }
       case '/readyz':
-        if (options.isReady()) reply(res, 200, 'ok\n');
-        else reply(res, 503, 'informers not synced\n');
+      {
+        const why = options.notReadyBecause();
+        if (why === undefined) reply(res, 200, 'ok\n');
+        else reply(res, 503, `${why}\n`);
         return;
+      }
       case '/metrics':
         reply(res, 200, await options.registry.metrics(), options.registry.contentType);
         return;

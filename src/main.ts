@@ -5,6 +5,8 @@ import { ConfigError, helpText, parseConfig } from './config.js';
 import { createController } from './controllers/controller.js';
 import { startHttpServer } from './http.js';
 import { createKubeFacade, loadKubeConfig } from './kube/client.js';
+import { realClock } from './kube/clock.js';
+import { trackApiHealth } from './kube/health.js';
 import { createMetrics } from './controllers/metrics.js';
 import { createLogger, describeError } from './logger.js';
 import { RbdProvisioner, type RbdProvisionerOptions } from './rbd/provisioner.js';
@@ -35,7 +37,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
   const logger = createLogger({ level: config.logLevel, format: config.logFormat, defaultMeta: { provisioner: config.provisionerName } });
   const metrics = createMetrics({ defaultMetrics: true, cephCallStats: callStats });
   const kubeConfig = loadKubeConfig(config.kubeconfig);
-  const kube = createKubeFacade(kubeConfig, { qps: config.kubeApiQps, burst: config.kubeApiBurst });
+  const { kube, health } = trackApiHealth(createKubeFacade(kubeConfig, { qps: config.kubeApiQps, burst: config.kubeApiBurst }), realClock);
 
   setMaxInflight(config.cephMaxInflight);
   let assertLeading: () => void = () => {};
@@ -71,16 +73,20 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
   }
   const http = config.httpAddress === ''
     ? undefined
-    : await startHttpServer({ address: config.httpAddress, registry: metrics.registry, isReady: () => controller.isReady(), logger });
+    : await startHttpServer({
+      address: config.httpAddress,
+      registry: metrics.registry,
+      notReadyBecause: () => {
+        if (!controller.isReady()) return 'informers not synced';
+        return health.reachable() ? undefined : `API server unreachable: ${health.lastProblem() ?? 'no answer'}`;
+      },
+      logger,
+    });
 
   logger.info('starting', { identity: config.identity, leaderElect: config.leaderElect, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
-  const outcome = await controller.run(shutdown.signal);
+  await controller.run(shutdown.signal);
   await http?.close();
   await connections.close();
-  if (outcome === 'lost-leadership') {
-    logger.error('lost the leader lease; exiting so a fresh process can stand by');
-    return 1;
-  }
   logger.info('stopped');
   return 0;
 }

@@ -14,6 +14,7 @@ export interface Metrics {
   informerRestarts: Counter<'informer' | 'reason'>;
   informerSynced: Gauge<'informer'>;
   leader: Gauge;
+  leaderLost: Counter;
   orphansCollected: Counter<'result'>;
   orphanScans: Counter<'location' | 'result'>;
   orphansUnsure: Gauge;
@@ -90,6 +91,7 @@ export function createMetrics(
       registers,
     }),
     leader: new Gauge({ name: 'rbd_provisioner_leader', help: '1 while this replica holds the lease and may act.', registers }),
+    leaderLost: new Counter({ name: 'rbd_provisioner_leader_lost_total', help: 'Times this replica lost the lease (it then stands by and campaigns again).', registers }),
     orphansCollected: new Counter({
       name: 'rbd_provisioner_orphans_collected_total',
       help: 'Volumes without PV or claim found by orphan collection, by result (deleted, failed).',

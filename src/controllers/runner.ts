@@ -53,13 +53,21 @@ export interface RunnerDeps {
   onLeading?: (leading: boolean) => void;
 }
 
-export type RunOutcome = 'shutdown' | 'lost-leadership';
+export type RunOutcome = 'shutdown';
 
 /** After aborting work on shutdown, how long it may take to stop before the lease is left to expire instead. */
 const ABORTED_WORK_WAIT_MS = 10_000;
+/**
+ * After losing the lease, how long aborted work may take to stop before this replica campaigns again (Ceph calls
+ * already running finish within the librados timeouts; a new leader fences them in any case).
+ */
+const LOST_WORK_WAIT_MS = 120_000;
 
 export interface Controller {
-  /** Leader election, informers, loops; resolves on shutdown (signal aborted) or when leadership is lost. */
+  /**
+   * Leader election, informers, loops; resolves on shutdown (signal aborted). Losing the lease stops all work at once
+   * and returns this replica to standby: it campaigns again in the same process, with its caches warm.
+   */
   run(signal: AbortSignal): Promise<RunOutcome>;
   /** Every informer has synced (for /readyz, on the leader and on standbys). */
   isReady(): boolean;
@@ -82,6 +90,8 @@ export function createRunner(deps: RunnerDeps): Controller {
 
   let elector: LeaderElector | undefined;
   let leading = false;
+  /** Settles once the work of the last leading session has stopped. */
+  let lastSessionStopped: Promise<unknown> = Promise.resolve();
   const mayAct = (): boolean => leading && (elector === undefined || elector.isLeaseCurrent());
 
   function queueFor(loop: ControlLoop, signal: AbortSignal): WorkQueue {
@@ -132,8 +142,8 @@ export function createRunner(deps: RunnerDeps): Controller {
       for (const loop of loops) loop.stop();
       background.abort();
       if (leadingSignal.aborted) {
-        // Do not wait for anything: the next leader may already be acting.
-        for (const queue of queues) void queue.shutDown(0);
+        // Do not wait for anything: the next leader may already be acting. Campaigning again waits, though.
+        lastSessionStopped = Promise.all([...queues.map((queue) => queue.shutDown(LOST_WORK_WAIT_MS)), settlesWithin(clock, LOST_WORK_WAIT_MS, backgroundDone)]);
         return;
       }
       const grace = tuning.shutdownGraceMs ?? 20_000;
@@ -172,7 +182,6 @@ export function createRunner(deps: RunnerDeps): Controller {
           if (informer.hasSynced()) metrics.informerSynced.set({ informer: informer.name }, 1);
         });
       }
-      let outcome: RunOutcome = 'shutdown';
       try {
         if (config.leaderElect) {
           elector = new LeaderElector({
@@ -186,8 +195,12 @@ export function createRunner(deps: RunnerDeps): Controller {
             clock,
             logger,
           });
-          const result = await elector.run({ onStartedLeading: (leadingSignal) => lead(leadingSignal, signal) }, signal);
-          outcome = result === 'lost' ? 'lost-leadership' : 'shutdown';
+          while ((await elector.run({ onStartedLeading: (leadingSignal) => lead(leadingSignal, signal) }, signal)) === 'lost') {
+            metrics.leaderLost.inc();
+            logger.warn('lost the lease: all work stopped; standing by, and campaigning again once it has stopped');
+            await lastSessionStopped;
+            if (signal.aborted) break;
+          }
         } else {
           await lead(new AbortController().signal, signal);
         }
@@ -198,8 +211,8 @@ export function createRunner(deps: RunnerDeps): Controller {
         await Promise.race([events.flush(), sleep(clock, 2000, flushDeadline.signal).catch(() => undefined)]);
         flushDeadline.abort();
       }
-      logger.info(outcome === 'lost-leadership' ? 'controller stopped: leadership lost' : 'controller stopped');
-      return outcome;
+      logger.info('controller stopped');
+      return 'shutdown';
     },
     isReady: synced,
     isLeader: () => leading,

@@ -9,14 +9,18 @@ describe('HTTP endpoints', () => {
     const metrics = createMetrics();
     metrics.cephCallDuration.observe({ op: 'rbd_create4', result: 'ok' }, 0.003);
     metrics.cephCallsInFlight.inc();
-    let ready = false;
-    const server = await startHttpServer({ address: '127.0.0.1:0', registry: metrics.registry, isReady: () => ready, logger: memoryLogger('error').logger });
+    let why: string | undefined = 'informers not synced';
+    const server = await startHttpServer({ address: '127.0.0.1:0', registry: metrics.registry, notReadyBecause: () => why, logger: memoryLogger('error').logger });
     const base = `http://127.0.0.1:${server.port}`;
     try {
       const health = await fetch(`${base}/healthz`);
       assert.equal(health.status, 200);
-      assert.equal((await fetch(`${base}/readyz`)).status, 503);
-      ready = true;
+      const notReady = await fetch(`${base}/readyz`);
+      assert.equal(notReady.status, 503);
+      assert.equal(await notReady.text(), 'informers not synced\n');
+      why = 'API server unreachable: connect ECONNREFUSED';
+      assert.equal(await (await fetch(`${base}/readyz`)).text(), 'API server unreachable: connect ECONNREFUSED\n');
+      why = undefined;
       assert.equal((await fetch(`${base}/readyz`)).status, 200);
       const body = await (await fetch(`${base}/metrics`)).text();
       for (const name of [
@@ -40,7 +44,7 @@ describe('HTTP endpoints', () => {
 
   test('a bad address is refused', async () => {
     await assert.rejects(
-      startHttpServer({ address: 'nonsense', registry: createMetrics().registry, isReady: () => true, logger: memoryLogger('error').logger }),
+      startHttpServer({ address: 'nonsense', registry: createMetrics().registry, notReadyBecause: () => undefined, logger: memoryLogger('error').logger }),
       /invalid HTTP address "nonsense"/,
     );
   });

@@ -84,7 +84,7 @@ describe('controller', () => {
     await running;
   });
 
-  test('with leader election only the leader acts; losing the lease aborts work at once and run() resolves', async () => {
+  test('with leader election only the leader acts; losing the lease aborts work at once and returns to standby', async () => {
     const kube = new FakeKube();
     const clock = new FakeClock();
     kube.putClass(makeClass('fast'));
@@ -117,19 +117,31 @@ describe('controller', () => {
     await clock.advance(10_000);
     assert.equal(a.provisioner.lastSignal?.aborted, true, 'in-flight work sees the abort');
     assert.throws(() => a.controller.assertLeading(), LeaderLostError);
-    assert.equal(await runningA, 'lost-leadership');
+    let aEnded = false;
+    void runningA.then(() => (aEnded = true));
     release();
     await flush();
     assert.equal(kube.volumes.size, 0, 'the old leader saved nothing after losing the lease');
+    assert.equal(aEnded, false, 'a stands by in the same process instead of exiting');
+    assert.equal(a.controller.isLeader(), false);
+    assert.equal(a.controller.isReady(), true, 'its caches stay warm');
 
     // b takes over once the lease has not been renewed for its duration (plus jittered retry periods).
     await clock.advance(20_000);
     assert.equal(b.controller.isLeader(), true);
     assert.equal(b.provisioner.count('provision'), 1);
     assert.ok(kube.volumes.has('pvc-u1'));
+    kube.replaceLease = replaceLease;
     stopB.abort();
     await clock.advance(0);
     assert.equal(await runningB, 'shutdown');
+
+    // b released the lease on shutdown: a, still campaigning, leads again.
+    await clock.advance(10_000);
+    assert.equal(a.controller.isLeader(), true);
+    stopA.abort();
+    await clock.advance(0);
+    assert.equal(await runningA, 'shutdown');
   });
 
   test('graceful shutdown lets work in flight finish, then releases the lease', async () => {

@@ -1,0 +1,57 @@
+// Whether the API server answers, from the outcome of every request this process makes (leases, lists, watches,
+// writes): the most recent outcome decides. A refusal (4xx) is an answer; a network error, a timeout or a 5xx is
+// not. /readyz reports it, so an outage shows on every replica, standbys included.
+import type { Clock } from './clock.js';
+import { KubeApiError, type KubeFacade } from './client.js';
+
+export interface ApiHealth {
+  /** False while the latest request failed to get an answer. */
+  reachable(): boolean;
+  /** What the latest unanswered request failed with, for /readyz and logs (never a response body). */
+  lastProblem(): string | undefined;
+}
+
+function unanswered(error: unknown): boolean {
+  if (error instanceof KubeApiError) return error.status === 0 || error.status >= 500;
+  return !(error instanceof Error && error.name === 'AbortError');
+}
+
+/** Returns a facade that records the outcome of each call, and the health read from those outcomes. */
+export function trackApiHealth(kube: KubeFacade, clock: Clock): { kube: KubeFacade; health: ApiHealth } {
+  let lastAnswerAt = clock.now();
+  let lastFailureAt = Number.NEGATIVE_INFINITY;
+  let problem: string | undefined;
+  const record = <T>(call: Promise<T>): Promise<T> =>
+    call.then(
+      (value) => {
+        lastAnswerAt = clock.now();
+        return value;
+      },
+      (error: unknown) => {
+        if (unanswered(error)) {
+          lastFailureAt = clock.now();
+          problem = error instanceof Error ? error.message : String(error);
+        } else {
+          lastAnswerAt = clock.now();
+        }
+        throw error;
+      },
+    );
+  const tracked = new Proxy(kube, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+        return result instanceof Promise ? record(result) : result;
+      };
+    },
+  });
+  return {
+    kube: tracked,
+    health: {
+      reachable: () => lastAnswerAt >= lastFailureAt,
+      lastProblem: () => (lastAnswerAt >= lastFailureAt ? undefined : problem),
+    },
+  };
+}
