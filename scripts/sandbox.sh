@@ -53,9 +53,10 @@ EOF
     local port
     port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
     echo "$port" > "$sandbox/controller.port"
-    nohup node dist/src/main.js --kubeconfig="$KUBECONFIG" --provisioner-name="$provisioner_name" \
+    # Supervised as a Deployment would run it: restarted with backoff whenever it exits.
+    nohup bash scripts/supervise.sh node dist/src/main.js --kubeconfig="$KUBECONFIG" --provisioner-name="$provisioner_name" \
       --leader-election-namespace="$controller_namespace" --http-address="127.0.0.1:$port" --log-format=text \
-      >"$log_file" 2>&1 </dev/null &
+      >>"$log_file" 2>&1 </dev/null &
     echo $! > "$pid_file"
     for _ in $(seq 1 100); do
       node -e "fetch(process.argv[1]).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" "http://127.0.0.1:$port/readyz" && break
@@ -140,7 +141,8 @@ EOF
 down() {
   if controller_running; then
     kill "$(cat "$pid_file")" 2>/dev/null || true
-    for _ in $(seq 1 50); do controller_running || break; sleep 0.2; done
+    # The supervisor gives the controller 15 s to stop after TERM.
+    for _ in $(seq 1 100); do controller_running || break; sleep 0.2; done
     controller_running && kill -9 "$(cat "$pid_file")" 2>/dev/null || true
   fi
   rm -f "$pid_file"
