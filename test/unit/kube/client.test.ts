@@ -69,7 +69,8 @@ describe('createKubeFacade (client-node over HTTP)', () => {
       contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
       currentContext: 'x',
     });
-    facade = createKubeFacade(kubeConfig, { qps: 1000, burst: 1000, requestTimeoutMs: 300 });
+    // Generous: no test here waits for the timeout, and a loaded CI machine can take a while to answer.
+    facade = createKubeFacade(kubeConfig, { qps: 1000, burst: 1000, requestTimeoutMs: 10_000 });
   });
 
   after(() => {
