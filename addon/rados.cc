@@ -1,6 +1,7 @@
 // librados: connections, pools, I/O contexts.
 #include <rados/librados.h>
 
+#include <cstdint>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -270,6 +271,53 @@ Napi::Value MonCommand(const Napi::CallbackInfo& info) {
   return Start(std::make_unique<MonCommandOperation>(info.Env(), op, cluster, StringArg(info, 1, "command", op)));
 }
 
+// Implements: int rados_getaddrs(rados_t cluster, char **addrs)
+// The addrvec as librados prints it ("[v2:10.0.0.1:0/123,v1:10.0.0.1:0/123]" or one "v2:...:0/123"); picking the
+// entry to blocklist is policy, left to TypeScript.
+class GetAddrsOperation : public ClusterOperation {
+ public:
+  using ClusterOperation::ClusterOperation;
+  int Execute() override {
+    char* addrs = nullptr;
+    int r = rados_getaddrs(cluster_, &addrs);
+    if (r >= 0 && addrs != nullptr) addrs_ = addrs;
+    rados_buffer_free(addrs);
+    return r < 0 ? r : 0;
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::String::New(env, addrs_); }
+
+ private:
+  std::string addrs_;
+};
+
+Napi::Value GetAddrs(const Napi::CallbackInfo& info) {
+  const char* op = "rados_getaddrs";
+  return Start(std::make_unique<GetAddrsOperation>(info.Env(), op, HandleArg<ClusterNative>(info, 0, op), ""));
+}
+
+// Implements: int rados_blocklist_add(rados_t cluster, char *client_address, uint32_t expire_seconds)
+// Returns once the OSD map that carries the entry is known to this client (librados waits for it).
+class BlocklistAddOperation : public ClusterOperation {
+ public:
+  BlocklistAddOperation(Napi::Env env, const char* op, std::shared_ptr<ClusterNative> c, std::string address,
+                        uint64_t expire)
+      : ClusterOperation(env, op, std::move(c), address), address_(std::move(address)), expire_(static_cast<uint32_t>(expire)) {}
+  int Execute() override { return rados_blocklist_add(cluster_, address_.data(), expire_); }
+
+ private:
+  std::string address_;
+  uint32_t expire_;
+};
+
+Napi::Value BlocklistAdd(const Napi::CallbackInfo& info) {
+  const char* op = "rados_blocklist_add";
+  auto cluster = HandleArg<ClusterNative>(info, 0, op);
+  std::string address = StringArg(info, 1, "clientAddress", op);
+  uint64_t expire = Uint64Arg(info, 2, "expireSeconds", op);
+  if (expire > UINT32_MAX) throw ArgError(info.Env(), op, "expireSeconds must fit in 32 bits");
+  return Start(std::make_unique<BlocklistAddOperation>(info.Env(), op, cluster, address, expire));
+}
+
 // Implements: int rados_ioctx_create(rados_t cluster, const char *pool_name, rados_ioctx_t *ioctx),
 //             void rados_ioctx_set_namespace(rados_ioctx_t io, const char *nspace)
 class IoCtxCreateOperation : public ClusterOperation {
@@ -350,6 +398,8 @@ void InitRados(Napi::Env env, Napi::Object exports) {
   Export<PoolCreate>(env, exports, "radosPoolCreate");
   Export<PoolDelete>(env, exports, "radosPoolDelete");
   Export<MonCommand>(env, exports, "radosMonCommand");
+  Export<GetAddrs>(env, exports, "radosGetAddrs");
+  Export<BlocklistAdd>(env, exports, "radosBlocklistAdd");
   Export<IoCtxCreate>(env, exports, "radosIoctxCreate");
   Export<IoCtxDestroy>(env, exports, "radosIoctxDestroy");
   Export<IoCtxPoolStat>(env, exports, "radosIoctxPoolStat");

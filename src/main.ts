@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The composition root: config -> logger -> clients -> provisioner -> controller. Wiring only.
-import { callStats, ConnectionPool, setMaxInflight, type CallObserver } from './ceph/index.js';
+import { callStats, Cluster, ConnectionPool, setMaxInflight, type CallObserver, type CephTimeouts } from './ceph/index.js';
 import { ConfigError, helpText, parseConfig } from './config.js';
 import { createController } from './controllers/controller.js';
 import { startHttpServer } from './http.js';
@@ -12,6 +12,7 @@ import { createLogger, describeError } from './logger.js';
 import { RbdProvisioner, type RbdProvisionerOptions } from './rbd/provisioner.js';
 import { isEntryPoint } from './entry.js';
 import { kubeSecretReader } from './rbd/secrets.js';
+import { CEPH_CLIENTS_ANNOTATION, CephClientRecord, RbdFencer } from './rbd/fencing.js';
 
 /** What a test entry point may change in the wiring (fault injection); production passes nothing. */
 export interface MainHooks {
@@ -46,23 +47,49 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
     started: () => assertLeading(),
     finished: (op, seconds, result) => metrics.cephCallDuration.observe({ op, result }, seconds),
   };
+  const timeouts: CephTimeouts = {
+    mount: config.cephMountTimeoutMs / 1000,
+    monOp: config.cephMonOpTimeoutMs / 1000,
+    osdOp: config.cephOsdOpTimeoutMs / 1000,
+  };
+  // Fencing: every RADOS client the leader opens is published in the Lease before its first operation, so that a
+  // successor can blocklist it (src/rbd/fencing.ts).
+  const ownClients = new CephClientRecord();
+  let publish: (data: string) => Promise<void> = async () => {};
   const connections = new ConnectionPool({
-    timeouts: {
-      mount: config.cephMountTimeoutMs / 1000,
-      monOp: config.cephMonOpTimeoutMs / 1000,
-      osdOp: config.cephOsdOpTimeoutMs / 1000,
-    },
+    timeouts,
     observer,
+    onConnected: async (target, address) => {
+      await publish(ownClients.add(target, address));
+      logger.info('opened a Ceph client and published its address for fencing', { monitors: target.monitors, user: target.user, address });
+    },
   });
+  const readSecret = kubeSecretReader(kube);
   const provisioner = new RbdProvisioner({
     name: config.provisionerName,
     connections,
-    readSecret: kubeSecretReader(kube),
+    readSecret,
     logger,
     ...hooks.provisionerOptions,
   });
-  const controller = createController({ config, kube, provisioner, logger, metrics });
+  // The fencer's own short-lived connections are not pooled nor published; their calls are only measured.
+  const fencer = new RbdFencer({
+    readSecret,
+    connect: (options) => Cluster.connect({ ...options, timeouts, observer: { finished: observer.finished! } }),
+    logger,
+  });
+  const controller = createController({
+    config, kube, provisioner, logger, metrics,
+    fencing: { fencer, holderDataAnnotation: CEPH_CLIENTS_ANNOTATION },
+    onLeading: (leading) => {
+      if (leading) return;
+      // A successor may blocklist these clients: leading again later must start with new ones (new addresses).
+      connections.reset();
+      ownClients.clear();
+    },
+  });
   assertLeading = () => controller.assertLeading();
+  publish = (data) => controller.setHolderData(data);
 
   const shutdown = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

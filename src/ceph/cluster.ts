@@ -173,6 +173,29 @@ export class Cluster {
     }
   }
 
+  /**
+   * The address other clients blocklist to fence this connection (rados_getaddrs): one entry of librados' addrvec.
+   * Pacific (16.2) prints a connected client's vector as a single untyped entry, "127.0.0.1:0/3295052206" (IP, port
+   * 0, "/" and the connection's random nonce), which rados_blocklist_add takes as it is; a vector of several
+   * ("[v2:...,v1:...]") shares IP and nonce, which is what the OSDs match, so its first entry fences the client.
+   */
+  async clientAddress(): Promise<string> {
+    const addrs = await this.call('rados_getaddrs', () => native.radosGetAddrs(this.handle));
+    return clientAddressOf(addrs);
+  }
+
+  /**
+   * Blocklists another client on the OSDs for expireSeconds (0: the cluster's default, one hour). Resolves once this
+   * client has the OSD map with the entry: from then on the OSDs refuse that client (EBLOCKLISTED).
+   */
+  async blocklist(address: string, expireSeconds: number): Promise<void> {
+    checkClientAddress(address);
+    if (!(Number.isInteger(expireSeconds) && expireSeconds >= 0 && expireSeconds <= 0xffff_ffff)) {
+      throw new ValidationError('expireSeconds', 'a whole number of seconds from 0 to 2^32-1', `got ${String(expireSeconds)}`);
+    }
+    return this.call('rados_blocklist_add', () => native.radosBlocklistAdd(this.handle, address, expireSeconds));
+  }
+
   /** Opens an I/O context on a pool (and RADOS namespace). PoolNotFound when the pool does not exist. */
   async openPool(pool: string, namespace = ''): Promise<Pool> {
     checkPoolName(pool);
@@ -194,4 +217,24 @@ function checkUser(user: unknown): string {
     throw new ValidationError('user', 'a cephx id without "client.", e.g. "admin" or "kubernetes"', `got ${JSON.stringify(user)}`);
   }
   return user;
+}
+
+/** A client entity address: optional "v1:"/"v2:"/"any:" type, IPv4 or [IPv6], port, "/" nonce. */
+const CLIENT_ADDRESS = /^(?:(?:v1|v2|any):)?(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):\d{1,5}\/\d+$/;
+
+/**
+ * The one address to blocklist, from what rados_getaddrs prints: "[v2:ip:port/nonce,v1:ip:port/nonce]" or a single
+ * "v2:ip:port/nonce". The first entry: all of a client's entries share IP and nonce, which is what the OSDs match.
+ */
+export function clientAddressOf(addrvec: string): string {
+  const inner = addrvec.trim().replace(/^\[(.*)\]$/, '$1');
+  const first = inner.split(',')[0]?.trim() ?? '';
+  checkClientAddress(first, addrvec);
+  return first;
+}
+
+function checkClientAddress(address: string, from = address): void {
+  if (typeof address !== 'string' || !CLIENT_ADDRESS.test(address)) {
+    throw new ValidationError('address', 'a client address such as "v2:10.0.0.1:0/3127437212"', `got ${JSON.stringify(from)}`);
+  }
 }

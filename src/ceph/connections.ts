@@ -7,7 +7,15 @@ export interface ClusterTarget {
   monitors: string;
   user: string;
   key: string;
+  /**
+   * Opaque to the pool and not part of the connection's identity: handed to onConnected with the target, e.g. to
+   * say where the key came from. Never put a key here.
+   */
+  origin?: Readonly<Record<string, string>>;
 }
+
+/** A target as onConnected sees it: everything but the key. */
+export type PublicTarget = Omit<ClusterTarget, 'key'>;
 
 export interface ClusterLease {
   readonly cluster: Cluster;
@@ -22,6 +30,12 @@ export interface ConnectionPoolOptions {
   observer?: CallObserver;
   /** For tests: how to open a connection. */
   connect?: (options: ConnectOptions) => Promise<Cluster>;
+  /**
+   * Runs once per new connection, after it is open and before anyone uses it, with the connection's own address
+   * (Cluster.clientAddress()), e.g. to publish that address where a successor can blocklist it. If it rejects,
+   * the connection is closed and the acquire that opened it fails (as do those waiting on it).
+   */
+  onConnected?: (target: PublicTarget, address: string) => Promise<void>;
 }
 
 interface Entry {
@@ -54,15 +68,7 @@ export class ConnectionPool {
     const id = connectionId(target);
     let entry = this.entries.get(id);
     if (!entry) {
-      const connect = this.options.connect ?? ((o: ConnectOptions) => Cluster.connect(o));
-      const created: Entry = {
-        refs: 0,
-        connecting: connect({
-          ...target,
-          ...(this.options.timeouts ? { timeouts: this.options.timeouts } : {}),
-          ...(this.options.observer ? { observer: this.options.observer } : {}),
-        }),
-      };
+      const created: Entry = { refs: 0, connecting: this.open(target) };
       entry = created;
       this.entries.set(id, created);
       // A failed connect must not be cached: the next acquire tries again.
@@ -124,6 +130,40 @@ export class ConnectionPool {
       clearTimeout(entry.idleTimer);
       await (await entry.connecting).close();
     }));
+  }
+
+  /** Connects, then lets onConnected see the connection's address before anything else may use it. */
+  private async open(target: ClusterTarget): Promise<Cluster> {
+    const connect = this.options.connect ?? ((o: ConnectOptions) => Cluster.connect(o));
+    const { origin: _origin, ...connectTarget } = target;
+    const cluster = await connect({
+      ...connectTarget,
+      ...(this.options.timeouts ? { timeouts: this.options.timeouts } : {}),
+      ...(this.options.observer ? { observer: this.options.observer } : {}),
+    });
+    const onConnected = this.options.onConnected;
+    if (onConnected === undefined) return cluster;
+    try {
+      const { key: _key, ...visible } = target;
+      await onConnected(visible, await cluster.clientAddress());
+      return cluster;
+    } catch (err) {
+      await cluster.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * Forgets every connection (each closes once its users are done with it): the next acquire opens a new client,
+   * with a new address. For a replica that stopped leading, whose clients a successor may have blocklisted.
+   */
+  reset(): void {
+    const entries = [...this.entries.values()];
+    this.entries.clear();
+    for (const entry of entries) {
+      clearTimeout(entry.idleTimer);
+      void entry.connecting.then((c) => c.close()).catch(() => {});
+    }
   }
 
   private release(id: string, entry: Entry): void {

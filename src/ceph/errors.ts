@@ -35,6 +35,11 @@ export class InvalidArgument extends CephError {}
 export class NoSpace extends CephError {}
 /** The handle was closed before the call. */
 export class HandleClosed extends CephError {}
+/**
+ * This client was blocklisted (fenced) by another, e.g. a new leader: librados answers EBLOCKLISTED, which is
+ * ESHUTDOWN, to every later call. The connection is dead for good; only a new one (a new address) works.
+ */
+export class Blocklisted extends CephError {}
 
 const POOL_OPS = new Set(['rados_ioctx_create', 'rados_pool_lookup', 'rados_pool_delete']);
 
@@ -75,6 +80,8 @@ export function toCephError(err: unknown): Error {
       return say(NoSpace, 'pool quota reached or cluster full');
     case 'EBADF':
       return say(HandleClosed, 'handle is closed');
+    case 'ESHUTDOWN':
+      return say(Blocklisted, 'this client is blocklisted by the cluster (fenced by another client); a new connection is needed');
     default:
       return new CephError(err.message, err, { cause: err });
   }

@@ -1,9 +1,9 @@
 // The idiomatic TypeScript API over the rbd_native addon. Knows nothing of Kubernetes.
 
-export { Cluster, DEFAULT_TIMEOUTS, type CephTimeouts, type ClusterUsage, type ConfFileOptions, type ConnectOptions, type PoolQuota } from './cluster.js';
+export { Cluster, DEFAULT_TIMEOUTS, clientAddressOf, type CephTimeouts, type ClusterUsage, type ConfFileOptions, type ConnectOptions, type PoolQuota } from './cluster.js';
 export { Pool, type PoolUsage, type TrashEntry, type TrashSource } from './pool.js';
 export { Image, type ImageInfo, type Snapshot, type Watcher } from './image.js';
-export { ConnectionPool, type ClusterLease, type ClusterTarget, type ConnectionPoolOptions } from './connections.js';
+export { ConnectionPool, type ClusterLease, type ClusterTarget, type PublicTarget, type ConnectionPoolOptions } from './connections.js';
 export { callStats, setMaxInflight, type CallObserver, type CallStats } from './calls.js';
 export * from './errors.js';
 export { FEATURE_BITS, IMAGE_FEATURES, checkFeatures, featureBits, featureNames, type ImageFeature } from './features.js';

@@ -88,6 +88,12 @@ export interface RbdNative {
   //             size_t inbuflen, char **outbuf, size_t *outbuflen, char **outs, size_t *outslen)
   /** The command's JSON output. */
   radosMonCommand(cluster: ClusterHandle, command: string): Promise<string>;
+  // Implements: int rados_getaddrs(rados_t cluster, char **addrs)
+  /** This connection's own addresses, as librados prints an addrvec: "[v2:ip:0/nonce,v1:ip:0/nonce]" or one entry. */
+  radosGetAddrs(cluster: ClusterHandle): Promise<string>;
+  // Implements: int rados_blocklist_add(rados_t cluster, char *client_address, uint32_t expire_seconds)
+  /** Blocklists one client address on the OSDs; expireSeconds 0 means the cluster's default (one hour). */
+  radosBlocklistAdd(cluster: ClusterHandle, clientAddress: string, expireSeconds: number): Promise<void>;
   // Implements: int rados_ioctx_create(rados_t cluster, const char *pool_name, rados_ioctx_t *ioctx),
   //             void rados_ioctx_set_namespace(rados_ioctx_t io, const char *nspace)
   radosIoctxCreate(cluster: ClusterHandle, pool: string, namespace?: string): Promise<IoCtxHandle>;

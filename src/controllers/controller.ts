@@ -6,6 +6,7 @@ import { type Clock, realClock } from '../kube/clock.js';
 import type { KubeFacade, ResourceKind, ResourceTypes } from '../kube/client.js';
 import { type EventRecorder, createEventRecorder } from '../kube/events.js';
 import { Informer, type ListWatchSource, type RestartReason } from '../kube/informer.js';
+import type { Fencing } from './fencing.js';
 import type { Metrics } from './metrics.js';
 import { createProvisionLoop } from './provision/loop.js';
 import type { Provisioner } from './provision/provisioner.js';
@@ -32,6 +33,10 @@ export interface ControllerDeps {
   /** Defaults to a recorder over kube. */
   events?: EventRecorder;
   tuning?: Partial<ControllerTuning>;
+  /** Passed to the runner: fence the previous leader's storage clients before acting. */
+  fencing?: Fencing;
+  /** Passed to the runner: told when leading starts and stops. */
+  onLeading?: (leading: boolean) => void;
 }
 
 function sourceFor<K extends ResourceKind>(kube: KubeFacade, kind: K): ListWatchSource<ResourceTypes[K]> {
@@ -45,8 +50,12 @@ export function createController(deps: ControllerDeps): Controller {
   const { config, kube, logger, metrics, provisioner } = deps;
   const clock = deps.clock ?? realClock;
   const tuning: Partial<ControllerTuning> = deps.tuning ?? {};
-  const events =
-    deps.events ?? createEventRecorder({ kube, component: config.provisionerName, instance: config.identity, clock, logger });
+  // The runner exists before the reconciler asks it whether it may act.
+  let controller: Controller | undefined;
+  // A replica that may not act posts no event: a deposed leader must not tell users anything about their claims.
+  const events = deps.events ?? createEventRecorder({
+    kube, component: config.provisionerName, instance: config.identity, clock, logger, mayEmit: () => controller?.mayAct() ?? false,
+  });
 
   const informer = <K extends ResourceKind>(name: string, kind: K) =>
     new Informer<ResourceTypes[K]>({
@@ -64,8 +73,6 @@ export function createController(deps: ControllerDeps): Controller {
   const classes: Informer<V1StorageClass> = informer('storageClasses', 'storageClasses');
   const informers = [claims, volumes, classes];
 
-  // The runner exists before the reconciler asks it whether it may act.
-  let controller: Controller | undefined;
   const cache: CacheView = {
     claim: (key) => claims.get(key),
     volume: (name) => volumes.get(name),
@@ -98,6 +105,10 @@ export function createController(deps: ControllerDeps): Controller {
     clock,
     orphanScanPeriodMs: tuning.orphanScanPeriodMs ?? config.resyncPeriodMs,
   });
-  controller = createRunner({ config, kube, informers, loops: [provision], events, logger, metrics, clock, tuning });
+  controller = createRunner({
+    config, kube, informers, loops: [provision], events, logger, metrics, clock, tuning,
+    ...(deps.fencing === undefined ? {} : { fencing: deps.fencing }),
+    ...(deps.onLeading === undefined ? {} : { onLeading: deps.onLeading }),
+  });
   return controller;
 }

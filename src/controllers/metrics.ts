@@ -15,6 +15,8 @@ export interface Metrics {
   informerSynced: Gauge<'informer'>;
   leader: Gauge;
   leaderLost: Counter;
+  /** Attempts to fence the previous leader before acting, by result (ok, error). */
+  fencings: Counter<'result'>;
   orphansCollected: Counter<'result'>;
   orphanScans: Counter<'location' | 'result'>;
   orphansUnsure: Gauge;
@@ -92,6 +94,12 @@ export function createMetrics(
     }),
     leader: new Gauge({ name: 'rbd_provisioner_leader', help: '1 while this replica holds the lease and may act.', registers }),
     leaderLost: new Counter({ name: 'rbd_provisioner_leader_lost_total', help: 'Times this replica lost the lease (it then stands by and campaigns again).', registers }),
+    fencings: new Counter({
+      name: 'rbd_provisioner_fencings_total',
+      help: 'Attempts to fence the previous leader\'s storage clients before acting, by result (ok, error).',
+      labelNames: ['result'],
+      registers,
+    }),
     orphansCollected: new Counter({
       name: 'rbd_provisioner_orphans_collected_total',
       help: 'Volumes without PV or claim found by orphan collection, by result (deleted, failed).',

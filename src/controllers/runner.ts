@@ -6,8 +6,9 @@ import { type Logger, describeError } from '../logger.js';
 import { type Clock, realClock, settlesWithin, sleep, whenAborted } from '../kube/clock.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { KubeFacade } from '../kube/client.js';
-import { LeaderElector, LeaderLostError, type SessionEnd } from '../kube/leader.js';
+import { type Handover, LeaderElector, LeaderLostError, type SessionEnd } from '../kube/leader.js';
 import { WorkQueue } from '../kube/workqueue.js';
+import type { Fencing } from './fencing.js';
 import type { ControlLoop } from './loop.js';
 import type { Metrics } from './metrics.js';
 
@@ -29,6 +30,9 @@ export interface RunnerTuning {
   slowRetryDelayMs: number;
   /** On SIGTERM, how long work in flight may finish before it is aborted. */
   shutdownGraceMs: number;
+  /** First and largest delay between fencing attempts that failed. */
+  fenceRetryBaseMs: number;
+  fenceRetryMaxMs: number;
 }
 
 /** What the runner needs of an informer: run it, and know when it has its first list. */
@@ -51,6 +55,8 @@ export interface RunnerDeps {
   tuning?: Partial<RunnerTuning>;
   /** Called when leading starts and stops, before any loop acts and after every loop has stopped. */
   onLeading?: (leading: boolean) => void;
+  /** Fence the previous holder's storage clients before any loop acts, and let this holder publish its own. */
+  fencing?: Fencing;
 }
 
 export type RunOutcome = 'shutdown';
@@ -80,6 +86,11 @@ export interface Controller {
    * that aborts the work signal.
    */
   assertLeading(): void;
+  /**
+   * Publishes data in the Lease for whoever leads next (see Fencing); resolves once written. Rejects when this
+   * replica is not leading. Without leader election there is no successor: resolves at once.
+   */
+  setHolderData(data: string): Promise<void>;
 }
 
 export function createRunner(deps: RunnerDeps): Controller {
@@ -113,8 +124,44 @@ export function createRunner(deps: RunnerDeps): Controller {
     });
   }
 
+  /**
+   * Before any loop acts: fence the clients the previous holder published (retrying with backoff until it works or
+   * the session ends), then replace its data with ours (nothing yet: no storage client was used in this term).
+   * True when the loops may start.
+   */
+  async function fenceThePreviousHolder(handover: Handover, ended: AbortSignal): Promise<boolean> {
+    const fencing = deps.fencing;
+    if (fencing === undefined || elector === undefined) return true;
+    const base = tuning.fenceRetryBaseMs ?? 1000;
+    const max = tuning.fenceRetryMaxMs ?? 30_000;
+    const data = handover.previousData ?? '';
+    for (let attempt = 1; !ended.aborted; attempt++) {
+      try {
+        if (data !== '') {
+          logger.info('fencing the previous leader\'s storage clients before acting', { previousHolder: handover.previousHolder, attempt });
+          await fencing.fencer.fence(data, ended);
+          metrics.fencings.inc({ result: 'ok' });
+          logger.info('previous leader fenced; it can no longer reach storage', { previousHolder: handover.previousHolder });
+        }
+        await elector.setHolderData('');
+        return !ended.aborted;
+      } catch (error) {
+        if (ended.aborted) break;
+        const delayMs = Math.min(max, base * 2 ** (attempt - 1));
+        metrics.fencings.inc({ result: 'error' });
+        logger.error('could not fence the previous leader; not acting, trying again', { previousHolder: handover.previousHolder, attempt, delayMs, error: describeError(error) });
+        try {
+          await sleep(clock, delayMs, ended);
+        } catch {
+          break;
+        }
+      }
+    }
+    return false;
+  }
+
   /** One leading session: runs until the lease is lost (leadingSignal) or shutdown (stopSignal). */
-  async function lead(leadingSignal: AbortSignal, stopSignal: AbortSignal): Promise<SessionEnd | void> {
+  async function lead(leadingSignal: AbortSignal, stopSignal: AbortSignal, handover?: Handover): Promise<SessionEnd | void> {
     const work = new AbortController();
     const abortWork = (): void => work.abort(leadingSignal.reason ?? new LeaderLostError('leadership lost'));
     leadingSignal.addEventListener('abort', abortWork, { once: true });
@@ -127,6 +174,7 @@ export function createRunner(deps: RunnerDeps): Controller {
       if (!synced()) logger.info('leading; waiting for every informer to sync before acting');
       await Promise.all(informers.map((informer) => informer.waitForSync(ended)));
       if (ended.aborted) return;
+      if (handover !== undefined && !(await fenceThePreviousHolder(handover, ended))) return;
 
       for (const loop of loops) {
         const queue = queueFor(loop, work.signal);
@@ -194,8 +242,9 @@ export function createRunner(deps: RunnerDeps): Controller {
             retryPeriodMs: config.leaderElectionRetryPeriodMs,
             clock,
             logger,
+            ...(deps.fencing === undefined ? {} : { holderDataAnnotation: deps.fencing.holderDataAnnotation }),
           });
-          while ((await elector.run({ onStartedLeading: (leadingSignal) => lead(leadingSignal, signal) }, signal)) === 'lost') {
+          while ((await elector.run({ onStartedLeading: (leadingSignal, handover) => lead(leadingSignal, signal, handover) }, signal)) === 'lost') {
             metrics.leaderLost.inc();
             logger.warn('lost the lease: all work stopped; standing by, and campaigning again once it has stopped');
             await lastSessionStopped;
@@ -219,6 +268,11 @@ export function createRunner(deps: RunnerDeps): Controller {
     mayAct,
     assertLeading() {
       if (!mayAct()) throw new LeaderLostError('this replica is not the leader (or its lease may have expired)');
+    },
+    async setHolderData(data) {
+      if (!config.leaderElect) return;
+      if (elector === undefined || !mayAct()) throw new LeaderLostError('this replica is not the leader; nothing published');
+      await elector.setHolderData(data);
     },
   };
 }

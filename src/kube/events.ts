@@ -62,6 +62,11 @@ export interface EventRecorderOptions {
   logger: Logger;
   aggregationWindowMs?: number;
   maxTracked?: number;
+  /**
+   * Whether this replica may post events now (e.g. only while it leads). Asked when an event is recorded and again
+   * right before it is sent; when false the event is dropped. Default: always.
+   */
+  mayEmit?: () => boolean;
 }
 
 interface Tracked {
@@ -80,6 +85,11 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
   const tracked = new Map<string, Tracked>();
   const pending = new Set<Promise<void>>();
   let sequence = 0;
+  const mayEmit = options.mayEmit ?? (() => true);
+
+  function dropped(ref: ObjectReference, reason: string): void {
+    options.logger.debug('not recording event: this replica may not act now', { reason, object: `${ref.kind}/${ref.namespace === undefined ? '' : ref.namespace + '/'}${ref.name}` });
+  }
 
   function uniqueName(base: string): string {
     sequence = (sequence + 1) % 0x10000;
@@ -88,6 +98,8 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
   }
 
   async function send(ref: ObjectReference, type: EventType, reason: string, message: string, entry: Tracked, count: number): Promise<void> {
+    // Asked again here: an event recorded while leading may reach this point only after the lease is gone.
+    if (!mayEmit()) return dropped(ref, reason);
     const now = new Date();
     if (entry.name !== undefined) {
       try {
@@ -130,6 +142,7 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
 
   return {
     event(ref, type, reason, rawMessage) {
+      if (!mayEmit()) return dropped(ref, reason);
       const message = truncateUtf8(redactText(rawMessage));
       const now = options.clock.now();
       const key = `${ref.uid ?? `${ref.namespace ?? ''}/${ref.name}`}\u0000${type}\u0000${reason}\u0000${message}`;

@@ -25,6 +25,20 @@ export interface LeaderElectionOptions {
   clock: Clock;
   logger: Logger;
   random?: () => number;
+  /**
+   * The Lease annotation that carries the holder's opaque data (setHolderData), e.g. what a successor must do before
+   * it may act. A new holder inherits what the previous one left there until it sets its own, so a successor that
+   * dies before acting on it leaves it for the next.
+   */
+  holderDataAnnotation?: string;
+}
+
+/** What a new holder learns about the lease it took over. */
+export interface Handover {
+  /** Who held the lease before ('' when it was free or released; our own identity after a restart). */
+  previousHolder: string;
+  /** The holder data the lease carried when we took it; undefined when none. */
+  previousData: string | undefined;
 }
 
 /** How a leading session ended: 'let-expire' when its work may still be running, so no one may lead before the lease expires. */
@@ -36,7 +50,7 @@ export interface LeaderCallbacks {
    * session says 'let-expire') or until renewal fails (then signal aborts with LeaderLostError and the session must
    * stop at once).
    */
-  onStartedLeading(signal: AbortSignal): Promise<SessionEnd | void>;
+  onStartedLeading(signal: AbortSignal, handover: Handover): Promise<SessionEnd | void>;
   onStoppedLeading?(reason: 'lost' | 'released' | 'expiring'): void;
   onNewLeader?(identity: string): void;
 }
@@ -52,6 +66,13 @@ export class LeaderElector {
   private lastRenewAt = Number.NEGATIVE_INFINITY;
   private leading = false;
   private reportedLeader = '';
+  private handover: Handover = { previousHolder: '', previousData: undefined };
+  /** undefined: not set in this term, the annotation keeps what the previous holder left. '' removes it. */
+  private holderData: string | undefined;
+  private dataVersion = 0;
+  private writtenVersion = 0;
+  /** Lease writes one at a time, so a holder-data write and a renewal do not conflict with each other. */
+  private writes: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: LeaderElectionOptions) {}
 
@@ -61,6 +82,31 @@ export class LeaderElector {
    */
   isLeaseCurrent(): boolean {
     return this.leading && this.options.clock.now() - this.lastRenewAt < this.options.renewDeadlineMs;
+  }
+
+  /**
+   * Sets the data this holder publishes on the Lease (holderDataAnnotation) and writes it at once; resolves when a
+   * write carrying it (or newer data) has succeeded. Rejects with LeaderLostError when not leading, or when the lease
+   * is lost before the write lands: the caller must then not rely on the data being published.
+   */
+  async setHolderData(data: string): Promise<void> {
+    if (this.options.holderDataAnnotation === undefined) throw new Error('leader election: no holder data annotation configured');
+    const { clock, renewDeadlineMs, retryPeriodMs } = this.options;
+    this.holderData = data;
+    const version = ++this.dataVersion;
+    while (this.writtenVersion < version) {
+      if (!this.isLeaseCurrent()) throw new LeaderLostError('not leading: the holder data could not be published');
+      const remaining = this.lastRenewAt + renewDeadlineMs - clock.now();
+      const written = await this.serialized(() =>
+        this.writtenVersion >= version ? Promise.resolve(true) : this.tryAcquireOrRenew(new AbortController().signal, remaining, true));
+      if (!written) await sleep(clock, retryPeriodMs / 4);
+    }
+  }
+
+  private serialized<T>(write: () => Promise<T>): Promise<T> {
+    const result = this.writes.then(write);
+    this.writes = result.catch(() => undefined);
+    return result;
   }
 
   async run(callbacks: LeaderCallbacks, stop: AbortSignal): Promise<LeaderElectionOutcome> {
@@ -101,7 +147,7 @@ export class LeaderElector {
     let sessionDone = false;
     let release = true;
     const sessionEnded = callbacks
-      .onStartedLeading(session.signal)
+      .onStartedLeading(session.signal, this.handover)
       .then((end) => {
         release = end !== 'let-expire';
       })
@@ -123,7 +169,7 @@ export class LeaderElector {
         lose('the renew deadline passed (was the process paused?)');
         break;
       }
-      if (await this.tryAcquireOrRenew(session.signal, remaining)) armExpiry();
+      if (await this.serialized(() => this.tryAcquireOrRenew(session.signal, remaining))) armExpiry();
     }
     if (expiry !== undefined) clock.clearTimeout(expiry);
 
@@ -151,8 +197,18 @@ export class LeaderElector {
     return Math.max(1, Math.ceil(this.options.leaseDurationMs / 1000));
   }
 
-  /** One attempt, bounded by timeoutMs; errors count as "not acquired" and are logged. */
-  private async tryAcquireOrRenew(outer: AbortSignal, timeoutMs: number): Promise<boolean> {
+  /** The annotations to write: the holder data when set in this term, else what the lease has. */
+  private annotationsFor(current: Record<string, string> | undefined): Record<string, string> | undefined {
+    const key = this.options.holderDataAnnotation;
+    if (key === undefined || this.holderData === undefined) return current;
+    const annotations = { ...current };
+    if (this.holderData === '') delete annotations[key];
+    else annotations[key] = this.holderData;
+    return annotations;
+  }
+
+  /** One attempt, bounded by timeoutMs; errors count as "not acquired" and are logged. renewOnly: never acquire. */
+  private async tryAcquireOrRenew(outer: AbortSignal, timeoutMs: number, renewOnly = false): Promise<boolean> {
     const { clock, client, namespace, name, identity, logger } = this.options;
     const attempt = new AbortController();
     const onOuterAbort = (): void => attempt.abort(outer.reason);
@@ -161,7 +217,11 @@ export class LeaderElector {
     try {
       const now = clock.now();
       const lease = await client.readLease(namespace, name, attempt.signal);
+      const version = this.dataVersion;
       if (lease === undefined) {
+        if (renewOnly) return false;
+        this.handover = { previousHolder: '', previousData: undefined };
+        this.holderData = undefined;
         const created = await client.createLease(
           namespace,
           {
@@ -185,9 +245,18 @@ export class LeaderElector {
         this.reportLeader(holder);
         return false;
       }
+      if (renewOnly && holder !== identity) return false;
       const renewing = holder === identity;
+      if (!this.leading) {
+        // Taking the lease (perhaps our own, left by a previous process): hand what the lease carries to the session.
+        const key = this.options.holderDataAnnotation;
+        this.handover = { previousHolder: holder, previousData: key === undefined ? undefined : lease.metadata?.annotations?.[key] };
+        this.holderData = undefined;
+      }
+      const annotations = this.annotationsFor(lease.metadata?.annotations);
       const updated: V1Lease = {
         ...lease,
+        metadata: { ...lease.metadata, ...(annotations === undefined ? {} : { annotations }) },
         spec: {
           ...spec,
           holderIdentity: identity,
@@ -200,6 +269,7 @@ export class LeaderElector {
       const replaced = await client.replaceLease(namespace, name, updated, attempt.signal);
       this.observe(replaced, clock.now());
       this.lastRenewAt = now;
+      this.writtenVersion = Math.max(this.writtenVersion, version);
       this.reportLeader(identity);
       return true;
     } catch (error) {

@@ -309,7 +309,13 @@ export class RbdProvisioner implements Provisioner {
       if (err instanceof SecretError) throw failure(op, 'final', 'SecretUnavailable', err.message, err);
       throw err;
     }
-    const clusterTarget: ClusterTarget = { monitors: target.monitors, user: target.adminId, key };
+    // origin: which Secret held the key, so a successor that must fence this connection can read it (never the key).
+    const clusterTarget: ClusterTarget = {
+      monitors: target.monitors,
+      user: target.adminId,
+      key,
+      origin: { secretNamespace: target.adminSecret.namespace, secretName: target.adminSecret.name },
+    };
     let connection: Cluster | undefined;
     try {
       return await this.options.connections.use(clusterTarget, async (cluster: Cluster) => {
