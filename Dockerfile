@@ -13,7 +13,7 @@ COPY package.json package-lock.json ./
 # Scripts off: the package's install hook builds the addon, and its sources are not copied yet.
 RUN npm ci --ignore-scripts
 COPY binding.gyp tsconfig.json ./
-COPY scripts/build.sh scripts/build.sh
+COPY scripts/build.sh scripts/node.sh scripts/
 COPY addon addon
 COPY src src
 # build.sh points node-gyp at this Node's own headers: no download during the build.

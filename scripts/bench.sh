@@ -4,6 +4,7 @@
 #   scripts/bench.sh burst    a burst of claims through the controller process (bench/burst.ts; CLAIMS=500)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/node.sh
 bash scripts/ensure-deps.sh
 bash scripts/ceph/cluster.sh start >/dev/null
 case "${1:-rbd}" in

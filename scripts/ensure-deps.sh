@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Makes a fresh machine ready to build and test: Debian packages, npm dependencies, the addon and the TypeScript.
-# Safe to run again: each step is skipped when already done.
+# Makes a fresh machine ready to build and test: Node 24 (scripts/node.sh), Debian packages, npm dependencies, the
+# addon and the TypeScript. Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/node.sh
 
 # Build tools and the Ceph client development files the addon links against.
 packages=(build-essential python3 librbd-dev librados-dev)
@@ -26,9 +27,11 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   npm ci --no-audit --no-fund --ignore-scripts
 fi
 
-# The addon (rebuilt when a source is newer than the binary) and the TypeScript (tsc is incremental enough).
+# The addon, rebuilt when a source is newer than the binary or it was built for another Node ABI (a build/ made
+# under Node 20 is not reused under 24); then the TypeScript (tsc is incremental enough).
 addon=build/Release/rbd_native.node
-if [ ! -f "$addon" ] || [ -n "$(find addon binding.gyp -newer "$addon" -print -quit)" ]; then
+if [ ! -f "$addon" ] || [ -n "$(find addon binding.gyp -newer "$addon" -print -quit)" ] ||
+  [ "$(cat build/node-abi 2>/dev/null)" != "$(rbd_node_abi)" ]; then
   bash scripts/build.sh addon
 fi
 bash scripts/build.sh ts

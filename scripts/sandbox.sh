@@ -9,6 +9,8 @@
 # apart from the tests' clusters, and .sandbox/env exports KUBECONFIG, CEPH_CONF and RBD_PROVISIONER_NAME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The provisioner, the builds and the helpers below all run on Node 24.
+source scripts/node.sh
 repo=$(pwd)
 sandbox=$repo/.sandbox
 export RBD_PROVISIONER_STATE=$sandbox

@@ -7,6 +7,8 @@
 #   scripts/test.sh unit addon      only these (test/<suite>/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Node 24 first on PATH before anything is built or run, even when an older system npm started this script.
+source scripts/node.sh
 
 all=(unit cephcluster addon integration controlplane chart e2e)
 suites=("$@")
@@ -29,13 +31,15 @@ bash scripts/ensure-deps.sh
 if $needs_faults; then
   # The addon suite also loads the test-only fault-injection addon, built from the addon's own sources.
   faults=test/addon/faults/build/Release/rbd_native_faults.node
-  if [ ! -f "$faults" ] || [ -n "$(find addon test/addon/faults/faults.cc test/addon/faults/binding.gyp -newer "$faults" -print -quit)" ]; then
+  if [ ! -f "$faults" ] || [ "$(cat test/addon/faults/build/node-abi 2>/dev/null)" != "$(rbd_node_abi)" ] ||
+    [ -n "$(find addon test/addon/faults/faults.cc test/addon/faults/binding.gyp -newer "$faults" -print -quit)" ]; then
     bash scripts/build.sh faults
   fi
 fi
 if $needs_ceph; then bash scripts/ceph/cluster.sh start; fi
 if $needs_kube; then bash scripts/kube/cluster.sh start; fi
 
-dirs=()
-for suite in "${suites[@]}"; do dirs+=("dist/test/$suite/"); done
-exec node --test --test-timeout=600000 "${dirs[@]}"
+# Node's test runner takes glob patterns (expanded by node itself, hence the quotes), not folders.
+patterns=()
+for suite in "${suites[@]}"; do patterns+=("dist/test/$suite/**/*.test.js"); done
+exec node --test --test-timeout=600000 "${patterns[@]}"
