@@ -46,9 +46,13 @@ export class OrphanCollector {
   /** The owned volumes at one location, or undefined when that location could not be scanned (logged, counted). */
   private async scanLocation(location: VolumeLocation, log: Logger, signal: AbortSignal): Promise<OwnedVolume[] | undefined> {
     const { clock, metrics, provisioner } = this.options;
-    const timeout = new AbortController();
-    const timer = clock.setTimeout(() => timeout.abort(new Error(`timed out after ${this.options.tuning.orphanScanTimeoutMs} ms`)), this.options.tuning.orphanScanTimeoutMs);
-    const scanSignal = AbortSignal.any([signal, timeout.signal]);
+    // One controller, strongly held, fed by both causes: a signal made by AbortSignal.any() can be garbage-collected
+    // with its listeners while the scan still waits on it, and then the timeout would never reach the scan.
+    const scan = new AbortController();
+    const forwardAbort = (): void => scan.abort(signal.reason);
+    signal.addEventListener('abort', forwardAbort, { once: true });
+    const timer = clock.setTimeout(() => scan.abort(new Error(`timed out after ${this.options.tuning.orphanScanTimeoutMs} ms`)), this.options.tuning.orphanScanTimeoutMs);
+    const scanSignal = scan.signal;
     try {
       const owned = await provisioner.listOwnedVolumes!(location, scanSignal);
       metrics.orphanScans.inc({ location: location.id, result: 'ok' });
@@ -64,6 +68,7 @@ export class OrphanCollector {
       return undefined;
     } finally {
       clock.clearTimeout(timer);
+      signal.removeEventListener('abort', forwardAbort);
     }
   }
 
