@@ -2,7 +2,8 @@ import { invoke } from './calls.js';
 import type { Cluster } from './cluster.js';
 import { Image } from './image.js';
 import { native } from './native.js';
-import { checkImageId, checkImageName, checkSize, checkSnapshotName, toNativeImageOptions, type CreateImageOptions } from './options.js';
+import { checkImageId, checkImageName, checkSnapshotName } from './names.js';
+import { checkSize, toNativeImageOptions, type CreateImageOptions } from './options.js';
 import type { IoCtxHandle } from './rbd-native.js';
 
 /** Why an image is in the trash (librbd's rbd_trash_image_source_t). */

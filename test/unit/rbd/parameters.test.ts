@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { featureBits } from '../../../src/ceph/features.js';
 import { describe, test } from 'node:test';
+import { featureBits } from '../../../src/ceph/features.js';
+import { parseMonitors } from '../../../src/ceph/monitors.js';
 import {
   type ClassParameters, deriveClusterID, inTreeMonitorList, KNOWN_PARAMETER_KEYS, ParameterError,
-  parseClassParameters, parseMonitors,
+  parseClassParameters,
 } from '../../../src/rbd/parameters.js';
 
 const BASE = { monitors: '10.0.0.1:6789', adminSecretName: 'ceph-admin', userSecretName: 'ceph-user' } as const;
