@@ -1,8 +1,9 @@
 // StorageClass parameters -> a validated, typed description of what to create. Pure: no Kubernetes or Ceph calls.
 //
 // The keys of the retired external-storage rbd-provisioner keep their meaning and defaults, matched
-// case-insensitively as it did; ceph-csi spellings are accepted as aliases. Every error names the key and the
-// allowed values, and never contains more than a short, quoted excerpt of what the user wrote.
+// case-insensitively as it did; ceph-csi spellings are accepted as aliases. One departure: it took an empty adminId
+// or pool for its default, and here an empty value is an error wherever "" means nothing of its own. Every error
+// names the key and the allowed values, and never contains more than a short, quoted excerpt of what the user wrote.
 
 import { createHash } from 'node:crypto';
 import { checkFeatures, IMAGE_FEATURES, type ImageFeature } from '../ceph/features.js';
@@ -190,7 +191,8 @@ function collect(params: Record<string, string>): Map<Key, RawValue> {
     }
     const value = rawValue.trim();
     const earlier = found.get(known.key);
-    // An empty value counts as absent, so it neither conflicts with nor replaces another spelling's value.
+    // An empty value under one spelling neither conflicts with nor replaces another spelling's value; alone, it is
+    // judged by parseClassParameters.
     if (earlier && value === '') continue;
     if (earlier && earlier.value !== '' && earlier.value !== value) {
       const [primary] = KEY_SPELLINGS[known.key];
@@ -208,39 +210,68 @@ function collect(params: Record<string, string>): Map<Key, RawValue> {
   return found;
 }
 
+// Keys whose empty value is a value of its own: no features, the pool's default RADOS namespace (librados names it
+// ""), no name prefix. Every other key refuses "" rather than taking it for its default: `pool: ""` (often a template
+// whose value was not set) once created images in pool "rbd", which nobody writing it asked for.
+type EmptyIsAValue = 'imageFeatures' | 'radosNamespace' | 'imageNamePrefix';
+const EMPTY_IS_A_VALUE: ReadonlySet<Key> = new Set<EmptyIsAValue>(['imageFeatures', 'radosNamespace', 'imageNamePrefix']);
+
+/** What leaving out each optional key gives: the error for an empty value says to do that instead. */
+const WHEN_ABSENT: Record<Exclude<Key, EmptyIsAValue | 'monitors' | 'adminSecretName'>, string> = {
+  adminId: `the default "${DEFAULTS.adminId}"`,
+  adminSecretNamespace: `the default "${DEFAULTS.adminSecretNamespace}"`,
+  pool: `the default "${DEFAULTS.pool}"`,
+  dataPool: "data in the image's own pool",
+  userId: 'the same id as adminId',
+  userSecretName: 'nodes to map with their own keyring (volumeSource "rbd" only)',
+  userSecretNamespace: "the claim's namespace",
+  imageFormat: 'format 2',
+  fsType: `the default "${DEFAULTS.fsType}"`,
+  clusterID: 'an id derived from the monitors',
+  objectSize: 'the default 4MiB',
+  stripeUnit: 'no striping',
+  stripeCount: 'no striping',
+  volumeSource: `the default "${DEFAULTS.volumeSource}"`,
+  csiDriver: `the default "${DEFAULTS.csiDriver}"`,
+  mounter: "ceph-csi's default mounter",
+};
+
 /**
- * Parses and validates a StorageClass's parameters. Throws ParameterError naming the first bad key.
- * Empty values count as absent (as the legacy provisioner did for adminId and pool), except imageFeatures, where ""
- * asks for an image without features.
+ * Parses and validates a StorageClass's parameters. Throws ParameterError naming the first bad key and what it
+ * allows. An empty value is refused, except for the keys where "" means something (EMPTY_IS_A_VALUE).
  */
 export function parseClassParameters(params: Record<string, string> | undefined): ClassParameters {
   const raw = collect(params ?? {});
   const field = (key: Key): string => raw.get(key)?.field ?? KEY_SPELLINGS[key][0];
-  const given = (key: Key): string | undefined => {
-    const value = raw.get(key)?.value;
-    return value === '' ? undefined : value;
-  };
   const fail = (key: Key, problem: string, allowed: string): never => {
     throw new ParameterError(field(key), problem, allowed);
   };
+  /** The value as written; undefined when absent; "" only for EMPTY_IS_A_VALUE keys. */
+  const given = (key: Key, allowed: string): string | undefined => {
+    const value = raw.get(key)?.value;
+    if (value !== '' || EMPTY_IS_A_VALUE.has(key)) return value;
+    const absent = (WHEN_ABSENT as Partial<Record<Key, string>>)[key];
+    return fail(key, absent === undefined ? 'missing: the value is empty' : `empty; leave the key out for ${absent}`, allowed);
+  };
   const name = (key: Key, rule: NameRule, fallback?: string): string => {
-    const value = given(key) ?? fallback;
+    const value = given(key, rule.allowed) ?? fallback;
     if (value === undefined) return fail(key, 'missing', rule.allowed);
     const problem = nameProblem(rule, value);
     if (problem) fail(key, problem, rule.allowed);
     return value;
   };
+  /** Undefined when absent (or "" where that is a value). */
   const optionalName = (key: Key, rule: NameRule): string | undefined =>
-    given(key) === undefined ? undefined : name(key, rule);
+    (given(key, rule.allowed) ?? '') === '' ? undefined : name(key, rule);
   const oneOf = <T extends string>(key: Key, choices: readonly T[], fallback: T | undefined): T | undefined => {
-    const value = given(key);
+    const value = given(key, choices.join(', '));
     if (value === undefined) return fallback;
     if (!(choices as readonly string[]).includes(value)) fail(key, `unknown value ${quote(value)}`, choices.join(', '));
     return value as T;
   };
 
   // monitors
-  const monitorsText = given('monitors');
+  const monitorsText = given('monitors', MONITORS_ALLOWED);
   if (monitorsText === undefined) fail('monitors', 'missing', MONITORS_ALLOWED);
   let monitorEntries: MonitorEntry[] = [];
   try {
@@ -267,7 +298,7 @@ export function parseClassParameters(params: Record<string, string> | undefined)
   const clusterID = optionalName('clusterID', NAME_RULES.clusterID) ?? deriveClusterID(monitorEntries);
 
   // image layout
-  const imageFormat = given('imageFormat');
+  const imageFormat = given('imageFormat', '2');
   if (imageFormat === '1') {
     fail('imageFormat', 'format 1 is deprecated and unsupported: librbd creates format-1 images without features, ' +
       'striping or a data pool', '2');
@@ -275,11 +306,12 @@ export function parseClassParameters(params: Record<string, string> | undefined)
     fail('imageFormat', `unknown image format ${quote(imageFormat)}`, '2');
   }
   const imageFeatures = parseFeatures(raw.get('imageFeatures')?.value, field('imageFeatures'));
-  const objectSize = layoutSize('objectSize', given('objectSize'), DEFAULTS.objectSize, fail);
+  const objectSize = layoutSize('objectSize', given('objectSize', OBJECT_SIZE_ALLOWED), DEFAULTS.objectSize, fail);
   if (!isPowerOfTwo(objectSize) || objectSize < MIN_OBJECT_SIZE || objectSize > MAX_OBJECT_SIZE) {
     fail('objectSize', `${objectSize} bytes is not a power of two between 4KiB and 32MiB`, OBJECT_SIZE_ALLOWED);
   }
-  const striping = parseStriping(given('stripeUnit'), given('stripeCount'), objectSize, fail);
+  const striping = parseStriping(
+    given('stripeUnit', STRIPE_UNIT_ALLOWED), given('stripeCount', STRIPE_COUNT_ALLOWED), objectSize, fail);
 
   // the PV
   const fsType = oneOf('fsType', FS_TYPES, DEFAULTS.fsType)!;
@@ -294,7 +326,7 @@ export function parseClassParameters(params: Record<string, string> | undefined)
   }
   if (volumeSource === 'rbd') {
     const onlyForCsi = (key: Key) => {
-      if (given(key) !== undefined) {
+      if (raw.has(key)) {
         fail(key, 'only applies to volumeSource "csi"', 'omit it, or set volumeSource "csi"');
       }
     };

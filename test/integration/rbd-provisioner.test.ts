@@ -120,6 +120,21 @@ describe('provision', () => {
     assert.deepEqual(await pool.listImages(), before);
   });
 
+  test('an empty pool is refused, naming the field and what it allows; nothing is created in pool "rbd"', async () => {
+    const c = claim();
+    const err = await provisioner.provision(request(c, storageClass({ pool: '' })), signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof ProvisionError, String(err));
+    assert.equal(err.kind, 'final');
+    assert.equal(err.reason, 'InvalidParameter');
+    assert.match(err.message, /^StorageClass parameter "pool": empty; leave the key out for the default "rbd"; allowed: .*a pool name/);
+    const rbdPool = await fixture.cluster.openPool('rbd');
+    try {
+      assert.ok(!(await rbdPool.listImages()).includes(`pvc-${c.metadata!.uid}`));
+    } finally {
+      await rbdPool.close();
+    }
+  });
+
   test('a pool at its quota is refused before the create, as a transient error', async () => {
     const c = claim();
     await ceph.ceph(['osd', 'pool', 'set-quota', pool.name, 'max_objects', '1']);
