@@ -135,6 +135,36 @@ describe('provision', () => {
     }
   });
 
+  test('a missing RADOS namespace is reported as such, naming pool and namespace; a created one works', async () => {
+    const namespace = `ns-${randomUUID().slice(0, 8)}`;
+    const missing = await provisioner.provision(request(claim(), storageClass({ radosNamespace: namespace })), signal)
+      .then(() => undefined, (e: unknown) => e);
+    assert.ok(missing instanceof ProvisionError, String(missing));
+    assert.equal(missing.kind, 'final');
+    assert.equal(missing.reason, 'NamespaceNotFound');
+    assert.match(missing.message, new RegExp(`RADOS namespace "${namespace}" does not exist in pool "${pool.name}"`));
+    assert.doesNotMatch(missing.message, /data pool/);
+
+    await ceph.rbd(['namespace', 'create', `${pool.name}/${namespace}`]);
+    const c = claim();
+    const pv = await provisioner.provision(request(c, storageClass({ radosNamespace: namespace })), signal);
+    assert.equal(pv.spec?.csi?.volumeAttributes?.['radosNamespace'], namespace);
+    const inNamespace = await fixture.cluster.openPool(pool.name, namespace);
+    try {
+      assert.ok((await inNamespace.listImages()).includes(`pvc-${c.metadata!.uid}`));
+      await inNamespace.removeImage(`pvc-${c.metadata!.uid}`);
+    } finally {
+      await inNamespace.close();
+    }
+  });
+
+  test('a missing data pool is reported as such', async () => {
+    const dataPool = `missing-${randomUUID().slice(0, 8)}`;
+    const err = await provisioner.provision(request(claim(), storageClass({ dataPool })), signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof ProvisionError && err.kind === 'final' && err.reason === 'PoolNotFound', String(err));
+    assert.match(err.message, new RegExp(`data pool "${dataPool}" does not exist`));
+  });
+
   test('a pool at its quota is refused before the create, as a transient error', async () => {
     const c = claim();
     await ceph.ceph(['osd', 'pool', 'set-quota', pool.name, 'max_objects', '1']);
