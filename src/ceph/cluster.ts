@@ -2,7 +2,7 @@ import { invoke, type CallObserver } from './calls.js';
 import { CephError, PoolNotFound } from './errors.js';
 import { checkMonitors } from './monitors.js';
 import { native } from './native.js';
-import { checkCephId, checkNamespace, checkPoolName } from './names.js';
+import { checkCephId, checkCephxKey, checkNamespace, checkPoolName } from './names.js';
 import { ValidationError } from './validation.js';
 import { Pool } from './pool.js';
 import type { ClusterHandle, NativeConnectOptions } from './rbd-native.js';
@@ -83,12 +83,10 @@ export class Cluster {
 
   static async connect(options: ConnectOptions): Promise<Cluster> {
     const monitors = checkMonitors(options.monitors);
-    if (typeof options.key !== 'string' || options.key === '') {
-      throw new ValidationError('key', 'a cephx key (base64)', 'is empty');
-    }
+    const key = checkCephxKey(options.key);
     const user = checkCephId(options.user);
     const config = { ...options.config, ...baseConfig(options.timeouts) };
-    const nativeOptions: NativeConnectOptions = { user, monHost: monitors, key: options.key, config };
+    const nativeOptions: NativeConnectOptions = { user, monHost: monitors, key, config };
     const handle = await invoke(options.observer, 'rados_connect', () => native.radosConnect(nativeOptions));
     return new Cluster(handle, user, options.observer);
   }

@@ -73,3 +73,38 @@ export function checkNamespace(value: unknown, field = 'namespace'): string {
   if (value === undefined || value === '') return '';
   return checkName(CEPH_NAMES.radosNamespace, field, value);
 }
+
+// ---- cephx keys -------------------------------------------------------------------------------------------------
+
+/**
+ * A cephx secret as `ceph auth get-key` prints it: base64 of a CryptoKey, which is type (u16, 1 = AES), creation
+ * time (8 bytes), secret length (u16, 16) and the 16-byte secret: 28 bytes, 40 characters, always "AQ...==".
+ * Unanchored, to find keys in text (log redaction); CEPHX_KEY_SHAPE checks a whole value. Accepting only what the
+ * redaction finds is deliberate: a key of another type would need both extended together.
+ */
+export const CEPHX_KEY_TEXT = 'AQ[A-Za-z0-9+/]{36}==';
+const CEPHX_KEY_SHAPE = new RegExp(`^${CEPHX_KEY_TEXT}$`);
+const CEPHX_AES = 1;
+const CEPHX_HEADER_BYTES = 12;
+const CEPHX_AES_SECRET_BYTES = 16;
+
+export const CEPHX_KEY_ALLOWED = 'a cephx key as "ceph auth get-key client.<id>" prints it (40 characters of base64, AQ...==)';
+
+/** Why `key` is not a cephx key, or undefined when it is one. Never quotes the key. */
+export function cephxKeyProblem(key: unknown): string | undefined {
+  if (typeof key !== 'string') return 'not a string';
+  if (key === '') return 'empty';
+  if (!CEPHX_KEY_SHAPE.test(key)) return 'malformed: not 40 characters of base64 starting with "AQ"';
+  const bytes = Buffer.from(key, 'base64');
+  if (bytes.readUInt16LE(0) !== CEPHX_AES || bytes.readUInt16LE(CEPHX_HEADER_BYTES - 2) !== CEPHX_AES_SECRET_BYTES) {
+    return 'malformed: base64, but not of a cephx AES secret';
+  }
+  return undefined;
+}
+
+/** Returns key when it is a cephx key, else throws a ValidationError naming field (and never the key). */
+export function checkCephxKey(key: unknown, field = 'key'): string {
+  const problem = cephxKeyProblem(key);
+  if (problem) throw new ValidationError(field, CEPHX_KEY_ALLOWED, problem);
+  return key as string;
+}

@@ -3,8 +3,9 @@
 import type { V1PersistentVolume, V1StorageClass } from '@kubernetes/client-node';
 import PQueue from 'p-queue';
 import {
-  CephError, ImageBusy, ImageExists, ImageHasSnapshots, ImageNotFound, InvalidArgument, NamespaceNotFound, NoSpace, PermissionDenied,
-  PoolNotFound, Timeout, ValidationError, type Cluster, type ClusterTarget, type ConnectionPool, type Image, type Pool,
+  CEPHX_KEY_ALLOWED, CephError, cephxKeyProblem, ImageBusy, ImageExists, ImageHasSnapshots, ImageNotFound, InvalidArgument,
+  NamespaceNotFound, NoSpace, PermissionDenied, PoolNotFound, Timeout, ValidationError, type Cluster, type ClusterTarget,
+  type ConnectionPool, type Image, type Pool,
 } from '../ceph/index.js';
 import { DeleteError, ProvisionError } from '../controllers/provision/errors.js';
 import type { OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../controllers/provision/provisioner.js';
@@ -308,6 +309,12 @@ export class RbdProvisioner implements Provisioner {
     } catch (err) {
       if (err instanceof SecretError) throw failure(op, 'final', 'SecretUnavailable', err.message, err);
       throw err;
+    }
+    // Checked here, before any native call, where the Secret is known: librados would say only "invalid argument".
+    const keyProblem = cephxKeyProblem(key);
+    if (keyProblem) {
+      const { namespace, name } = target.adminSecret;
+      throw failure(op, 'final', 'InvalidSecret', `secret ${namespace}/${name}: its key is ${keyProblem}; expected ${CEPHX_KEY_ALLOWED}`, undefined);
     }
     const clusterTarget: ClusterTarget = { monitors: target.monitors, user: target.adminId, key };
     let connection: Cluster | undefined;

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { ConnectionPool, type Pool } from '../../src/ceph/index.js';
 import { DeleteError, ProvisionError } from '../../src/controllers/provision/errors.js';
 import { DELETING_KEY, OWNER_KEYS, PV_MAY_EXIST_KEY, RbdProvisioner, SecretError } from '../../src/rbd/provisioner.js';
+import { kubeSecretReader } from '../../src/rbd/secrets.js';
 import { openTestPool, type CephTestCluster, type OpenTestPool } from '../support/ceph.js';
 
 const MiB = 2 ** 20;
@@ -163,6 +164,21 @@ describe('provision', () => {
     const err = await provisioner.provision(request(claim(), storageClass({ dataPool })), signal).then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof ProvisionError && err.kind === 'final' && err.reason === 'PoolNotFound', String(err));
     assert.match(err.message, new RegExp(`data pool "${dataPool}" does not exist`));
+  });
+
+  test('a Secret whose key is not a cephx key: final, naming the Secret, never the key', async () => {
+    for (const key of ['not-a-cephx-key', ceph.adminKey.slice(0, -4), `[client.admin]\n\tkey = ${ceph.adminKey}`]) {
+      const secrets = { readSecretData: async () => ({ key: Buffer.from(key).toString('base64') }) };
+      const withBadKey = new RbdProvisioner({ name: 'test.rbd.provisioner', connections, logger: quiet, readSecret: kubeSecretReader(secrets) });
+      const c = claim();
+      const err = await withBadKey.provision(request(c), signal).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof ProvisionError, String(err));
+      assert.equal(err.kind, 'final');
+      assert.equal(err.reason, 'InvalidSecret');
+      assert.match(err.message, /^secret ceph\/ceph-admin: its key is malformed/);
+      assert.ok(!err.message.includes(key) && !err.message.includes(ceph.adminKey.slice(4, 30)), err.message);
+      assert.ok(!(await pool.listImages()).includes(`pvc-${c.metadata!.uid}`));
+    }
   });
 
   test('a pool at its quota is refused before the create, as a transient error', async () => {

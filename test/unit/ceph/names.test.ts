@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { checkMonitors } from '../../../src/ceph/monitors.js';
-import { CEPH_NAMES, checkCephId, checkImageId, checkNamespace, checkPoolName, nameProblem } from '../../../src/ceph/names.js';
+import {
+  CEPH_NAMES, cephxKeyProblem, checkCephId, checkCephxKey, checkImageId, checkNamespace, checkPoolName, nameProblem,
+} from '../../../src/ceph/names.js';
 import { ValidationError } from '../../../src/ceph/validation.js';
 import { NAME_RULES } from '../../../src/rbd/parameters.js';
 
@@ -67,4 +69,36 @@ describe('checkMonitors', () => {
     assertValidation(() => checkMonitors(''), 'monitors', 'empty', 'address vector');
     assertValidation(() => checkMonitors('mon_a:6789'), 'monitors', 'is not a host name', 'host:port');
   });
+});
+
+describe('cephx keys', () => {
+  // Syntactically valid keys that no cluster knows.
+  const valid = ['AQBq4ghnAAAAABAAJ3rZ0p1Xb6bqU4mj8XyCqA==', 'AQBzbD1lAAAAABAAk7ZpUbTwDSa0Xjbi3bVVAw=='];
+  for (const key of valid) test(`${key.slice(0, 6)}... is a key`, () => assert.equal(cephxKeyProblem(key), undefined));
+
+  const aes = Buffer.from(valid[0]!, 'base64');
+  const withType = Buffer.from(aes);
+  withType.writeUInt16LE(0, 0);
+  const withLength = Buffer.from(aes);
+  withLength.writeUInt16LE(32, 10);
+  const malformed: Array<[string, string, string]> = [
+    ['empty', '', 'empty'],
+    ['not base64', 'not a key at all', 'malformed: not 40 characters of base64'],
+    ['a keyring instead of a key', `[client.admin]\n\tkey = ${valid[0]}\n`, 'malformed: not 40 characters of base64'],
+    ['a trailing newline', `${valid[0]}\n`, 'malformed: not 40 characters of base64'],
+    ['cut short', valid[0]!.slice(0, 37), 'malformed: not 40 characters of base64'],
+    ['key type 0', withType.toString('base64'), 'malformed: not 40 characters of base64'],
+    ['a secret length other than 16', withLength.toString('base64'), 'malformed: base64, but not of a cephx AES secret'],
+  ];
+  for (const [title, key, problem] of malformed) {
+    test(`${title} is refused, and the message never shows the key`, () => {
+      assert.ok(cephxKeyProblem(key)?.startsWith(problem), cephxKeyProblem(key));
+      assert.throws(() => checkCephxKey(key), (error: unknown) => {
+        assert.ok(error instanceof ValidationError);
+        assert.equal(error.field, 'key');
+        if (key.length > 8) assert.ok(!error.message.includes(key.trim().slice(2, 30)), error.message);
+        return true;
+      });
+    });
+  }
 });
