@@ -1,5 +1,5 @@
 import { invoke, type CallObserver } from './calls.js';
-import { CephError, PoolNotFound } from './errors.js';
+import { CephError, monitorsTimedOut, PoolNotFound, Timeout } from './errors.js';
 import { checkMonitors } from './monitors.js';
 import { native } from './native.js';
 import { checkCephId, checkCephxKey, checkNamespace, checkPoolName } from './names.js';
@@ -54,8 +54,7 @@ export interface PoolQuota {
   maxObjects: number;
 }
 
-function baseConfig(timeouts: Partial<CephTimeouts> | undefined): Record<string, string> {
-  const t = { ...DEFAULT_TIMEOUTS, ...timeouts };
+function baseConfig(t: CephTimeouts): Record<string, string> {
   for (const [name, value] of Object.entries(t)) {
     if (!(typeof value === 'number' && value > 0 && Number.isFinite(value))) {
       throw new ValidationError(`timeouts.${name}`, 'a positive number of seconds', `got ${String(value)}`);
@@ -85,10 +84,15 @@ export class Cluster {
     const monitors = checkMonitors(options.monitors);
     const key = checkCephxKey(options.key);
     const user = checkCephId(options.user);
-    const config = { ...options.config, ...baseConfig(options.timeouts) };
+    const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    const config = { ...options.config, ...baseConfig(timeouts) };
     const nativeOptions: NativeConnectOptions = { user, monHost: monitors, key, config };
-    const handle = await invoke(options.observer, 'rados_connect', () => native.radosConnect(nativeOptions));
-    return new Cluster(handle, user, options.observer);
+    try {
+      const handle = await invoke(options.observer, 'rados_connect', () => native.radosConnect(nativeOptions));
+      return new Cluster(handle, user, options.observer);
+    } catch (err) {
+      throw err instanceof Timeout ? monitorsTimedOut(err, monitors, timeouts.mount) : err;
+    }
   }
 
   static async connectWithConfFile(options: ConfFileOptions): Promise<Cluster> {
@@ -96,7 +100,7 @@ export class Cluster {
     const nativeOptions: NativeConnectOptions = {
       user,
       confPath: options.confPath,
-      config: baseConfig(options.timeouts),
+      config: baseConfig({ ...DEFAULT_TIMEOUTS, ...options.timeouts }),
       ...(options.keyringPath ? { keyringPath: options.keyringPath } : {}),
     };
     const handle = await invoke(options.observer, 'rados_connect', () => native.radosConnect(nativeOptions));

@@ -87,6 +87,16 @@ function isNativeError(err: unknown): err is NativeError {
   return err instanceof Error && typeof (err as Partial<NativeError>).op === 'string' && typeof (err as Partial<NativeError>).code === 'string';
 }
 
+/**
+ * A connect that timed out found no monitor to talk to (a closed port and a wrong address look the same to
+ * librados): the message names the monitors as the caller wrote them, under the field name they came in.
+ */
+export function monitorsTimedOut(err: Timeout, monitors: string, mountTimeoutSeconds: number): Timeout {
+  const message = `${err.op} (${err.object}): timed out: no monitor of "monitors" (${monitors}) answered within ` +
+    `${mountTimeoutSeconds} s (client_mount_timeout); check the addresses and that the monitors are up and reachable`;
+  return new Timeout(message, err, { cause: err });
+}
+
 /** Where an image create was going: what tells a missing pool, data pool and RADOS namespace apart. */
 export interface CreateTarget {
   pool: string;

@@ -181,6 +181,23 @@ describe('provision', () => {
     }
   });
 
+  test('monitors that do not answer: the error names "monitors" and the addresses, and stays a timeout', async () => {
+    // Port 9 (discard) on loopback: nothing listens there, as with a closed monitor port.
+    const unreachable = new ConnectionPool({ idleMs: 1000, timeouts: { mount: 2 } });
+    try {
+      const p = new RbdProvisioner({ name: 'test.rbd.provisioner', connections: unreachable, logger: quiet, readSecret: async () => ceph.adminKey });
+      const err = await p.provision(request(claim(), storageClass({ monitors: 'v2:127.0.0.1:9' })), signal).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof ProvisionError, String(err));
+      // A create that timed out may still happen; a connect that did is retried the same way, under the same name.
+      assert.equal(err.kind, 'in-progress');
+      assert.equal(err.reason, 'Timeout');
+      assert.match(err.message, /no monitor of "monitors" \(v2:127\.0\.0\.1:9\) answered within 2 s/);
+      assert.ok(!err.message.includes(ceph.adminKey));
+    } finally {
+      await unreachable.close();
+    }
+  });
+
   test('a pool at its quota is refused before the create, as a transient error', async () => {
     const c = claim();
     await ceph.ceph(['osd', 'pool', 'set-quota', pool.name, 'max_objects', '1']);

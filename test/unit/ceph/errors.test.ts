@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  CephError, explainCreateNotFound, ImageExists, NamespaceNotFound, PoolNotFound, toCephError, type CreateTarget,
+  CephError, explainCreateNotFound, ImageExists, monitorsTimedOut, NamespaceNotFound, PoolNotFound, Timeout, toCephError,
+  type CreateTarget,
 } from '../../../src/ceph/errors.js';
 
 const native = (code: string, op: string, object: string) =>
@@ -54,5 +55,18 @@ describe('rbd_create4 ENOENT: which of pool, data pool and RADOS namespace is mi
     const lookups: string[] = [];
     assert.equal(await explainCreateNotFound(exists, target([], { poolExists: async (p) => { lookups.push(p); return true; } })), exists);
     assert.deepEqual(lookups, []);
+  });
+});
+
+describe('a connect that times out', () => {
+  test('names "monitors" and the addresses, and stays a Timeout', () => {
+    const timeout = toCephError(native('ETIMEDOUT', 'rados_connect', 'client.admin'));
+    assert.ok(timeout instanceof Timeout);
+    const err = monitorsTimedOut(timeout, 'v2:127.0.0.1:9,10.0.0.2:6789', 2);
+    assert.ok(err instanceof Timeout);
+    assert.equal(err.code, 'ETIMEDOUT');
+    assert.equal(err.op, 'rados_connect');
+    assert.equal(err.cause, timeout);
+    assert.match(err.message, /^rados_connect \(client\.admin\): timed out: no monitor of "monitors" \(v2:127\.0\.0\.1:9,10\.0\.0\.2:6789\) answered within 2 s \(client_mount_timeout\)/);
   });
 });
