@@ -12,18 +12,24 @@ function held(): Held {
 }
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
+/** `count` calls that each note that they started, then wait until released. */
+function heldCalls(count: number) {
+  const started: number[] = [];
+  const holds = Array.from({ length: count }, held);
+  const results = holds.map((h, i) => invoke(undefined, 'rbd_stat', async () => {
+    started.push(i);
+    await h.promise;
+    return i;
+  }));
+  return { started, holds, results };
+}
+
 afterEach(() => setMaxInflight(16));
 
 describe('invoke', () => {
   test('runs at most maxInflight calls at once; the others wait, in order, and count as queued', async () => {
     setMaxInflight(2);
-    const started: number[] = [];
-    const holds = Array.from({ length: 5 }, held);
-    const results = holds.map((h, i) => invoke(undefined, 'rbd_stat', async () => {
-      started.push(i);
-      await h.promise;
-      return i;
-    }));
+    const { started, holds, results } = heldCalls(5);
     await settle();
     assert.deepEqual(started, [0, 1]);
     assert.equal(callStats().queued, 3);
@@ -38,12 +44,7 @@ describe('invoke', () => {
 
   test('a larger bound admits waiting calls at once; a smaller one lets running calls finish', async () => {
     setMaxInflight(1);
-    const started: number[] = [];
-    const holds = Array.from({ length: 4 }, held);
-    const results = holds.map((h, i) => invoke(undefined, 'rbd_stat', async () => {
-      started.push(i);
-      await h.promise;
-    }));
+    const { started, holds, results } = heldCalls(4);
     await settle();
     assert.deepEqual(started, [0]);
     setMaxInflight(3);

@@ -65,26 +65,29 @@ describe('parseClassParameters: defaults', () => {
 describe('parseClassParameters: empty values', () => {
   // "" is refused where it is not a value of its own, naming the key, what leaving it out gives, and what it allows:
   // `pool: ""` used to create images in pool "rbd", and `adminId: ""` to act as "admin".
+  // key, what leaving it out gives, what it allows
   const refused: Array<[string, string, string | RegExp]> = [
-    ['pool', 'leave the key out for the default "rbd"', 'pool name'],
-    ['adminId', 'leave the key out for the default "admin"', 'Ceph client id'],
-    ['adminSecretNamespace', 'leave the key out for the default "default"', 'DNS label'],
-    ['dataPool', 'leave the key out for data in the image\'s own pool', 'pool name'],
-    ['userId', 'leave the key out for the same id as adminId', 'Ceph client id'],
-    ['userSecretName', 'leave the key out for nodes to map with their own keyring', 'Secret name'],
-    ['userSecretNamespace', 'leave the key out for the claim\'s namespace', 'DNS label'],
-    ['imageFormat', 'leave the key out for format 2', /^2$/],
-    ['fsType', 'leave the key out for the default "ext4"', 'ext4, xfs, ext3, btrfs'],
-    ['clusterID', 'leave the key out for an id derived from the monitors', '1-36'],
-    ['objectSize', 'leave the key out for the default 4MiB', '4KiB to 32MiB'],
-    ['stripeUnit', 'leave the key out for no striping', 'with stripeCount'],
-    ['stripeCount', 'leave the key out for no striping', 'with stripeUnit'],
-    ['volumeSource', 'leave the key out for the default "csi"', 'csi, rbd'],
-    ['csiDriver', 'leave the key out for the default "rbd.csi.ceph.com"', 'CSI driver name'],
-    ['mounter', 'leave the key out for ceph-csi\'s default mounter', 'rbd, rbd-nbd'],
+    ['pool', 'the default "rbd"', 'pool name'],
+    ['adminId', 'the default "admin"', 'Ceph client id'],
+    ['adminSecretNamespace', 'the default "default"', 'DNS label'],
+    ['dataPool', 'data in the image\'s own pool', 'pool name'],
+    ['userId', 'the same id as adminId', 'Ceph client id'],
+    ['userSecretName', 'nodes to map with their own keyring', 'Secret name'],
+    ['userSecretNamespace', 'the claim\'s namespace', 'DNS label'],
+    ['imageFormat', 'format 2', /^2$/],
+    ['fsType', 'the default "ext4"', 'ext4, xfs, ext3, btrfs'],
+    ['clusterID', 'an id derived from the monitors', '1-36'],
+    ['objectSize', 'the default 4MiB', '4KiB to 32MiB'],
+    ['stripeUnit', 'no striping', 'with stripeCount'],
+    ['stripeCount', 'no striping', 'with stripeUnit'],
+    ['volumeSource', 'the default "csi"', 'csi, rbd'],
+    ['csiDriver', 'the default "rbd.csi.ceph.com"', 'CSI driver name'],
+    ['mounter', 'ceph-csi\'s default mounter', 'rbd, rbd-nbd'],
   ];
-  for (const [key, problem, allowed] of refused) {
-    test(`${key}: "" is refused`, () => assertParameterError(() => parse({ [key]: '' }), key, `empty; ${problem}`, allowed));
+  for (const [key, absent, allowed] of refused) {
+    test(`${key}: "" is refused`, () => {
+      assertParameterError(() => parse({ [key]: '' }), key, `empty; leave the key out for ${absent}`, allowed);
+    });
   }
   const required: Array<[string, string]> = [['monitors', 'address vector'], ['adminSecretName', 'Secret name']];
   for (const [key, allowed] of required) {
