@@ -2,9 +2,11 @@
 // a flag on the command line wins over the environment, which wins over the defaults.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DNS_LABEL, DNS_SUBDOMAIN, isKubeName } from './kube/names.js';
 
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-export type LogFormat = 'json' | 'text';
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface Config {
   provisionerName: string;
@@ -45,63 +47,81 @@ export class ConfigError extends Error {
 export const ENV_PREFIX = 'RBD_PROVISIONER_';
 export const DEFAULT_PROVISIONER_NAME = 'rbd.provisioner.ceph.io';
 
-type Kind = 'string' | 'int' | 'number' | 'bool' | 'duration' | 'enum';
+/** A default computed at parse time, from the environment or another flag; `derived` is what --help shows. */
+interface Derived { readonly derived: string }
+const derived = (text: string): Derived => ({ derived: text });
 
-interface FlagSpec {
-  flag: string;
-  kind: Kind;
-  /** Shown in --help; the effective default may depend on the environment (see defaultValue). */
-  defaultText: string;
-  meaning: string;
-  allowed?: readonly string[];
-  min?: number;
-  max?: number;
-}
+// Each flag once: its kind, its default as a typed value (durations in milliseconds), its range or choices, and
+// what --help says. parseConfig reads every flag through these declarations, and helpText prints them.
+type FlagSpec = { readonly meaning: string } & (
+  | { readonly kind: 'string'; readonly default: string | Derived }
+  | { readonly kind: 'int'; readonly default: number; readonly min: number; readonly max?: number }
+  | { readonly kind: 'number'; readonly default: number; readonly min: number }
+  | { readonly kind: 'bool'; readonly default: boolean }
+  | { readonly kind: 'duration'; readonly default: number }
+  | { readonly kind: 'enum'; readonly default: string; readonly allowed: readonly string[] }
+);
 
 const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 const LOG_FORMATS = ['json', 'text'] as const;
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
 
-const FLAGS: readonly FlagSpec[] = [
-  { flag: 'provisioner-name', kind: 'string', defaultText: DEFAULT_PROVISIONER_NAME, meaning: 'the name StorageClasses use in their provisioner field' },
-  { flag: 'kubeconfig', kind: 'string', defaultText: 'env KUBECONFIG, else in-cluster, else ~/.kube/config', meaning: 'kubeconfig file for API access' },
-  { flag: 'workers', kind: 'int', defaultText: '16', min: 1, max: 1000, meaning: 'claims/volumes reconciled at once' },
-  { flag: 'ceph-max-inflight', kind: 'int', defaultText: '16', min: 1, max: 1024, meaning: 'librbd/librados calls in flight in the process' },
-  { flag: 'ceph-mount-timeout', kind: 'duration', defaultText: '10s', meaning: 'librados client_mount_timeout' },
-  { flag: 'ceph-mon-op-timeout', kind: 'duration', defaultText: '30s', meaning: 'rados_mon_op_timeout' },
-  { flag: 'ceph-osd-op-timeout', kind: 'duration', defaultText: '30s', meaning: 'rados_osd_op_timeout' },
-  { flag: 'kube-api-qps', kind: 'number', defaultText: '50', min: 0.01, meaning: 'client-side rate limit for API calls (queries per second)' },
-  { flag: 'kube-api-burst', kind: 'int', defaultText: '100', min: 1, meaning: 'client-side burst for API calls' },
-  { flag: 'resync-period', kind: 'duration', defaultText: '10m', meaning: 'informer resync: every object is reconciled again this often' },
-  { flag: 'leader-elect', kind: 'bool', defaultText: 'true', meaning: 'run leader election on a coordination.k8s.io Lease; only the leader acts' },
-  { flag: 'leader-election-namespace', kind: 'string', defaultText: 'env POD_NAMESPACE, else "default"', meaning: 'namespace of the Lease' },
-  { flag: 'leader-election-lease-name', kind: 'string', defaultText: 'the provisioner name with dots and slashes as dashes', meaning: 'name of the Lease' },
-  { flag: 'leader-election-lease-duration', kind: 'duration', defaultText: '15s', meaning: 'how long standbys wait before taking over a lease that is not renewed' },
-  { flag: 'leader-election-renew-deadline', kind: 'duration', defaultText: '10s', meaning: 'the leader gives up (and stops all work) when it cannot renew for this long' },
-  { flag: 'leader-election-retry-period', kind: 'duration', defaultText: '2s', meaning: 'interval between acquire/renew attempts' },
-  { flag: 'identity', kind: 'string', defaultText: 'env POD_NAME, else hostname + "_" + random', meaning: 'lease holder identity' },
-  { flag: 'http-address', kind: 'string', defaultText: ':8080', meaning: 'address for /healthz /readyz /metrics ("" disables)' },
-  { flag: 'log-level', kind: 'enum', defaultText: 'info', allowed: LOG_LEVELS, meaning: 'log level' },
-  { flag: 'log-format', kind: 'enum', defaultText: 'json', allowed: LOG_FORMATS, meaning: 'log format' },
-  { flag: 'help', kind: 'bool', defaultText: 'false', meaning: 'print this help and exit' },
-];
+const FLAGS = {
+  'provisioner-name': { kind: 'string', default: DEFAULT_PROVISIONER_NAME, meaning: 'the name StorageClasses use in their provisioner field' },
+  kubeconfig: { kind: 'string', default: derived('env KUBECONFIG, else in-cluster, else ~/.kube/config'), meaning: 'kubeconfig file for API access' },
+  workers: { kind: 'int', default: 16, min: 1, max: 1000, meaning: 'claims/volumes reconciled at once' },
+  'ceph-max-inflight': { kind: 'int', default: 16, min: 1, max: 1024, meaning: 'librbd/librados calls in flight in the process' },
+  'ceph-mount-timeout': { kind: 'duration', default: 10 * SECOND, meaning: 'librados client_mount_timeout' },
+  'ceph-mon-op-timeout': { kind: 'duration', default: 30 * SECOND, meaning: 'rados_mon_op_timeout' },
+  'ceph-osd-op-timeout': { kind: 'duration', default: 30 * SECOND, meaning: 'rados_osd_op_timeout' },
+  'kube-api-qps': { kind: 'number', default: 50, min: 0.01, meaning: 'client-side rate limit for API calls (queries per second)' },
+  'kube-api-burst': { kind: 'int', default: 100, min: 1, meaning: 'client-side burst for API calls' },
+  'resync-period': { kind: 'duration', default: 10 * MINUTE, meaning: 'informer resync: every object is reconciled again this often' },
+  'leader-elect': { kind: 'bool', default: true, meaning: 'run leader election on a coordination.k8s.io Lease; only the leader acts' },
+  'leader-election-namespace': { kind: 'string', default: derived('env POD_NAMESPACE, else "default"'), meaning: 'namespace of the Lease' },
+  'leader-election-lease-name': { kind: 'string', default: derived('the provisioner name with dots and slashes as dashes'), meaning: 'name of the Lease' },
+  'leader-election-lease-duration': { kind: 'duration', default: 15 * SECOND, meaning: 'how long standbys wait before taking over a lease that is not renewed' },
+  'leader-election-renew-deadline': { kind: 'duration', default: 10 * SECOND, meaning: 'the leader gives up (and stops all work) when it cannot renew for this long' },
+  'leader-election-retry-period': { kind: 'duration', default: 2 * SECOND, meaning: 'interval between acquire/renew attempts' },
+  identity: { kind: 'string', default: derived('env POD_NAME, else hostname + "_" + random'), meaning: 'lease holder identity' },
+  'http-address': { kind: 'string', default: ':8080', meaning: 'address for /healthz /readyz /metrics ("" disables)' },
+  'log-level': { kind: 'enum', default: 'info', allowed: LOG_LEVELS, meaning: 'log level' },
+  'log-format': { kind: 'enum', default: 'json', allowed: LOG_FORMATS, meaning: 'log format' },
+  help: { kind: 'bool', default: false, meaning: 'print this help and exit' },
+} as const satisfies Record<string, FlagSpec>;
+
+type Flags = typeof FLAGS;
+type FlagName = keyof Flags;
+/** The flags whose declaration fits S. */
+type FlagsLike<S> = { [N in FlagName]: Flags[N] extends S ? N : never }[FlagName];
+
+const FLAG_NAMES = Object.keys(FLAGS) as FlagName[];
+const isFlagName = (name: string): name is FlagName => Object.hasOwn(FLAGS, name);
 
 export function envName(flag: string): string {
   return ENV_PREFIX + flag.toUpperCase().replace(/-/g, '_');
 }
 
+function defaultText(spec: FlagSpec): string {
+  if (typeof spec.default === 'object') return spec.default.derived;
+  return spec.kind === 'duration' ? formatDuration(spec.default) : String(spec.default);
+}
+
 export function helpText(): string {
   const lines = ['Usage: rbd-provisioner [flags]', '', 'Flags (each also read from the environment variable shown; a flag wins):'];
-  for (const spec of FLAGS) {
-    const value = spec.kind === 'bool' ? '' : spec.kind === 'enum' ? `=<${(spec.allowed ?? []).join('|')}>` : `=<${spec.kind}>`;
-    lines.push(`  --${spec.flag}${value}`);
+  for (const flag of FLAG_NAMES) {
+    const spec: FlagSpec = FLAGS[flag];
+    const value = spec.kind === 'bool' ? '' : spec.kind === 'enum' ? `=<${spec.allowed.join('|')}>` : `=<${spec.kind}>`;
+    lines.push(`  --${flag}${value}`);
     lines.push(`      ${spec.meaning}`);
-    lines.push(`      env ${envName(spec.flag)}; default: ${spec.defaultText}`);
+    lines.push(`      env ${envName(flag)}; default: ${defaultText(spec)}`);
   }
   lines.push('', 'Durations are Go-style: "500ms", "15s", "2m", "1h30m".');
   return lines.join('\n') + '\n';
 }
 
-const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_UNITS_MS = { h: 60 * MINUTE, m: MINUTE, s: SECOND, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 } as const;
 
 /** Parses a Go duration ("1h2m3.5s", "500ms", "0") into milliseconds; undefined when malformed. */
 export function parseDuration(text: string): number | undefined {
@@ -109,7 +129,7 @@ export function parseDuration(text: string): number | undefined {
   if (!/^(\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))*$/.test(text)) return undefined;
   let total = 0;
   for (const match of text.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) {
-    total += Number(match[1]) * (DURATION_UNITS_MS[match[2] as string] as number);
+    total += Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS];
   }
   return total;
 }
@@ -119,97 +139,109 @@ export interface ConfigDefaults {
   randomSuffix?: () => string;
 }
 
-type Raw = Map<string, { value: string; source: string }>;
+/** Milliseconds as a Go duration that parseDuration reads back ("10m", "1h30m", "1500ms"); whole ms only. */
+export function formatDuration(ms: number): string {
+  let rest = Math.round(ms);
+  let text = '';
+  for (const unit of ['h', 'm', 's', 'ms'] as const) {
+    const size = DURATION_UNITS_MS[unit];
+    const count = Math.floor(rest / size);
+    if (count > 0) text += `${count}${unit}`;
+    rest -= count * size;
+  }
+  return text === '' ? '0' : text;
+}
+
+type Raw = Map<FlagName, { value: string; source: string }>;
+
+// How parseArgs splits each flag: booleans take no separate value (`--leader-elect false` is an error), the rest
+// take `--flag=value` or `--flag value`. Not strict: unknown flags, positionals and missing values come back as
+// tokens, so the errors below can name the flag the way the tests and users expect.
+const PARSE_OPTIONS: ParseArgsConfig['options'] = Object.fromEntries(FLAG_NAMES.map((flag) => [
+  flag,
+  { type: FLAGS[flag].kind === 'bool' ? 'boolean' : 'string', ...(flag === 'help' && { short: 'h' }) },
+]));
 
 function collect(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Raw {
-  const byFlag = new Map(FLAGS.map((spec) => [spec.flag, spec]));
   const raw: Raw = new Map();
-  for (const spec of FLAGS) {
-    const value = env[envName(spec.flag)];
-    if (value !== undefined) raw.set(spec.flag, { value, source: `env ${envName(spec.flag)}` });
+  for (const flag of FLAG_NAMES) {
+    const value = env[envName(flag)];
+    if (value !== undefined) raw.set(flag, { value, source: `env ${envName(flag)}` });
   }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '-h') {
-      raw.set('help', { value: 'true', source: '-h' });
-      continue;
+  const { tokens } = parseArgs({ args: [...argv], options: PARSE_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  for (const token of tokens) {
+    if (token.kind === 'option-terminator') continue;
+    if (token.kind === 'positional') {
+      throw new ConfigError(token.value, `unexpected argument "${token.value}": flags are --name=value (see --help)`);
     }
-    if (!arg.startsWith('--')) {
-      throw new ConfigError(arg, `unexpected argument "${arg}": flags are --name=value (see --help)`);
-    }
-    const eq = arg.indexOf('=');
-    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    const spec = byFlag.get(name);
-    if (spec === undefined) throw new ConfigError(`--${name}`, `unknown flag --${name} (see --help)`);
-    let value: string;
-    if (eq !== -1) {
-      value = arg.slice(eq + 1);
-    } else if (spec.kind === 'bool') {
+    if (!isFlagName(token.name)) throw new ConfigError(token.rawName, `unknown flag ${token.rawName} (see --help)`);
+    let value = token.value;
+    if (value === undefined) {
+      if (FLAGS[token.name].kind !== 'bool') throw new ConfigError(`--${token.name}`, `--${token.name} needs a value`);
       value = 'true';
-    } else {
-      const next = argv[i + 1];
-      if (next === undefined) throw new ConfigError(`--${name}`, `--${name} needs a value`);
-      value = next;
-      i++;
     }
-    raw.set(name, { value, source: `--${name}` });
+    raw.set(token.name, { value, source: token.rawName });
   }
   return raw;
 }
 
+/** Reads each flag as its declaration says: the value given (flag, else env), checked, else the declared default. */
 class Reader {
   constructor(private readonly raw: Raw) {}
 
-  private spec(flag: string): FlagSpec {
-    return FLAGS.find((spec) => spec.flag === flag) as FlagSpec;
-  }
-
-  private fail(flag: string, expected: string, got: string): never {
+  private fail(flag: FlagName, expected: string, got: string): never {
     const source = this.raw.get(flag)?.source ?? `--${flag}`;
     const via = source.startsWith('env') ? ` (from ${source})` : '';
     throw new ConfigError(`--${flag}`, `--${flag}${via}: ${expected}, got "${got}"`);
   }
 
-  has(flag: string): boolean {
-    return this.raw.has(flag);
+  private text(flag: FlagName): string | undefined {
+    return this.raw.get(flag)?.value;
   }
 
-  string(flag: string, fallback: string): string {
-    return this.raw.get(flag)?.value ?? fallback;
+  string(flag: FlagsLike<{ kind: 'string'; default: string }>): string {
+    return this.text(flag) ?? FLAGS[flag].default;
   }
 
-  int(flag: string, fallback: number): number {
-    const text = this.raw.get(flag)?.value;
-    if (text === undefined) return fallback;
-    const spec = this.spec(flag);
+  /** A flag with a derived default: undefined when not given, for the caller to derive. */
+  given(flag: FlagsLike<{ default: Derived }>): string | undefined {
+    return this.text(flag);
+  }
+
+  int(flag: FlagsLike<{ kind: 'int' }>): number {
+    const spec: Extract<FlagSpec, { kind: 'int' }> = FLAGS[flag];
+    const text = this.text(flag);
+    if (text === undefined) return spec.default;
     const value = /^[+]?\d+$/.test(text.trim()) ? Number(text) : NaN;
-    const range = spec.max === undefined ? `>= ${spec.min ?? 0}` : `from ${spec.min ?? 0} to ${spec.max}`;
-    if (!Number.isSafeInteger(value) || value < (spec.min ?? 0) || (spec.max !== undefined && value > spec.max)) {
+    const range = spec.max === undefined ? `>= ${spec.min}` : `from ${spec.min} to ${spec.max}`;
+    if (!Number.isSafeInteger(value) || value < spec.min || (spec.max !== undefined && value > spec.max)) {
       this.fail(flag, `must be an integer ${range}`, text);
     }
     return value;
   }
 
-  number(flag: string, fallback: number): number {
-    const text = this.raw.get(flag)?.value;
-    if (text === undefined) return fallback;
-    const spec = this.spec(flag);
+  number(flag: FlagsLike<{ kind: 'number' }>): number {
+    const spec = FLAGS[flag];
+    const text = this.text(flag);
+    if (text === undefined) return spec.default;
     const value = text.trim() === '' ? NaN : Number(text);
-    if (!Number.isFinite(value) || value < (spec.min ?? 0)) this.fail(flag, `must be a number >= ${spec.min ?? 0}`, text);
+    if (!Number.isFinite(value) || value < spec.min) this.fail(flag, `must be a number >= ${spec.min}`, text);
     return value;
   }
 
-  bool(flag: string, fallback: boolean): boolean {
-    const text = this.raw.get(flag)?.value;
-    if (text === undefined) return fallback;
+  bool(flag: FlagsLike<{ kind: 'bool' }>): boolean {
+    const text = this.text(flag);
+    if (text === undefined) return FLAGS[flag].default;
     const lowered = text.trim().toLowerCase();
     if (['true', '1', 't', 'yes'].includes(lowered)) return true;
     if (['false', '0', 'f', 'no'].includes(lowered)) return false;
     return this.fail(flag, 'must be true or false', text);
   }
 
-  duration(flag: string, fallbackText: string): number {
-    const text = this.raw.get(flag)?.value ?? fallbackText;
+  /** Milliseconds. */
+  duration(flag: FlagsLike<{ kind: 'duration' }>): number {
+    const text = this.text(flag);
+    if (text === undefined) return FLAGS[flag].default;
     const value = parseDuration(text.trim());
     if (value === undefined || value <= 0) {
       this.fail(flag, 'must be a positive Go-style duration such as "500ms", "15s", "2m" or "1h"', text);
@@ -217,17 +249,16 @@ class Reader {
     return value;
   }
 
-  choice<T extends string>(flag: string, fallback: T): T {
-    const text = this.raw.get(flag)?.value;
-    if (text === undefined) return fallback;
-    const allowed = this.spec(flag).allowed ?? [];
-    const lowered = text.trim().toLowerCase();
-    if (!allowed.includes(lowered)) this.fail(flag, `must be one of ${allowed.join(', ')}`, text);
-    return lowered as T;
+  choice<F extends FlagsLike<{ kind: 'enum' }>>(flag: F): Flags[F]['allowed'][number] {
+    const spec: Extract<FlagSpec, { kind: 'enum' }> = FLAGS[flag];
+    const text = this.text(flag);
+    const lowered = text?.trim().toLowerCase() ?? spec.default;
+    if (text !== undefined && !spec.allowed.includes(lowered)) this.fail(flag, `must be one of ${spec.allowed.join(', ')}`, text);
+    return lowered as Flags[F]['allowed'][number];
   }
 
-  check(flag: string, ok: boolean, expected: string): void {
-    if (!ok) this.fail(flag, expected, this.raw.get(flag)?.value ?? '');
+  check(flag: FlagName, ok: boolean, expected: string): void {
+    if (!ok) this.fail(flag, expected, this.text(flag) ?? '');
   }
 }
 
@@ -237,7 +268,6 @@ export function leaseNameFor(provisionerName: string): string {
 }
 
 const QUALIFIED_NAME = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /** Splits "host:port", ":port" or "[v6]:port"; undefined when malformed. */
 export function parseHttpAddress(address: string): { host: string | undefined; port: number } | undefined {
@@ -259,52 +289,51 @@ export function parseConfig(
   defaults: ConfigDefaults = {},
 ): Config {
   const raw = collect(argv, env);
-  if (new Reader(raw).bool('help', false)) {
+  if (new Reader(raw).bool('help')) {
     // Nothing else matters when help is asked for; a bad value elsewhere must not hide the help text.
     return { ...parseConfig([], {}, defaults), help: true };
   }
   const read = new Reader(raw);
 
-  const provisionerName = read.string('provisioner-name', DEFAULT_PROVISIONER_NAME).trim();
+  const provisionerName = read.string('provisioner-name').trim();
   read.check('provisioner-name', QUALIFIED_NAME.test(provisionerName), 'must be a name like "rbd.provisioner.ceph.io" (letters, digits, ".", "-", "_", "/")');
 
-  const kubeconfigText = read.has('kubeconfig') ? read.string('kubeconfig', '') : env['KUBECONFIG'] ?? '';
+  const kubeconfigText = read.given('kubeconfig') ?? env['KUBECONFIG'] ?? '';
   // KUBECONFIG may list several files; client-node's loadFromFile takes one, so take the first.
   const kubeconfig = kubeconfigText.split(':').find((part) => part.trim() !== '')?.trim();
 
-  const leaseDuration = read.duration('leader-election-lease-duration', '15s');
-  const renewDeadline = read.duration('leader-election-renew-deadline', '10s');
-  const retryPeriod = read.duration('leader-election-retry-period', '2s');
+  const leaseDuration = read.duration('leader-election-lease-duration');
+  const renewDeadline = read.duration('leader-election-renew-deadline');
+  const retryPeriod = read.duration('leader-election-retry-period');
   read.check('leader-election-renew-deadline', renewDeadline < leaseDuration, 'must be shorter than --leader-election-lease-duration');
   // Same rule as client-go: retries are jittered by up to 1.2x and must fit in the renew deadline.
   read.check('leader-election-retry-period', retryPeriod * 1.2 < renewDeadline, 'must be shorter than --leader-election-renew-deadline / 1.2');
 
-  const leaseName = read.string('leader-election-lease-name', leaseNameFor(provisionerName)).trim();
-  read.check('leader-election-lease-name', DNS_SUBDOMAIN.test(leaseName), 'must be a DNS-1123 subdomain (lower-case letters, digits, "-", ".")');
-  const namespace = read.string('leader-election-namespace', nonEmpty(env['POD_NAMESPACE']) ?? 'default').trim();
-  read.check('leader-election-namespace', /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace), 'must be a namespace name (DNS-1123 label)');
+  const leaseName = (read.given('leader-election-lease-name') ?? leaseNameFor(provisionerName)).trim();
+  read.check('leader-election-lease-name', isKubeName(DNS_SUBDOMAIN, leaseName), 'must be a DNS-1123 subdomain (lower-case letters, digits, "-", ".")');
+  const namespace = (read.given('leader-election-namespace') ?? nonEmpty(env['POD_NAMESPACE']) ?? 'default').trim();
+  read.check('leader-election-namespace', isKubeName(DNS_LABEL, namespace), 'must be a namespace name (DNS-1123 label)');
 
   const randomSuffix = defaults.randomSuffix ?? ((): string => randomBytes(4).toString('hex'));
-  const identity = read.has('identity')
-    ? read.string('identity', '').trim()
-    : nonEmpty(env['POD_NAME']) ?? `${(defaults.hostname ?? hostname)()}_${randomSuffix()}`;
+  const identity = read.given('identity')?.trim()
+    ?? nonEmpty(env['POD_NAME']) ?? `${(defaults.hostname ?? hostname)()}_${randomSuffix()}`;
   read.check('identity', identity !== '', 'must not be empty');
 
-  const httpAddress = read.string('http-address', ':8080').trim();
+  const httpAddress = read.string('http-address').trim();
   read.check('http-address', httpAddress === '' || parseHttpAddress(httpAddress) !== undefined, 'must be "host:port", ":port", "[ipv6]:port" or "" to disable');
 
   return {
     provisionerName,
     kubeconfig,
-    workers: read.int('workers', 16),
-    cephMaxInflight: read.int('ceph-max-inflight', 16),
-    cephMountTimeoutMs: read.duration('ceph-mount-timeout', '10s'),
-    cephMonOpTimeoutMs: read.duration('ceph-mon-op-timeout', '30s'),
-    cephOsdOpTimeoutMs: read.duration('ceph-osd-op-timeout', '30s'),
-    kubeApiQps: read.number('kube-api-qps', 50),
-    kubeApiBurst: read.int('kube-api-burst', 100),
-    resyncPeriodMs: read.duration('resync-period', '10m'),
-    leaderElect: read.bool('leader-elect', true),
+    workers: read.int('workers'),
+    cephMaxInflight: read.int('ceph-max-inflight'),
+    cephMountTimeoutMs: read.duration('ceph-mount-timeout'),
+    cephMonOpTimeoutMs: read.duration('ceph-mon-op-timeout'),
+    cephOsdOpTimeoutMs: read.duration('ceph-osd-op-timeout'),
+    kubeApiQps: read.number('kube-api-qps'),
+    kubeApiBurst: read.int('kube-api-burst'),
+    resyncPeriodMs: read.duration('resync-period'),
+    leaderElect: read.bool('leader-elect'),
     leaderElectionNamespace: namespace,
     leaderElectionLeaseName: leaseName,
     leaderElectionLeaseDurationMs: leaseDuration,
@@ -312,9 +341,9 @@ export function parseConfig(
     leaderElectionRetryPeriodMs: retryPeriod,
     identity,
     httpAddress,
-    logLevel: read.choice<LogLevel>('log-level', 'info'),
-    logFormat: read.choice<LogFormat>('log-format', 'json'),
-    help: read.bool('help', false),
+    logLevel: read.choice('log-level'),
+    logFormat: read.choice('log-format'),
+    help: read.bool('help'),
   };
 }
 

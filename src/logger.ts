@@ -3,6 +3,7 @@
 // process.
 import type { Writable } from 'node:stream';
 import winston from 'winston';
+import { CEPHX_KEY_TEXT } from './ceph/names.js';
 import type { LogFormat, LogLevel } from './config.js';
 
 export type Logger = winston.Logger;
@@ -20,8 +21,8 @@ export const REDACTED = '[redacted]';
 
 /** Field names whose values are never logged, whatever their nesting: key, adminKey, secret, password, token... */
 const SECRET_FIELD = /(key|keyring|secret|password|passwd|token)$/i;
-/** A cephx secret (base64 of a 28-byte CryptoKey, type 1 = AES) looks like AQ...== and is 40 characters long. */
-const CEPHX_KEY = /AQ[A-Za-z0-9+/]{36}==/g;
+/** A cephx secret, as the Ceph layer defines one (the only shape it accepts as a key). */
+const CEPHX_KEY = new RegExp(CEPHX_KEY_TEXT, 'g');
 
 export function isSecretField(name: string): boolean {
   return SECRET_FIELD.test(name);

@@ -1,7 +1,9 @@
 import { invoke, type CallObserver } from './calls.js';
-import { CephError, PoolNotFound } from './errors.js';
+import { CephError, monitorsTimedOut, PoolNotFound, Timeout } from './errors.js';
+import { checkMonitors } from './monitors.js';
 import { native } from './native.js';
-import { checkNamespace, checkPoolName, ValidationError } from './options.js';
+import { checkCephId, checkCephxKey, checkNamespace, checkPoolName } from './names.js';
+import { ValidationError } from './validation.js';
 import { Pool } from './pool.js';
 import type { ClusterHandle, NativeConnectOptions } from './rbd-native.js';
 
@@ -20,7 +22,7 @@ export const DEFAULT_TIMEOUTS: CephTimeouts = { mount: 10, monOp: 30, osdOp: 30 
 export interface ConnectOptions {
   /** librados mon_host: "10.0.0.1:6789,10.0.0.2", "v2:127.0.0.1:3300", "[v2:...,v1:...]". */
   monitors: string;
-  /** cephx id without "client.", e.g. "admin". */
+  /** cephx id without "client.", e.g. "admin" (see CEPH_NAMES.cephId). */
   user: string;
   /** The cephx key. Kept only in memory and handed to librados with rados_conf_set("key"). */
   key: string;
@@ -52,8 +54,7 @@ export interface PoolQuota {
   maxObjects: number;
 }
 
-function baseConfig(timeouts: Partial<CephTimeouts> | undefined): Record<string, string> {
-  const t = { ...DEFAULT_TIMEOUTS, ...timeouts };
+function baseConfig(t: CephTimeouts): Record<string, string> {
   for (const [name, value] of Object.entries(t)) {
     if (!(typeof value === 'number' && value > 0 && Number.isFinite(value))) {
       throw new ValidationError(`timeouts.${name}`, 'a positive number of seconds', `got ${String(value)}`);
@@ -80,29 +81,26 @@ export class Cluster {
   ) {}
 
   static async connect(options: ConnectOptions): Promise<Cluster> {
-    if (typeof options.monitors !== 'string' || options.monitors.trim() === '') {
-      throw new ValidationError('monitors', 'a comma-separated list of monitor addresses', 'is empty');
+    const monitors = checkMonitors(options.monitors);
+    const key = checkCephxKey(options.key);
+    const user = checkCephId(options.user);
+    const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    const config = { ...options.config, ...baseConfig(timeouts) };
+    const nativeOptions: NativeConnectOptions = { user, monHost: monitors, key, config };
+    try {
+      const handle = await invoke(options.observer, 'rados_connect', () => native.radosConnect(nativeOptions));
+      return new Cluster(handle, user, options.observer);
+    } catch (err) {
+      throw err instanceof Timeout ? monitorsTimedOut(err, monitors, timeouts.mount) : err;
     }
-    if (typeof options.key !== 'string' || options.key === '') {
-      throw new ValidationError('key', 'a cephx key (base64)', 'is empty');
-    }
-    const user = checkUser(options.user);
-    const nativeOptions: NativeConnectOptions = {
-      user,
-      monHost: options.monitors,
-      key: options.key,
-      config: { ...options.config, ...baseConfig(options.timeouts) },
-    };
-    const handle = await invoke(options.observer, 'rados_connect', () => native.radosConnect(nativeOptions));
-    return new Cluster(handle, user, options.observer);
   }
 
   static async connectWithConfFile(options: ConfFileOptions): Promise<Cluster> {
-    const user = checkUser(options.user ?? 'admin');
+    const user = checkCephId(options.user ?? 'admin');
     const nativeOptions: NativeConnectOptions = {
       user,
       confPath: options.confPath,
-      config: baseConfig(options.timeouts),
+      config: baseConfig({ ...DEFAULT_TIMEOUTS, ...options.timeouts }),
       ...(options.keyringPath ? { keyringPath: options.keyringPath } : {}),
     };
     const handle = await invoke(options.observer, 'rados_connect', () => native.radosConnect(nativeOptions));
@@ -208,15 +206,6 @@ export class Cluster {
   async close(): Promise<void> {
     return this.call('rados_shutdown', () => native.radosShutdown(this.handle));
   }
-}
-
-function checkUser(user: unknown): string {
-  // Accept "client.admin" as well as "admin": both spellings are common in ceph.conf and docs.
-  if (typeof user === 'string' && user.startsWith('client.')) user = user.slice('client.'.length);
-  if (typeof user !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(user)) {
-    throw new ValidationError('user', 'a cephx id without "client.", e.g. "admin" or "kubernetes"', `got ${JSON.stringify(user)}`);
-  }
-  return user;
 }
 
 /** A client entity address: optional "v1:"/"v2:"/"any:" type, IPv4 or [IPv6], port, "/" nonce. */

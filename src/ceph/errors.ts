@@ -31,6 +31,8 @@ export class ImageHasSnapshots extends CephError {}
 export class Timeout extends CephError {}
 export class PermissionDenied extends CephError {}
 export class InvalidArgument extends CephError {}
+/** The RADOS namespace an image was to be created in does not exist (`rbd namespace create` makes one). */
+export class NamespaceNotFound extends CephError {}
 /** Pool quota reached or cluster full. */
 export class NoSpace extends CephError {}
 /** The handle was closed before the call. */
@@ -53,8 +55,9 @@ export function toCephError(err: unknown): Error {
       if (POOL_OPS.has(err.op)) return say(PoolNotFound, 'pool does not exist');
       // librados finds no monitor address or no key/keyring to use.
       if (err.op === 'rados_connect') return say(InvalidArgument, 'no monitor address or cephx key/keyring in the configuration');
-      // The image's own pool is open already: what is missing is the data pool.
-      if (err.op === 'rbd_create4') return say(PoolNotFound, 'data pool does not exist');
+      // The image's pool was open, so its data pool or its RADOS namespace is missing (or the pool went meanwhile);
+      // Pool.createImage finds out which (explainCreateNotFound).
+      if (err.op === 'rbd_create4') return say(PoolNotFound, 'pool, data pool or RADOS namespace does not exist');
       if (err.op === 'rbd_clone3') return say(ImageNotFound, 'parent image or snapshot does not exist');
       return say(ImageNotFound, 'no such image or snapshot');
     case 'EEXIST':
@@ -89,4 +92,48 @@ export function toCephError(err: unknown): Error {
 
 function isNativeError(err: unknown): err is NativeError {
   return err instanceof Error && typeof (err as Partial<NativeError>).op === 'string' && typeof (err as Partial<NativeError>).code === 'string';
+}
+
+/**
+ * A connect that timed out found no monitor to talk to (a closed port and a wrong address look the same to
+ * librados): the message names the monitors as the caller wrote them, under the field name they came in.
+ */
+export function monitorsTimedOut(err: Timeout, monitors: string, mountTimeoutSeconds: number): Timeout {
+  const message = `${err.op} (${err.object}): timed out: no monitor of "monitors" (${monitors}) answered within ` +
+    `${mountTimeoutSeconds} s (client_mount_timeout); check the addresses and that the monitors are up and reachable`;
+  return new Timeout(message, err, { cause: err });
+}
+
+/** Where an image create was going: what tells a missing pool, data pool and RADOS namespace apart. */
+export interface CreateTarget {
+  pool: string;
+  /** '' is the default namespace. */
+  namespace: string;
+  dataPool: string | undefined;
+  poolExists(pool: string): Promise<boolean>;
+}
+
+/**
+ * rbd_create4 answers ENOENT alike for a missing pool, data pool or RADOS namespace. Asks which pools exist; when
+ * both do, what is left is the namespace (librbd has rbd_namespace_exists, but the addon does not bind it, and
+ * these lookups run only once a create has failed). Other errors, and this one when a lookup fails too, are
+ * returned as they are.
+ */
+export async function explainCreateNotFound(err: unknown, target: CreateTarget): Promise<unknown> {
+  if (!(err instanceof CephError && err.code === 'ENOENT' && err.op === 'rbd_create4')) return err;
+  const say = (Type: typeof CephError, text: string, object: string) =>
+    new Type(`${err.op} (${err.object}): ${text}`, { ...err, object }, { cause: err });
+  try {
+    if (target.dataPool !== undefined && !(await target.poolExists(target.dataPool))) {
+      return say(PoolNotFound, `data pool "${target.dataPool}" does not exist`, target.dataPool);
+    }
+    if (!(await target.poolExists(target.pool))) return say(PoolNotFound, `pool "${target.pool}" does not exist`, target.pool);
+  } catch {
+    return err;
+  }
+  if (target.namespace !== '') {
+    return say(NamespaceNotFound, `RADOS namespace "${target.namespace}" does not exist in pool "${target.pool}" ` +
+      `(create it with "rbd namespace create ${target.pool}/${target.namespace}")`, `${target.pool}/${target.namespace}`);
+  }
+  return err;
 }

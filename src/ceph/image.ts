@@ -1,7 +1,8 @@
 import { invoke } from './calls.js';
 import { native } from './native.js';
 import { featureNames } from './features.js';
-import { checkSize, checkSnapshotName } from './options.js';
+import { checkSnapshotName } from './names.js';
+import { checkSize } from './options.js';
 import type { Pool } from './pool.js';
 import type { ImageHandle } from './rbd-native.js';
 

@@ -7,5 +7,10 @@ export { ConnectionPool, type ClusterLease, type ClusterTarget, type PublicTarge
 export { callStats, setMaxInflight, type CallObserver, type CallStats } from './calls.js';
 export * from './errors.js';
 export { FEATURE_BITS, IMAGE_FEATURES, checkFeatures, featureBits, featureNames, type ImageFeature } from './features.js';
-export { MAX_ORDER, MIN_ORDER, checkImageName, checkNamespace, checkPoolName, orderOf, type CreateImageOptions } from './options.js';
+export { MAX_ORDER, MIN_ORDER, orderOf, type CreateImageOptions } from './options.js';
+export {
+  CEPH_NAMES, CEPHX_KEY_ALLOWED, cephxKeyProblem, checkCephId, checkCephxKey, checkImageName, checkNamespace, checkPoolName, nameProblem, quote,
+  type NameRule,
+} from './names.js';
+export { checkMonitors, MONITORS_ALLOWED, parseMonitors, type MonitorEntry } from './monitors.js';
 export { ValidationError } from './validation.js';

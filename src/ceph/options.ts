@@ -1,40 +1,11 @@
 import { checkFeatures, featureBits } from './features.js';
 import type { NativeImageOptions } from './rbd-native.js';
+import { checkPoolName } from './names.js';
 import { ValidationError } from './validation.js';
-
-export { ValidationError };
 
 // Orders librbd accepts for rbd_create4: 4 KiB .. 32 MiB objects.
 export const MIN_ORDER = 12;
 export const MAX_ORDER = 25;
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const NAME_ALLOWED = 'letters, digits, ".", "_" and "-", starting with a letter or digit';
-
-function checkName(field: string, value: unknown, maxLength: number): string {
-  if (typeof value !== 'string' || value.length === 0) throw new ValidationError(field, NAME_ALLOWED, 'must be a non-empty string');
-  if (value.length > maxLength) throw new ValidationError(field, `at most ${maxLength} characters`, `"${value.slice(0, 40)}..." is too long`);
-  if (!NAME.test(value)) throw new ValidationError(field, NAME_ALLOWED, `"${value}" has other characters`);
-  return value;
-}
-
-export const checkPoolName = (value: unknown, field = 'pool'): string => checkName(field, value, 255);
-export const checkImageName = (value: unknown, field = 'image'): string => checkName(field, value, 250);
-export const checkSnapshotName = (value: unknown, field = 'snapshot'): string => checkName(field, value, 250);
-
-/** librbd image ids are lower-case hex. */
-export function checkImageId(value: unknown, field = 'id'): string {
-  if (typeof value !== 'string' || !/^[0-9a-f]{1,64}$/.test(value)) {
-    throw new ValidationError(field, 'an RBD image id (lower-case hex)', `got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-/** RADOS namespaces: '' means the default namespace. */
-export function checkNamespace(value: unknown, field = 'namespace'): string {
-  if (value === undefined || value === '') return '';
-  return checkName(field, value, 255);
-}
 
 export function checkSize(value: unknown, field = 'size'): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {

@@ -1,8 +1,10 @@
 import { invoke } from './calls.js';
+import { explainCreateNotFound } from './errors.js';
 import type { Cluster } from './cluster.js';
 import { Image } from './image.js';
 import { native } from './native.js';
-import { checkImageId, checkImageName, checkSize, checkSnapshotName, toNativeImageOptions, type CreateImageOptions } from './options.js';
+import { checkImageId, checkImageName, checkSnapshotName } from './names.js';
+import { checkSize, toNativeImageOptions, type CreateImageOptions } from './options.js';
 import type { IoCtxHandle } from './rbd-native.js';
 
 /** Why an image is in the trash (librbd's rbd_trash_image_source_t). */
@@ -46,12 +48,22 @@ export class Pool {
     return invoke(this.cluster.observer, op, fn);
   }
 
-  /** Creates a format 2 image. ImageExists when the name is taken. */
+  /**
+   * Creates a format 2 image. ImageExists when the name is taken; PoolNotFound or NamespaceNotFound, naming which,
+   * when the data pool or the RADOS namespace is missing.
+   */
   async createImage(name: string, size: number, options: CreateImageOptions = {}): Promise<void> {
     checkImageName(name);
     checkSize(size);
     const nativeOptions = toNativeImageOptions(options);
-    return this.call('rbd_create4', () => native.rbdCreate4(this.handle, name, size, nativeOptions));
+    try {
+      await this.call('rbd_create4', () => native.rbdCreate4(this.handle, name, size, nativeOptions));
+    } catch (err) {
+      throw await explainCreateNotFound(err, {
+        pool: this.name, namespace: this.namespace, dataPool: nativeOptions.dataPool,
+        poolExists: (pool) => this.cluster.poolExists(pool),
+      });
+    }
   }
 
   /** Clones a protected snapshot of an image of `parent` (may be this pool) into this pool. */

@@ -1,14 +1,18 @@
 // StorageClass parameters -> a validated, typed description of what to create. Pure: no Kubernetes or Ceph calls.
 //
 // The keys of the retired external-storage rbd-provisioner keep their meaning and defaults, matched
-// case-insensitively as it did; ceph-csi spellings are accepted as aliases. Every error names the key and the
-// allowed values, and never contains more than a short, quoted excerpt of what the user wrote.
+// case-insensitively as it did; ceph-csi spellings are accepted as aliases. One departure: it took an empty adminId
+// or pool for its default, and here an empty value is an error wherever "" means nothing of its own. Every error
+// names the key and the allowed values, and never contains more than a short, quoted excerpt of what the user wrote.
 
 import { createHash } from 'node:crypto';
-import { isIPv4, isIPv6 } from 'node:net';
 import { checkFeatures, IMAGE_FEATURES, type ImageFeature } from '../ceph/features.js';
+import { MONITORS_ALLOWED, parseMonitors, type MonitorEntry } from '../ceph/monitors.js';
+import { CEPH_NAMES, nameProblem, quote, type NameRule } from '../ceph/names.js';
+import { MAX_ORDER, MIN_ORDER } from '../ceph/options.js';
 import { ValidationError } from '../ceph/validation.js';
-import { isPowerOfTwo, KiB, MiB, parseByteSize } from './size.js';
+import { DNS_LABEL, DNS_SUBDOMAIN } from '../kube/names.js';
+import { isPowerOfTwo, MiB, parseByteSize } from './size.js';
 
 export class ParameterError extends Error {
   override readonly name = 'ParameterError';
@@ -44,8 +48,8 @@ export const DEFAULTS = {
   csiDriver: 'rbd.csi.ceph.com',
 } as const;
 
-const MIN_OBJECT_SIZE = 4 * KiB;
-const MAX_OBJECT_SIZE = 32 * MiB;
+const MIN_OBJECT_SIZE = 2 ** MIN_ORDER;
+const MAX_OBJECT_SIZE = 2 ** MAX_ORDER;
 
 export interface SecretRef {
   readonly name: string;
@@ -124,30 +128,15 @@ const SPELLING_INDEX: ReadonlyMap<string, { key: Key; spelling: string }> = new 
 
 // ---- names ------------------------------------------------------------------------------------------------------
 
-interface NameRule { readonly pattern: RegExp; readonly maxLength: number; readonly allowed: string }
-
-// Narrower than Ceph itself allows, on purpose: these names reach librados, PV annotations and event text.
+// Ceph and Kubernetes names follow the rules of their own layer (src/ceph/names.ts, src/kube/names.ts); only the
+// rules no other layer checks are written here.
 export const NAME_RULES = {
-  cephId: {
-    pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/, maxLength: 255,
-    allowed: 'a Ceph client id without the "client." prefix: letters, digits, ".", "_" and "-" (e.g. admin, kube)',
-  },
-  pool: {
-    pattern: /^[A-Za-z0-9._-]+$/, maxLength: 255,
-    allowed: 'a pool name of 1-255 letters, digits, ".", "_" and "-"',
-  },
-  radosNamespace: {
-    pattern: /^[A-Za-z0-9._-]+$/, maxLength: 255,
-    allowed: 'a RADOS namespace name of 1-255 letters, digits, ".", "_" and "-"',
-  },
-  secretName: {
-    pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, maxLength: 253,
-    allowed: 'a Secret name (lowercase DNS subdomain, at most 253 characters)',
-  },
-  namespace: {
-    pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, maxLength: 63,
-    allowed: 'a namespace name (lowercase DNS label, at most 63 characters)',
-  },
+  cephId: CEPH_NAMES.cephId,
+  pool: CEPH_NAMES.pool,
+  radosNamespace: CEPH_NAMES.radosNamespace,
+  image: CEPH_NAMES.image,
+  secretName: { ...DNS_SUBDOMAIN, allowed: `a Secret name (${DNS_SUBDOMAIN.allowed})` },
+  namespace: { ...DNS_LABEL, allowed: `a namespace name (${DNS_LABEL.allowed})` },
   // ceph-csi keys its config map by clusterID and limits it to 36 bytes (a UUID fits).
   clusterID: {
     pattern: /^[A-Za-z0-9._-]+$/, maxLength: 36,
@@ -158,128 +147,14 @@ export const NAME_RULES = {
     pattern: /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, maxLength: 63,
     allowed: 'a CSI driver name: at most 63 letters, digits, "." and "-", starting and ending alphanumeric',
   },
+  // Prefixes image names (`<prefix>pvc-<uid>`), so it starts as an image name must.
   imageNamePrefix: {
-    pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/, maxLength: 64,
-    allowed: 'empty, or up to 64 letters, digits, ".", "_" and "-" starting with a letter or digit',
-  },
-  // Image names are our own `<prefix>pvc-<uid>`; the first character keeps them from reading as CLI options.
-  image: {
-    pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/, maxLength: 255,
-    allowed: 'an RBD image name of 1-255 letters, digits, ".", "_" and "-" starting with a letter or digit',
+    pattern: CEPH_NAMES.image.pattern, maxLength: 64,
+    allowed: 'empty for none, or up to 64 letters, digits, ".", "_" and "-" starting with a letter or digit',
   },
 } as const satisfies Record<string, NameRule>;
 
-/** Why `value` breaks `rule`, or undefined when it is fine. */
-export function nameProblem(rule: NameRule, value: string): string | undefined {
-  if (value.length === 0) return 'empty';
-  if (value.length > rule.maxLength) return `longer than ${rule.maxLength} characters`;
-  if (!rule.pattern.test(value)) return `${quote(value)} is not allowed`;
-  return undefined;
-}
-
-/** A value excerpt that is safe and short enough for an event message. */
-export function quote(value: string): string {
-  const excerpt = value.length > 64 ? `${value.slice(0, 64)}...` : value;
-  return JSON.stringify(excerpt);
-}
-
 // ---- monitors ---------------------------------------------------------------------------------------------------
-
-export const MONITORS_ALLOWED =
-  'comma-separated monitor addresses, each host, host:port, v1:host:port, v2:host:port, [IPv6]:port ' +
-  'or an address vector [v2:host:3300,v1:host:6789]';
-
-/** One monitor as written, plus its msgr1 address when it has one (what the in-tree rbd volume plugin needs). */
-export interface MonitorEntry {
-  readonly address: string;
-  readonly v1Address: string | undefined;
-}
-
-/** Splits and validates a monitors list. Throws SyntaxError with a short problem text. */
-export function parseMonitors(text: string): MonitorEntry[] {
-  const entries = splitOutsideBrackets(text).map((item) => item.trim());
-  if (entries.length === 0 || (entries.length === 1 && entries[0] === '')) throw new SyntaxError('empty');
-  return entries.map((entry) => {
-    if (entry === '') throw new SyntaxError('empty monitor address in the list');
-    return parseMonitor(entry);
-  });
-}
-
-function splitOutsideBrackets(text: string): string[] {
-  const items: string[] = [];
-  let depth = 0;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '[') depth++;
-    else if (c === ']') depth--;
-    else if (c === ',' && depth === 0) {
-      items.push(text.slice(start, i));
-      start = i + 1;
-    }
-    // Depth 2 is an IPv6 address inside an address vector.
-    if (depth < 0 || depth > 2) throw new SyntaxError('unbalanced brackets');
-  }
-  if (depth !== 0) throw new SyntaxError('unbalanced brackets');
-  items.push(text.slice(start));
-  return items;
-}
-
-const TYPED_ADDRESS = /^(v1|v2):(.*)$/;
-
-function parseMonitor(entry: string): MonitorEntry {
-  const bad = (why: string) => new SyntaxError(`${quote(entry)} ${why}`);
-  if (entry.startsWith('[') && TYPED_ADDRESS.test(entry.slice(1))) {
-    if (!entry.endsWith(']')) throw bad('has text after its address vector');
-    let v1Address: string | undefined;
-    for (const part of entry.slice(1, -1).split(',').map((p) => p.trim())) {
-      const typed = TYPED_ADDRESS.exec(part);
-      if (!typed) throw bad('mixes typed and untyped addresses; inside [...] each needs v1: or v2:');
-      const why = hostPortProblem(typed[2] ?? '');
-      if (why) throw bad(why);
-      if (typed[1] === 'v1' && v1Address === undefined) v1Address = typed[2];
-    }
-    return { address: entry, v1Address };
-  }
-  const typed = TYPED_ADDRESS.exec(entry);
-  const hostPort = typed ? typed[2] ?? '' : entry;
-  const why = hostPortProblem(hostPort);
-  if (why) throw bad(why);
-  return { address: entry, v1Address: typed?.[1] === 'v2' ? undefined : hostPort };
-}
-
-const HOST_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
-
-function hostPortProblem(text: string): string | undefined {
-  let host: string;
-  let port: string | undefined;
-  if (text.startsWith('[')) {
-    const close = text.indexOf(']');
-    if (close < 0) return 'has an unclosed [';
-    host = text.slice(1, close);
-    const rest = text.slice(close + 1);
-    if (rest !== '' && !rest.startsWith(':')) return 'has text after its IPv6 address';
-    port = rest === '' ? undefined : rest.slice(1);
-    if (!isIPv6(host)) return 'is not an IPv6 address in brackets';
-  } else {
-    const parts = text.split(':');
-    if (parts.length > 2) return 'has too many ":" (write IPv6 addresses in brackets: [::1]:6789)';
-    host = parts[0] ?? '';
-    port = parts[1];
-    if (!isHostName(host)) return 'is not a host name or IPv4 address';
-  }
-  if (port !== undefined && !isPort(port)) return 'has a port outside 1-65535';
-  return undefined;
-}
-
-function isHostName(host: string): boolean {
-  if (/^[\d.]+$/.test(host)) return isIPv4(host);
-  return host.length <= 253 && host.split('.').every((label) => HOST_LABEL.test(label));
-}
-
-function isPort(text: string): boolean {
-  return /^\d{1,5}$/.test(text) && Number(text) >= 1 && Number(text) <= 65535;
-}
 
 /** Monitors as the in-tree rbd volume plugin takes them (msgr1 host[:port]); throws if one has no msgr1 address. */
 export function inTreeMonitorList(monitors: string): string[] {
@@ -316,7 +191,8 @@ function collect(params: Record<string, string>): Map<Key, RawValue> {
     }
     const value = rawValue.trim();
     const earlier = found.get(known.key);
-    // An empty value counts as absent, so it neither conflicts with nor replaces another spelling's value.
+    // An empty value under one spelling neither conflicts with nor replaces another spelling's value; alone, it is
+    // judged by parseClassParameters.
     if (earlier && value === '') continue;
     if (earlier && earlier.value !== '' && earlier.value !== value) {
       const [primary] = KEY_SPELLINGS[known.key];
@@ -334,39 +210,68 @@ function collect(params: Record<string, string>): Map<Key, RawValue> {
   return found;
 }
 
+// Keys whose empty value is a value of its own: no features, the pool's default RADOS namespace (librados names it
+// ""), no name prefix. Every other key refuses "" rather than taking it for its default: `pool: ""` (often a template
+// whose value was not set) once created images in pool "rbd", which nobody writing it asked for.
+type EmptyIsAValue = 'imageFeatures' | 'radosNamespace' | 'imageNamePrefix';
+const EMPTY_IS_A_VALUE: ReadonlySet<Key> = new Set<EmptyIsAValue>(['imageFeatures', 'radosNamespace', 'imageNamePrefix']);
+
+/** What leaving out each optional key gives: the error for an empty value says to do that instead. */
+const WHEN_ABSENT: Record<Exclude<Key, EmptyIsAValue | 'monitors' | 'adminSecretName'>, string> = {
+  adminId: `the default "${DEFAULTS.adminId}"`,
+  adminSecretNamespace: `the default "${DEFAULTS.adminSecretNamespace}"`,
+  pool: `the default "${DEFAULTS.pool}"`,
+  dataPool: "data in the image's own pool",
+  userId: 'the same id as adminId',
+  userSecretName: 'nodes to map with their own keyring (volumeSource "rbd" only)',
+  userSecretNamespace: "the claim's namespace",
+  imageFormat: 'format 2',
+  fsType: `the default "${DEFAULTS.fsType}"`,
+  clusterID: 'an id derived from the monitors',
+  objectSize: 'the default 4MiB',
+  stripeUnit: 'no striping',
+  stripeCount: 'no striping',
+  volumeSource: `the default "${DEFAULTS.volumeSource}"`,
+  csiDriver: `the default "${DEFAULTS.csiDriver}"`,
+  mounter: "ceph-csi's default mounter",
+};
+
 /**
- * Parses and validates a StorageClass's parameters. Throws ParameterError naming the first bad key.
- * Empty values count as absent (as the legacy provisioner did for adminId and pool), except imageFeatures, where ""
- * asks for an image without features.
+ * Parses and validates a StorageClass's parameters. Throws ParameterError naming the first bad key and what it
+ * allows. An empty value is refused, except for the keys where "" means something (EMPTY_IS_A_VALUE).
  */
 export function parseClassParameters(params: Record<string, string> | undefined): ClassParameters {
   const raw = collect(params ?? {});
   const field = (key: Key): string => raw.get(key)?.field ?? KEY_SPELLINGS[key][0];
-  const given = (key: Key): string | undefined => {
-    const value = raw.get(key)?.value;
-    return value === '' ? undefined : value;
-  };
   const fail = (key: Key, problem: string, allowed: string): never => {
     throw new ParameterError(field(key), problem, allowed);
   };
+  /** The value as written; undefined when absent; "" only for EMPTY_IS_A_VALUE keys. */
+  const given = (key: Key, allowed: string): string | undefined => {
+    const value = raw.get(key)?.value;
+    if (value !== '' || EMPTY_IS_A_VALUE.has(key)) return value;
+    const absent = (WHEN_ABSENT as Partial<Record<Key, string>>)[key];
+    return fail(key, absent === undefined ? 'missing: the value is empty' : `empty; leave the key out for ${absent}`, allowed);
+  };
   const name = (key: Key, rule: NameRule, fallback?: string): string => {
-    const value = given(key) ?? fallback;
+    const value = given(key, rule.allowed) ?? fallback;
     if (value === undefined) return fail(key, 'missing', rule.allowed);
     const problem = nameProblem(rule, value);
     if (problem) fail(key, problem, rule.allowed);
     return value;
   };
+  /** Undefined when absent (or "" where that is a value). */
   const optionalName = (key: Key, rule: NameRule): string | undefined =>
-    given(key) === undefined ? undefined : name(key, rule);
+    (given(key, rule.allowed) ?? '') === '' ? undefined : name(key, rule);
   const oneOf = <T extends string>(key: Key, choices: readonly T[], fallback: T | undefined): T | undefined => {
-    const value = given(key);
+    const value = given(key, choices.join(', '));
     if (value === undefined) return fallback;
     if (!(choices as readonly string[]).includes(value)) fail(key, `unknown value ${quote(value)}`, choices.join(', '));
     return value as T;
   };
 
   // monitors
-  const monitorsText = given('monitors');
+  const monitorsText = given('monitors', MONITORS_ALLOWED);
   if (monitorsText === undefined) fail('monitors', 'missing', MONITORS_ALLOWED);
   let monitorEntries: MonitorEntry[] = [];
   try {
@@ -377,12 +282,12 @@ export function parseClassParameters(params: Record<string, string> | undefined)
   const monitors = monitorEntries.map((entry) => entry.address).join(',');
 
   // identities and secrets
-  const adminId = cephId(name('adminId', NAME_RULES.cephId, DEFAULTS.adminId), () => field('adminId'));
+  const adminId = name('adminId', NAME_RULES.cephId, DEFAULTS.adminId);
   const adminSecret: SecretRef = {
     name: name('adminSecretName', NAME_RULES.secretName),
     namespace: name('adminSecretNamespace', NAME_RULES.namespace, DEFAULTS.adminSecretNamespace),
   };
-  const userId = cephId(name('userId', NAME_RULES.cephId, adminId), () => field('userId'));
+  const userId = name('userId', NAME_RULES.cephId, adminId);
   const userSecretName = optionalName('userSecretName', NAME_RULES.secretName);
   const userSecretNamespace = optionalName('userSecretNamespace', NAME_RULES.namespace);
 
@@ -393,7 +298,7 @@ export function parseClassParameters(params: Record<string, string> | undefined)
   const clusterID = optionalName('clusterID', NAME_RULES.clusterID) ?? deriveClusterID(monitorEntries);
 
   // image layout
-  const imageFormat = given('imageFormat');
+  const imageFormat = given('imageFormat', '2');
   if (imageFormat === '1') {
     fail('imageFormat', 'format 1 is deprecated and unsupported: librbd creates format-1 images without features, ' +
       'striping or a data pool', '2');
@@ -401,17 +306,16 @@ export function parseClassParameters(params: Record<string, string> | undefined)
     fail('imageFormat', `unknown image format ${quote(imageFormat)}`, '2');
   }
   const imageFeatures = parseFeatures(raw.get('imageFeatures')?.value, field('imageFeatures'));
-  const objectSize = layoutSize('objectSize', given('objectSize'), DEFAULTS.objectSize, fail);
+  const objectSize = layoutSize('objectSize', given('objectSize', OBJECT_SIZE_ALLOWED), DEFAULTS.objectSize, fail);
   if (!isPowerOfTwo(objectSize) || objectSize < MIN_OBJECT_SIZE || objectSize > MAX_OBJECT_SIZE) {
     fail('objectSize', `${objectSize} bytes is not a power of two between 4KiB and 32MiB`, OBJECT_SIZE_ALLOWED);
   }
-  const striping = parseStriping(given('stripeUnit'), given('stripeCount'), objectSize, fail);
+  const striping = parseStriping(
+    given('stripeUnit', STRIPE_UNIT_ALLOWED), given('stripeCount', STRIPE_COUNT_ALLOWED), objectSize, fail);
 
   // the PV
   const fsType = oneOf('fsType', FS_TYPES, DEFAULTS.fsType)!;
-  const imageNamePrefix = given('imageNamePrefix') === undefined
-    ? DEFAULTS.imageNamePrefix
-    : name('imageNamePrefix', NAME_RULES.imageNamePrefix);
+  const imageNamePrefix = optionalName('imageNamePrefix', NAME_RULES.imageNamePrefix) ?? DEFAULTS.imageNamePrefix;
   const volumeSource = oneOf('volumeSource', VOLUME_SOURCES, DEFAULTS.volumeSource)!;
   const csiDriver = name('csiDriver', NAME_RULES.csiDriver, DEFAULTS.csiDriver);
   const mounter = oneOf('mounter', MOUNTERS, undefined);
@@ -422,7 +326,7 @@ export function parseClassParameters(params: Record<string, string> | undefined)
   }
   if (volumeSource === 'rbd') {
     const onlyForCsi = (key: Key) => {
-      if (given(key) !== undefined) {
+      if (raw.has(key)) {
         fail(key, 'only applies to volumeSource "csi"', 'omit it, or set volumeSource "csi"');
       }
     };
@@ -461,14 +365,6 @@ export function parseClassParameters(params: Record<string, string> | undefined)
     csiDriver,
     mounter,
   };
-}
-
-function cephId(value: string, field: () => string): string {
-  // librados prepends "client." itself; "client.admin" would authenticate as "client.client.admin".
-  if (value.toLowerCase().startsWith('client.')) {
-    throw new ParameterError(field(), `${quote(value)} includes the "client." prefix`, NAME_RULES.cephId.allowed);
-  }
-  return value;
 }
 
 const FEATURES_ALLOWED = `a comma-separated list of ${IMAGE_FEATURES.join(', ')} (object-map and journaling need ` +

@@ -3,8 +3,9 @@
 import type { V1PersistentVolume, V1StorageClass } from '@kubernetes/client-node';
 import PQueue from 'p-queue';
 import {
-  CephError, ImageBusy, ImageExists, ImageHasSnapshots, ImageNotFound, InvalidArgument, NoSpace, PermissionDenied, PoolNotFound,
-  Timeout, ValidationError, type Cluster, type ClusterTarget, type ConnectionPool, type Image, type Pool,
+  CEPHX_KEY_ALLOWED, CephError, cephxKeyProblem, ImageBusy, ImageExists, ImageHasSnapshots, ImageNotFound, InvalidArgument,
+  NamespaceNotFound, NoSpace, PermissionDenied, PoolNotFound, Timeout, ValidationError, type Cluster, type ClusterTarget,
+  type ConnectionPool, type Image, type Pool,
 } from '../ceph/index.js';
 import { DeleteError, ProvisionError } from '../controllers/provision/errors.js';
 import type { OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../controllers/provision/provisioner.js';
@@ -309,6 +310,12 @@ export class RbdProvisioner implements Provisioner {
       if (err instanceof SecretError) throw failure(op, 'final', 'SecretUnavailable', err.message, err);
       throw err;
     }
+    // Checked here, before any native call, where the Secret is known: librados would say only "invalid argument".
+    const keyProblem = cephxKeyProblem(key);
+    if (keyProblem) {
+      const { namespace, name } = target.adminSecret;
+      throw failure(op, 'final', 'InvalidSecret', `secret ${namespace}/${name}: its key is ${keyProblem}; expected ${CEPHX_KEY_ALLOWED}`, undefined);
+    }
     // origin: which Secret held the key, so a successor that must fence this connection can read it (never the key).
     const clusterTarget: ClusterTarget = {
       monitors: target.monitors,
@@ -406,6 +413,7 @@ function failure(op: 'provision' | 'delete' | 'list', kind: 'final' | 'transient
 function classify(op: 'provision' | 'delete' | 'list', err: unknown): Error {
   if (!(err instanceof Error)) return failure(op, 'transient', 'CephError', String(err), err);
   if (err instanceof PoolNotFound) return failure(op, 'final', 'PoolNotFound', err.message, err);
+  if (err instanceof NamespaceNotFound) return failure(op, 'final', 'NamespaceNotFound', err.message, err);
   if (err instanceof PermissionDenied) return failure(op, 'final', 'PermissionDenied', err.message, err);
   if (err instanceof ValidationError || err instanceof InvalidArgument) return failure(op, 'final', 'InvalidParameter', err.message, err);
   if (err instanceof NoSpace) return failure(op, 'transient', 'NoSpace', err.message, err);

@@ -4,10 +4,9 @@
 // gone. The controller stamps name, claimRef, storageClassName, reclaim policy, provisioned-by and the finalizer.
 
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import {
-  type ClassParameters, inTreeMonitorList, NAME_RULES, nameProblem, MONITORS_ALLOWED, parseMonitors, quote,
-  type SecretRef,
-} from './parameters.js';
+import { MONITORS_ALLOWED, parseMonitors } from '../ceph/monitors.js';
+import { nameProblem, quote } from '../ceph/names.js';
+import { type ClassParameters, inTreeMonitorList, NAME_RULES, type SecretRef } from './parameters.js';
 import { formatBytes, MAX_BYTES, quantityToWholeMiB } from './size.js';
 
 /** A claim that cannot be served as written; `field` is the claim's JSON path. */

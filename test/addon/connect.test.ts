@@ -76,6 +76,7 @@ describe('connections', () => {
     clearInterval(timer);
     assert.ok(err instanceof Timeout, `expected Timeout, got ${String(err)}`);
     assert.equal(err.code, 'ETIMEDOUT');
+    assert.match(err.message, /"monitors" \(v2:127\.0\.0\.1:9\)/);
     assertNoKey(err, ceph.adminKey);
     assert.ok(elapsed < 15_000, `rejected after ${elapsed} ms`);
     // The event loop kept running while the connect waited on a pool thread.

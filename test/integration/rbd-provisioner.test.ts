@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { ConnectionPool, type Pool } from '../../src/ceph/index.js';
 import { DeleteError, ProvisionError } from '../../src/controllers/provision/errors.js';
 import { DELETING_KEY, OWNER_KEYS, PV_MAY_EXIST_KEY, RbdProvisioner, SecretError } from '../../src/rbd/provisioner.js';
+import { kubeSecretReader } from '../../src/rbd/secrets.js';
 import { openTestPool, type CephTestCluster, type OpenTestPool } from '../support/ceph.js';
 
 const MiB = 2 ** 20;
@@ -118,6 +119,83 @@ describe('provision', () => {
       assert.ok(!err.message.includes(ceph.adminKey));
     }
     assert.deepEqual(await pool.listImages(), before);
+  });
+
+  test('an empty pool is refused, naming the field and what it allows; nothing is created in pool "rbd"', async () => {
+    const c = claim();
+    const err = await provisioner.provision(request(c, storageClass({ pool: '' })), signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof ProvisionError, String(err));
+    assert.equal(err.kind, 'final');
+    assert.equal(err.reason, 'InvalidParameter');
+    assert.match(err.message, /^StorageClass parameter "pool": empty; leave the key out for the default "rbd"; allowed: .*a pool name/);
+    const rbdPool = await fixture.cluster.openPool('rbd');
+    try {
+      assert.ok(!(await rbdPool.listImages()).includes(`pvc-${c.metadata!.uid}`));
+    } finally {
+      await rbdPool.close();
+    }
+  });
+
+  test('a missing RADOS namespace is reported as such, naming pool and namespace; a created one works', async () => {
+    const namespace = `ns-${randomUUID().slice(0, 8)}`;
+    const missing = await provisioner.provision(request(claim(), storageClass({ radosNamespace: namespace })), signal)
+      .then(() => undefined, (e: unknown) => e);
+    assert.ok(missing instanceof ProvisionError, String(missing));
+    assert.equal(missing.kind, 'final');
+    assert.equal(missing.reason, 'NamespaceNotFound');
+    assert.match(missing.message, new RegExp(`RADOS namespace "${namespace}" does not exist in pool "${pool.name}"`));
+    assert.doesNotMatch(missing.message, /data pool/);
+
+    await ceph.rbd(['namespace', 'create', `${pool.name}/${namespace}`]);
+    const c = claim();
+    const pv = await provisioner.provision(request(c, storageClass({ radosNamespace: namespace })), signal);
+    assert.equal(pv.spec?.csi?.volumeAttributes?.['radosNamespace'], namespace);
+    const inNamespace = await fixture.cluster.openPool(pool.name, namespace);
+    try {
+      assert.ok((await inNamespace.listImages()).includes(`pvc-${c.metadata!.uid}`));
+      await inNamespace.removeImage(`pvc-${c.metadata!.uid}`);
+    } finally {
+      await inNamespace.close();
+    }
+  });
+
+  test('a missing data pool is reported as such', async () => {
+    const dataPool = `missing-${randomUUID().slice(0, 8)}`;
+    const err = await provisioner.provision(request(claim(), storageClass({ dataPool })), signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof ProvisionError && err.kind === 'final' && err.reason === 'PoolNotFound', String(err));
+    assert.match(err.message, new RegExp(`data pool "${dataPool}" does not exist`));
+  });
+
+  test('a Secret whose key is not a cephx key: final, naming the Secret, never the key', async () => {
+    for (const key of ['not-a-cephx-key', ceph.adminKey.slice(0, -4), `[client.admin]\n\tkey = ${ceph.adminKey}`]) {
+      const secrets = { readSecretData: async () => ({ key: Buffer.from(key).toString('base64') }) };
+      const withBadKey = new RbdProvisioner({ name: 'test.rbd.provisioner', connections, logger: quiet, readSecret: kubeSecretReader(secrets) });
+      const c = claim();
+      const err = await withBadKey.provision(request(c), signal).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof ProvisionError, String(err));
+      assert.equal(err.kind, 'final');
+      assert.equal(err.reason, 'InvalidSecret');
+      assert.match(err.message, /^secret ceph\/ceph-admin: its key is malformed/);
+      assert.ok(!err.message.includes(key) && !err.message.includes(ceph.adminKey.slice(4, 30)), err.message);
+      assert.ok(!(await pool.listImages()).includes(`pvc-${c.metadata!.uid}`));
+    }
+  });
+
+  test('monitors that do not answer: the error names "monitors" and the addresses, and stays a timeout', async () => {
+    // Port 9 (discard) on loopback: nothing listens there, as with a closed monitor port.
+    const unreachable = new ConnectionPool({ idleMs: 1000, timeouts: { mount: 2 } });
+    try {
+      const p = new RbdProvisioner({ name: 'test.rbd.provisioner', connections: unreachable, logger: quiet, readSecret: async () => ceph.adminKey });
+      const err = await p.provision(request(claim(), storageClass({ monitors: 'v2:127.0.0.1:9' })), signal).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof ProvisionError, String(err));
+      // A create that timed out may still happen; a connect that did is retried the same way, under the same name.
+      assert.equal(err.kind, 'in-progress');
+      assert.equal(err.reason, 'Timeout');
+      assert.match(err.message, /no monitor of "monitors" \(v2:127\.0\.0\.1:9\) answered within 2 s/);
+      assert.ok(!err.message.includes(ceph.adminKey));
+    } finally {
+      await unreachable.close();
+    }
   });
 
   test('a pool at its quota is refused before the create, as a transient error', async () => {

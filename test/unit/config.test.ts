@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, helpText, parseConfig, parseDuration, parseHttpAddress } from '../../src/config.js';
+import { ConfigError, formatDuration, helpText, parseConfig, parseDuration, parseHttpAddress } from '../../src/config.js';
 
 const fixed = { hostname: () => 'node-1', randomSuffix: () => 'abcd1234' };
 
@@ -104,6 +104,55 @@ describe('parseConfig', () => {
       assert.match(text, new RegExp(`env RBD_PROVISIONER_${flag.toUpperCase().replace(/-/g, '_')}; default: `));
     }
   });
+});
+
+describe('flag splitting', () => {
+  test('-h asks for help', () => assert.equal(parseConfig(['-h'], {}, fixed).help, true));
+  test('a bool flag takes no separate value', () => {
+    const error = parseError(['--leader-elect', 'false']);
+    assert.equal(error.flag, 'false');
+    assert.match(error.message, /unexpected argument "false"/);
+  });
+  test('a value may start with a dash', () => assert.equal(parseConfig(['--identity', '-me-'], {}, fixed).identity, '-me-'));
+  test('the last of a repeated flag wins', () => assert.equal(parseConfig(['--workers=2', '--workers=3'], {}, fixed).workers, 3));
+  test('an unknown short flag is named as written', () => assert.equal(parseError(['-x']).flag, '-x'));
+});
+
+describe('help text', () => {
+  // Each default is declared once, as a typed value: the help shows what parseConfig returns when nothing is set.
+  const defaults = parseConfig([], {}, fixed);
+  const rows: Array<[string, string, unknown]> = [
+    ['ceph-mount-timeout', '10s', defaults.cephMountTimeoutMs],
+    ['ceph-mon-op-timeout', '30s', defaults.cephMonOpTimeoutMs],
+    ['resync-period', '10m', defaults.resyncPeriodMs],
+    ['leader-election-retry-period', '2s', defaults.leaderElectionRetryPeriodMs],
+    ['workers', '16', defaults.workers],
+    ['kube-api-qps', '50', defaults.kubeApiQps],
+    ['leader-elect', 'true', defaults.leaderElect],
+    ['log-format', 'json', defaults.logFormat],
+    ['http-address', ':8080', defaults.httpAddress],
+  ];
+  for (const [flag, shown, value] of rows) {
+    test(`--${flag} shows its default ${shown}`, () => {
+      const env = `RBD_PROVISIONER_${flag.toUpperCase().replace(/-/g, '_')}`;
+      assert.ok(helpText().includes(`env ${env}; default: ${shown}\n`), helpText());
+      const parsed = typeof value === 'number' && /[a-z]$/.test(shown) ? parseDuration(shown) : shown;
+      assert.equal(String(parsed), String(value));
+    });
+  }
+  test('derived defaults say where they come from', () => {
+    assert.match(helpText(), /env RBD_PROVISIONER_LEADER_ELECTION_NAMESPACE; default: env POD_NAMESPACE, else "default"\n/);
+  });
+});
+
+describe('formatDuration', () => {
+  const rows: [number, string][] = [[0, '0'], [500, '500ms'], [10_000, '10s'], [600_000, '10m'], [5_400_000, '1h30m'], [1_500, '1s500ms']];
+  for (const [ms, text] of rows) {
+    test(`${ms} ms is "${text}" and reads back`, () => {
+      assert.equal(formatDuration(ms), text);
+      assert.equal(parseDuration(text), ms);
+    });
+  }
 });
 
 describe('parseDuration', () => {

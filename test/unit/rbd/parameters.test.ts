@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { featureBits } from '../../../src/ceph/features.js';
 import { describe, test } from 'node:test';
+import { featureBits } from '../../../src/ceph/features.js';
+import { parseMonitors } from '../../../src/ceph/monitors.js';
 import {
   type ClassParameters, deriveClusterID, inTreeMonitorList, KNOWN_PARAMETER_KEYS, ParameterError,
-  parseClassParameters, parseMonitors,
+  parseClassParameters,
 } from '../../../src/rbd/parameters.js';
 
 const BASE = { monitors: '10.0.0.1:6789', adminSecretName: 'ceph-admin', userSecretName: 'ceph-user' } as const;
@@ -56,17 +57,61 @@ describe('parseClassParameters: defaults', () => {
     assert.match(params.clusterID, /^rbd-[0-9a-f]{32}$/);
   });
   test('userId follows adminId when not set', () => assert.equal(parse({ adminId: 'kube-admin' }).userId, 'kube-admin'));
-  test('empty values count as absent', () => {
-    const params = parse({ adminId: '', pool: '', adminSecretNamespace: '', fsType: '', objectSize: '' });
-    assert.equal(params.adminId, 'admin');
-    assert.equal(params.pool, 'rbd');
-    assert.equal(params.adminSecret.namespace, 'default');
-    assert.equal(params.fsType, 'ext4');
-    assert.equal(params.objectSize, 4194304);
-  });
   test('undefined parameters report the first required key', () => {
     assertParameterError(() => parseClassParameters(undefined), 'monitors', 'missing', 'monitor addresses');
   });
+});
+
+describe('parseClassParameters: empty values', () => {
+  // "" is refused where it is not a value of its own, naming the key, what leaving it out gives, and what it allows:
+  // `pool: ""` used to create images in pool "rbd", and `adminId: ""` to act as "admin".
+  // key, what leaving it out gives, what it allows
+  const refused: Array<[string, string, string | RegExp]> = [
+    ['pool', 'the default "rbd"', 'pool name'],
+    ['adminId', 'the default "admin"', 'Ceph client id'],
+    ['adminSecretNamespace', 'the default "default"', 'DNS label'],
+    ['dataPool', 'data in the image\'s own pool', 'pool name'],
+    ['userId', 'the same id as adminId', 'Ceph client id'],
+    ['userSecretName', 'nodes to map with their own keyring', 'Secret name'],
+    ['userSecretNamespace', 'the claim\'s namespace', 'DNS label'],
+    ['imageFormat', 'format 2', /^2$/],
+    ['fsType', 'the default "ext4"', 'ext4, xfs, ext3, btrfs'],
+    ['clusterID', 'an id derived from the monitors', '1-36'],
+    ['objectSize', 'the default 4MiB', '4KiB to 32MiB'],
+    ['stripeUnit', 'no striping', 'with stripeCount'],
+    ['stripeCount', 'no striping', 'with stripeUnit'],
+    ['volumeSource', 'the default "csi"', 'csi, rbd'],
+    ['csiDriver', 'the default "rbd.csi.ceph.com"', 'CSI driver name'],
+    ['mounter', 'ceph-csi\'s default mounter', 'rbd, rbd-nbd'],
+  ];
+  for (const [key, absent, allowed] of refused) {
+    test(`${key}: "" is refused`, () => {
+      assertParameterError(() => parse({ [key]: '' }), key, `empty; leave the key out for ${absent}`, allowed);
+    });
+  }
+  const required: Array<[string, string]> = [['monitors', 'address vector'], ['adminSecretName', 'Secret name']];
+  for (const [key, allowed] of required) {
+    test(`${key}: "" is missing`, () => assertParameterError(() => parse({ [key]: '' }), key, 'missing: the value is empty', allowed));
+  }
+  test('"" is a value of its own for imageFeatures, radosNamespace and imageNamePrefix', () => {
+    const params = parse({ imageFeatures: '', radosNamespace: '', imageNamePrefix: '' });
+    assert.deepEqual(params.imageFeatures, []);
+    assert.equal(params.radosNamespace, '');
+    assert.equal(params.imageNamePrefix, '');
+  });
+  test('every key is either refused empty, required, or takes "" as a value', () => {
+    const meaningful = ['imageFeatures', 'radosNamespace', 'imageNamePrefix'];
+    const decided = new Set([...refused.map(([key]) => key), ...required.map(([key]) => key), ...meaningful]);
+    for (const key of KNOWN_PARAMETER_KEYS.filter((k) => !k.includes('/'))) assert.ok(decided.has(key), `no decision for ${key}`);
+  });
+  test('an alias spelled empty is refused under the spelling written', () => {
+    assertParameterError(() => parse({ 'csi.storage.k8s.io/fstype': '' }), 'csi.storage.k8s.io/fstype', 'empty', 'ext4');
+  });
+  test('an empty spelling beside another spelling with a value is ignored', () => {
+    assert.equal(parse({ fsType: '', 'csi.storage.k8s.io/fstype': 'xfs' }).fsType, 'xfs');
+    assert.equal(parse({ 'csi.storage.k8s.io/fstype': 'xfs', fsType: '' }).fsType, 'xfs');
+  });
+  test('whitespace only is empty', () => assertParameterError(() => parse({ pool: '  ' }), 'pool', 'empty', 'pool name'));
 });
 
 describe('parseClassParameters: every key', () => {
@@ -266,8 +311,6 @@ describe('parseClassParameters: errors name the field and the allowed values', (
     ['unknown volumeSource', { volumeSource: 'flex' }, 'volumeSource', 'unknown value "flex"', 'csi, rbd'],
     ['bad csiDriver', { csiDriver: 'rbd.csi.ceph.com.' }, 'csiDriver', 'not allowed', 'CSI driver name'],
     ['unknown mounter', { mounter: 'nbd' }, 'mounter', 'unknown value "nbd"', 'rbd, rbd-nbd'],
-    ['csi without a user secret', { userSecretName: '' }, 'userSecretName', 'ceph-csi maps the image',
-      'volumeSource "rbd"'],
     ['csiDriver with rbd', { volumeSource: 'rbd', csiDriver: 'x.y' }, 'csiDriver', 'only applies to volumeSource "csi"',
       'set volumeSource "csi"'],
     ['mounter with rbd', { volumeSource: 'rbd', mounter: 'rbd-nbd' }, 'mounter', 'only applies', 'volumeSource "csi"'],
@@ -281,6 +324,11 @@ describe('parseClassParameters: errors name the field and the allowed values', (
   for (const [title, extra, field, problem, allowed] of cases) {
     test(title, () => assertParameterError(() => parse(extra), field, problem, allowed));
   }
+  test('csi without a user secret', () => {
+    const { userSecretName: _, ...withoutUserSecret } = BASE;
+    assertParameterError(() => parseClassParameters(withoutUserSecret), 'userSecretName', 'ceph-csi maps the image',
+      'volumeSource "rbd"');
+  });
   test('long values are cut short in messages', () => {
     assert.throws(() => parse({ fsType: 'x'.repeat(500) }), (error: ParameterError) => {
       assert.ok(error.message.includes(`"${'x'.repeat(64)}..."`), error.message);

@@ -326,7 +326,9 @@ describe('buildVolume: in-tree rbd source', () => {
   });
   test('same annotations as the csi source', () => assert.deepEqual(pv.metadata?.annotations, EXPECTED_ANNOTATIONS));
   test('without a user secret nodes use their keyring', () => {
-    const rbd = build({ volumeSource: 'rbd', userSecretName: '' }).spec?.rbd;
+    const { userSecretName: _, ...withoutUserSecret } = CLASS;
+    const params = parseClassParameters({ ...withoutUserSecret, volumeSource: 'rbd' });
+    const rbd = buildVolume({ params, claim: claim(), imageName: IMAGE, imageSizeBytes: GiB }).spec?.rbd;
     assert.ok(rbd);
     assert.ok(!('secretRef' in rbd));
   });

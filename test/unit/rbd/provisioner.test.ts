@@ -1,0 +1,82 @@
+// What the RBD provisioner decides before it reaches Ceph: no connection is opened in these tests.
+import type { V1StorageClass } from '@kubernetes/client-node';
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Cluster, ConnectionPool } from '../../../src/ceph/index.js';
+import { DeleteError, ProvisionError } from '../../../src/controllers/provision/errors.js';
+import { RbdProvisioner } from '../../../src/rbd/provisioner.js';
+
+const UID = '0b5f3c4e-1111-2222-3333-444455556666';
+const MALFORMED = 'c2VjcmV0LWJ1dC1ub3QtYS1jZXBoeC1rZXk=';
+const quiet = { info() {}, warn() {}, debug() {} };
+const signal = new AbortController().signal;
+const storageClass: V1StorageClass = {
+  metadata: { name: 'fast' },
+  provisioner: 'test.rbd.provisioner',
+  parameters: { monitors: '192.0.2.1:6789', adminSecretName: 'ceph-admin', adminSecretNamespace: 'ceph', userSecretName: 'u' },
+};
+const request = {
+  pvName: `pvc-${UID}`,
+  claim: { metadata: { name: 'data', namespace: 'app', uid: UID }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
+  storageClass,
+};
+
+function provisionerWithKey(key: string) {
+  const connects: string[] = [];
+  const connections = new ConnectionPool({
+    connect: async (options) => {
+      connects.push(options.monitors);
+      throw new Error('test: no cluster here');
+    },
+  });
+  const provisioner = new RbdProvisioner({ name: 'test.rbd.provisioner', connections, logger: quiet, readSecret: async () => key });
+  return { provisioner, connects };
+}
+
+describe('a Secret whose key is not a cephx key', () => {
+  test('provision: a final InvalidSecret naming the Secret, before any connection, without the key', async () => {
+    const { provisioner, connects } = provisionerWithKey(MALFORMED);
+    const err = await provisioner.provision(request, signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof ProvisionError, String(err));
+    assert.equal(err.kind, 'final');
+    assert.equal(err.reason, 'InvalidSecret');
+    assert.match(err.message, /^secret ceph\/ceph-admin: its key is malformed: /);
+    assert.ok(!err.message.includes(MALFORMED));
+    assert.deepEqual(connects, []);
+  });
+
+  test('delete: the same, as a DeleteError', async () => {
+    const { provisioner, connects } = provisionerWithKey('');
+    const [location] = provisioner.volumeLocations([storageClass]);
+    const err = await provisioner.listOwnedVolumes(location!, signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof DeleteError && err.kind === 'final' && err.reason === 'InvalidSecret', String(err));
+    assert.match(err.message, /^secret ceph\/ceph-admin: its key is empty/);
+    assert.deepEqual(connects, []);
+  });
+
+  test('a key of the right shape goes on to connect', async () => {
+    const { provisioner, connects } = provisionerWithKey('AQBq4ghnAAAAABAAJ3rZ0p1Xb6bqU4mj8XyCqA==');
+    await assert.rejects(provisioner.provision(request, signal), /no cluster here/);
+    assert.deepEqual(connects, ['192.0.2.1:6789']);
+  });
+});
+
+describe('Cluster.connect validates before any native call', () => {
+  const connect = (overrides: Record<string, string>) =>
+    Cluster.connect({ monitors: '192.0.2.1:6789', user: 'admin', key: 'AQBq4ghnAAAAABAAJ3rZ0p1Xb6bqU4mj8XyCqA==', ...overrides })
+      .then((cluster) => cluster.close().then(() => assert.fail('connected')), (e: unknown) => e);
+  const cases: Array<[Record<string, string>, string, RegExp]> = [
+    [{ key: MALFORMED }, 'key', /^key: malformed: /],
+    [{ user: 'client.admin' }, 'user', /includes the "client\." prefix/],
+    [{ monitors: 'mon_a:6789' }, 'monitors', /is not a host name/],
+  ];
+  for (const [overrides, field, message] of cases) {
+    test(`bad ${field}`, async () => {
+      const err = (await connect(overrides)) as { name: string; field: string; message: string };
+      assert.equal(err.name, 'ValidationError');
+      assert.equal(err.field, field);
+      assert.match(err.message, message);
+      assert.ok(!err.message.includes(MALFORMED));
+    });
+  }
+});
