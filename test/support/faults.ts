@@ -2,6 +2,7 @@
 // stalled host), and readers of the controller's HTTP endpoints (/healthz, /readyz, /metrics).
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { cephStateDir, ensureCeph } from './ceph.js';
 import type { ControllerProcess } from './controller.js';
 import type { ControlPlane } from './kube.js';
 
@@ -34,6 +35,42 @@ export async function pauseApiServer(controlPlane: ControlPlane, ms: number): Pr
   } finally {
     process.kill(pid, 'SIGCONT');
   }
+}
+
+/** A frozen process: resume() sends SIGCONT (safe to call twice). */
+export interface Frozen {
+  resume(): void;
+}
+
+function freeze(pid: number): Frozen {
+  process.kill(pid, 'SIGSTOP');
+  let resumed = false;
+  return {
+    resume() {
+      if (resumed) return;
+      resumed = true;
+      process.kill(pid, 'SIGCONT');
+    },
+  };
+}
+
+/** Freezes the kube-apiserver until resume(): for faults whose end the test decides. Resume it in a finally. */
+export async function freezeApiServer(controlPlane: ControlPlane): Promise<Frozen> {
+  return freeze(await apiServerPid(controlPlane));
+}
+
+/** Freezes one Ceph daemon of the test cluster until resume() (pauseDaemon in ceph.ts, with the end left open). */
+export async function freezeCephDaemon(name: 'osd.0' | 'mon.a' | 'mgr.x'): Promise<Frozen> {
+  await ensureCeph();
+  const pid = Number((await readFile(path.join(cephStateDir(), 'pid', name), 'utf8')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no pid for ${name}`);
+  return freeze(pid);
+}
+
+/** Whether this controller holds the lease now, from the rbd_provisioner_leader gauge (false when it does not answer). */
+export async function leading(proc: ControllerProcess): Promise<boolean> {
+  const res = await httpGet(proc, '/metrics', 5_000);
+  return res.status === 200 && metricSum(res.body, 'rbd_provisioner_leader') === 1;
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
