@@ -1,7 +1,7 @@
 // One end-to-end fixture per test file: real Ceph (a pool of its own), the real control plane (a namespace of its
 // own), an admin Secret, a provisioner name of its own, and helpers to make claims and look at what came of them.
 import * as k8s from '@kubernetes/client-node';
-import type { Pool } from '../../src/ceph/index.js';
+import { ImageNotFound, type Pool } from '../../src/ceph/index.js';
 import { ensureCeph, openTestPool, type CephTestCluster } from './ceph.js';
 import { startController, type ControllerOptions, type ControllerProcess } from './controller.js';
 import {
@@ -9,6 +9,24 @@ import {
 } from './kube.js';
 
 export const GiB = 2 ** 30;
+
+/** Image metadata that marks an image as made by a provisioner (the value is its name). */
+export const OWNER_METADATA_KEY = 'rbd.provisioner.ceph.io/provisioner';
+
+export interface AuditOptions {
+  /** How long to wait for deletes, purges and provisioning to settle; 2 minutes unless told. */
+  timeoutMs?: number;
+  /** Claims that are meant to stay without a PV (an invalid class, say): not counted as missing one. */
+  pendingClaims?: string[];
+}
+
+/** What audit() found: empty lists mean the pool and the API agree. */
+export interface AuditReport {
+  imagesWithoutPv: string[];
+  pvsWithoutImage: string[];
+  ourTrash: string[];
+  claimsWithoutPv: string[];
+}
 
 export interface E2e {
   ceph: CephTestCluster;
@@ -34,6 +52,14 @@ export interface E2e {
   waitEvent(objectName: string, reason: string, timeoutMs?: number): Promise<k8s.CoreV1Event>;
   images(): Promise<string[]>;
   startController(overrides?: Partial<ControllerOptions>): Promise<ControllerProcess>;
+  /** One look at the pool and the API: what disagrees with "the images we own are exactly our PVs' images". */
+  auditOnce(options?: AuditOptions): Promise<AuditReport>;
+  /**
+   * The end of every reliability scenario: the images in the test pool that carry our ownership metadata are exactly
+   * the images of our PVs, nothing of ours is left in the pool's trash, and every claim of our classes has its PV.
+   * Waits (bounded) for that to hold, then fails with what still disagrees.
+   */
+  audit(options?: AuditOptions): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -148,6 +174,65 @@ export async function setupE2e(label: string): Promise<E2e> {
       });
       controllers.push(proc);
       return proc;
+    },
+
+    async auditOnce(options = {}) {
+      const pending = new Set(options.pendingClaims ?? []);
+      // Read metadata; an image that went away meanwhile (a delete in flight) is simply not there.
+      const ownerOf = async (name: string, byId = false): Promise<string | undefined | 'gone'> => {
+        try {
+          return (await pool.withImage(name, (img) => img.listMetadata(), { readOnly: true, byId }))[OWNER_METADATA_KEY];
+        } catch (err) {
+          if (err instanceof ImageNotFound) return 'gone';
+          throw err;
+        }
+      };
+      const owned = new Set<string>();
+      for (const name of await pool.listImages()) if ((await ownerOf(name)) === provisionerName) owned.add(name);
+      const ourTrash: string[] = [];
+      for (const entry of await pool.listTrash()) {
+        const owner = await ownerOf(entry.id, true);
+        if (owner === provisionerName) ourTrash.push(`${entry.name} (trash id ${entry.id})`);
+      }
+      const volumes = new Map<string, string>();
+      for (const pv of (await core.listPersistentVolume()).items) {
+        if (pv.metadata?.annotations?.['pv.kubernetes.io/provisioned-by'] !== provisionerName) continue;
+        volumes.set(pv.spec?.csi?.volumeHandle ?? pv.metadata.name!, pv.metadata.name!);
+      }
+      const claimsWithoutPv: string[] = [];
+      const ourClasses = new Set(classes);
+      for (const claim of (await core.listNamespacedPersistentVolumeClaim({ namespace: ns.name })).items) {
+        const name = claim.metadata?.name ?? '';
+        if (!ourClasses.has(claim.spec?.storageClassName ?? '') || pending.has(name) || claim.metadata?.deletionTimestamp) continue;
+        const pvName = claim.spec?.volumeName;
+        const pv = pvName ? [...volumes.values()].includes(pvName) : false;
+        if (!pv || claim.status?.phase !== 'Bound') claimsWithoutPv.push(`${name} (${claim.status?.phase ?? 'no phase'}, volumeName ${pvName ?? 'unset'})`);
+      }
+      return {
+        imagesWithoutPv: [...owned].filter((image) => !volumes.has(image)).sort(),
+        pvsWithoutImage: [...volumes].filter(([image]) => !owned.has(image)).map(([image, pv]) => (image === pv ? pv : `${pv} (image ${image})`)).sort(),
+        ourTrash: ourTrash.sort(),
+        claimsWithoutPv: claimsWithoutPv.sort(),
+      };
+    },
+
+    async audit(options = {}) {
+      const timeoutMs = options.timeoutMs ?? 120_000;
+      const deadline = Date.now() + timeoutMs;
+      let report: AuditReport | undefined;
+      let problem = '';
+      for (;;) {
+        try {
+          report = await e2e.auditOnce(options);
+          problem = Object.entries(report).filter(([, list]) => list.length > 0).map(([what, list]) => `  ${what}: ${(list as string[]).join(', ')}`).join('\n');
+          if (problem === '') return;
+        } catch (err) {
+          problem = `  the audit itself failed: ${err instanceof Error ? err.message : String(err)}`;
+        }
+        if (Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+      throw new Error(`audit of pool ${poolName} against the PVs of ${provisionerName}: still inconsistent after ${timeoutMs} ms\n${problem}`);
     },
 
     async cleanup() {

@@ -1,0 +1,137 @@
+// Ceph faults from outside, against the real controller process (RELIABILITY 9, 10, 11; 10 also makes creates time
+// out on the client while the stalled OSD may still carry them out later, as in 3). Each ends with an audit.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { ceph, pauseDaemon } from '../support/ceph.js';
+import { setupE2e, type E2e } from '../support/e2e.js';
+import { httpGet, sleep } from '../support/faults.js';
+import { waitFor } from '../support/kube.js';
+
+let e2e: E2e;
+
+before(async () => {
+  e2e = await setupE2e('fceph');
+});
+
+after(async () => {
+  await e2e?.cleanup();
+});
+
+/** Exactly one image per claim, named after its uid. */
+async function assertOneImageEach(claims: { metadata?: { uid?: string } }[]): Promise<void> {
+  const images = await e2e.images();
+  for (const claim of claims) {
+    const uid = claim.metadata!.uid!;
+    assert.deepEqual(images.filter((name) => name.includes(uid)), [`pvc-${uid}`], `one image for claim uid ${uid}`);
+  }
+}
+
+const claimNames = (claims: { metadata?: { name?: string } }[]) => claims.map((c) => c.metadata!.name!);
+
+test('a hung OSD: /healthz keeps answering 200 through the stall; claims are Bound after, one image each (RELIABILITY 10, 3)', async (t) => {
+  const controller = await e2e.startController({ extraArgs: ['--ceph-osd-op-timeout=3s'] });
+  try {
+    const storageClass = await e2e.createClass(e2e.baseParameters());
+    // One claim Bound first, so the controller holds a connection and the stall hits image operations, not the connect.
+    await e2e.waitBound((await e2e.createClaim(storageClass)).metadata!.name!, 120_000);
+    const claims = await Promise.all(Array.from({ length: 4 }, () => e2e.createClaim(storageClass)));
+    await sleep(300);
+    const probes: { status: number; body: string }[] = [];
+    let stalled = true;
+    const paused = pauseDaemon('osd.0', 15_000).finally(() => {
+      stalled = false;
+    });
+    while (stalled) {
+      probes.push(await httpGet(controller, '/healthz', 10_000));
+      await sleep(500);
+    }
+    await paused;
+    t.diagnostic(`${probes.length} /healthz probes during the 15 s OSD stall`);
+    assert.ok(probes.length >= 5, `only ${probes.length} probes during the stall`);
+    const bad = probes.filter((p) => p.status !== 200);
+    assert.deepEqual(bad, [], '/healthz answered 200 throughout the stall');
+
+    for (const name of claimNames(claims)) await e2e.waitBound(name, 180_000);
+    await assertOneImageEach(claims);
+    assert.equal(controller.child.exitCode, null, 'the controller is still running');
+    await e2e.audit();
+  } finally {
+    await controller.stop();
+  }
+});
+
+test('the Ceph monitor unreachable: claims get a Warning event, then are Bound once it returns; one image each (RELIABILITY 9)', async (t) => {
+  const controller = await e2e.startController({ extraArgs: ['--ceph-mount-timeout=3s', '--ceph-mon-op-timeout=3s'] });
+  try {
+    const storageClass = await e2e.createClass(e2e.baseParameters());
+    let monitorBack = false;
+    const paused = pauseDaemon('mon.a', 25_000).finally(() => {
+      monitorBack = true;
+    });
+    try {
+      await sleep(500);
+      const claims = await Promise.all(Array.from({ length: 3 }, () => e2e.createClaim(storageClass)));
+      // Every claim created while the monitor is away fails within the timeouts, with a Warning event.
+      const warnings = await Promise.all(claimNames(claims).map((name) => e2e.waitEvent(name, 'ProvisioningFailed', 120_000)));
+      assert.equal(monitorBack, false, 'the Warning events came while the monitor was still paused');
+      for (const event of warnings) {
+        assert.equal(event.type, 'Warning');
+        t.diagnostic(`event: ${event.message}`);
+        assert.match(event.message ?? '', /tim(ed|e) ?out|ETIMEDOUT/i);
+      }
+      for (const name of claimNames(claims)) assert.equal((await e2e.readClaim(name))?.status?.phase, 'Pending');
+      await paused;
+      for (const name of claimNames(claims)) await e2e.waitBound(name, 240_000);
+      await assertOneImageEach(claims);
+    } finally {
+      await paused;
+    }
+    assert.equal(controller.child.exitCode, null, 'the controller is still running');
+    await e2e.audit();
+  } finally {
+    await controller.stop();
+  }
+});
+
+/** The pool's flags in the OSD map, e.g. ['hashpspool', 'full_quota']. */
+async function poolFlags(pool: string): Promise<string[]> {
+  const dump = JSON.parse(await ceph(['osd', 'dump', '--format=json'])) as { pools: { pool_name: string; flags_names: string }[] };
+  return (dump.pools.find((p) => p.pool_name === pool)?.flags_names ?? '').split(',');
+}
+
+test('the pool at its quota: a Warning event naming the quota, not Bound; raising the quota binds it (RELIABILITY 11)', async (t) => {
+  const controller = await e2e.startController();
+  const filler = `filler-${process.pid}`;
+  try {
+    const storageClass = await e2e.createClass(e2e.baseParameters());
+    // An image that is not ours puts objects in the pool; a quota of one object is then exceeded.
+    await e2e.pool.createImage(filler, 2 ** 20);
+    await ceph(['osd', 'pool', 'set-quota', e2e.poolName, 'max_objects', '1']);
+    await waitFor(`pool ${e2e.poolName} flagged full_quota`, async (observe) => {
+      const flags = await poolFlags(e2e.poolName);
+      observe(flags);
+      return flags.includes('full_quota') ? true : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 1000 });
+
+    const claim = await e2e.createClaim(storageClass);
+    const name = claim.metadata!.name!;
+    const event = await e2e.waitEvent(name, 'ProvisioningFailed', 120_000);
+    t.diagnostic(`event: ${event.message}`);
+    assert.equal(event.type, 'Warning');
+    assert.match(event.message ?? '', /quota/);
+    assert.match(event.message ?? '', new RegExp(e2e.poolName));
+    await sleep(3000);
+    assert.equal((await e2e.readClaim(name))?.status?.phase, 'Pending', 'not Bound while the pool is at its quota');
+    assert.ok(!(await e2e.images()).includes(`pvc-${claim.metadata!.uid}`), 'no image while the pool is at its quota');
+    assert.equal(controller.child.exitCode, null);
+
+    await ceph(['osd', 'pool', 'set-quota', e2e.poolName, 'max_objects', '0']);
+    await e2e.waitBound(name, 240_000);
+    await assertOneImageEach([claim]);
+    await e2e.audit();
+  } finally {
+    await ceph(['osd', 'pool', 'set-quota', e2e.poolName, 'max_objects', '0']);
+    await e2e.pool.removeImage(filler).catch(() => undefined);
+    await controller.stop();
+  }
+});

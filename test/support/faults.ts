@@ -1,0 +1,109 @@
+// Faults from outside the controller, for the reliability tests: a frozen kube-apiserver (SIGSTOP/SIGCONT, like a
+// stalled host), and readers of the controller's HTTP endpoints (/healthz, /readyz, /metrics).
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { cephStateDir, ensureCeph } from './ceph.js';
+import type { ControllerProcess } from './controller.js';
+import type { ControlPlane } from './kube.js';
+
+/**
+ * The kube-apiserver's pid, found as scripts/kube/cluster.sh finds it: from the pid file in its state directory's
+ * run/, accepted only if that process's command line is a kube-apiserver naming our state directory (a recycled pid
+ * is never signalled).
+ */
+export async function apiServerPid(controlPlane: ControlPlane): Promise<number> {
+  const pidFile = path.join(controlPlane.stateDir, 'run', 'kube-apiserver.pid');
+  const pid = Number((await readFile(pidFile, 'utf8')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no kube-apiserver pid in ${pidFile}`);
+  const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
+  if (!cmdline.includes('kube-apiserver') || !cmdline.includes(controlPlane.stateDir)) {
+    throw new Error(`pid ${pid} from ${pidFile} is not our kube-apiserver`);
+  }
+  return pid;
+}
+
+/**
+ * Freezes the test control plane's kube-apiserver (SIGSTOP) for `ms`, then resumes it (SIGCONT): connections stay
+ * open and nothing answers, as with a hung host. It always resumes, even if the caller fails meanwhile. Resolves once
+ * the API server answers /readyz again.
+ */
+export async function pauseApiServer(controlPlane: ControlPlane, ms: number): Promise<void> {
+  const pid = await apiServerPid(controlPlane);
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await sleep(ms);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+}
+
+/** A frozen process: resume() sends SIGCONT (safe to call twice). */
+export interface Frozen {
+  resume(): void;
+}
+
+function freeze(pid: number): Frozen {
+  process.kill(pid, 'SIGSTOP');
+  let resumed = false;
+  return {
+    resume() {
+      if (resumed) return;
+      resumed = true;
+      process.kill(pid, 'SIGCONT');
+    },
+  };
+}
+
+/** Freezes the kube-apiserver until resume(): for faults whose end the test decides. Resume it in a finally. */
+export async function freezeApiServer(controlPlane: ControlPlane): Promise<Frozen> {
+  return freeze(await apiServerPid(controlPlane));
+}
+
+/** Freezes one Ceph daemon of the test cluster until resume() (pauseDaemon in ceph.ts, with the end left open). */
+export async function freezeCephDaemon(name: 'osd.0' | 'mon.a' | 'mgr.x'): Promise<Frozen> {
+  await ensureCeph();
+  const pid = Number((await readFile(path.join(cephStateDir(), 'pid', name), 'utf8')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no pid for ${name}`);
+  return freeze(pid);
+}
+
+/** Whether this controller holds the lease now, from the rbd_provisioner_leader gauge (false when it does not answer). */
+export async function leading(proc: ControllerProcess): Promise<boolean> {
+  const res = await httpGet(proc, '/metrics', 5_000);
+  return res.status === 200 && metricSum(res.body, 'rbd_provisioner_leader') === 1;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** One GET on the controller's HTTP port; status 0 and the error text when nothing answered within `timeoutMs`. */
+export async function httpGet(proc: ControllerProcess, urlPath: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${proc.httpPort}${urlPath}`, { signal: AbortSignal.timeout(timeoutMs) });
+    return { status: res.status, body: await res.text() };
+  } catch (err) {
+    return { status: 0, body: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/**
+ * The sum of one metric's samples in /metrics text whose labels include all of `labels`
+ * (`rbd_provisioner_delete_total{class="a",result="success"} 3`); 0 when there is none.
+ */
+export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const found = new Map<string, string>();
+    for (const label of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) found.set(label[1]!, label[2]!);
+    if (Object.entries(labels).every(([key, value]) => found.get(key) === value)) sum += Number(match[3]);
+  }
+  return sum;
+}
+
+/** The controller's /metrics, read now. */
+export async function scrape(proc: ControllerProcess): Promise<string> {
+  const res = await httpGet(proc, '/metrics');
+  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}: ${res.body}`);
+  return res.body;
+}
