@@ -104,7 +104,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
 export async function isLeader(proc: ControllerProcess): Promise<boolean> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${proc.httpPort}/metrics`)).text();
-    return /^rbd_provisioner_leader\S* 1$/m.test(text);
+    return /^rbd_provisioner_leader(?:\{[^}]*\})? 1$/m.test(text);
   } catch {
     return false;
   }
