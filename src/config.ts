@@ -18,6 +18,7 @@ export interface Config {
   kubeApiQps: number;
   kubeApiBurst: number;
   resyncPeriodMs: number;
+  attacher: boolean;
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionLeaseName: string;
@@ -72,6 +73,7 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'kube-api-qps', kind: 'number', defaultText: '50', min: 0.01, meaning: 'client-side rate limit for API calls (queries per second)' },
   { flag: 'kube-api-burst', kind: 'int', defaultText: '100', min: 1, meaning: 'client-side burst for API calls' },
   { flag: 'resync-period', kind: 'duration', defaultText: '10m', meaning: 'informer resync: every object is reconciled again this often' },
+  { flag: 'attacher', kind: 'bool', defaultText: 'true', meaning: 'mark VolumeAttachments of our PVs attached (off when ceph-csi\'s csi-attacher runs)' },
   { flag: 'leader-elect', kind: 'bool', defaultText: 'true', meaning: 'run leader election on a coordination.k8s.io Lease; only the leader acts' },
   { flag: 'leader-election-namespace', kind: 'string', defaultText: 'env POD_NAMESPACE, else "default"', meaning: 'namespace of the Lease' },
   { flag: 'leader-election-lease-name', kind: 'string', defaultText: 'the provisioner name with dots and slashes as dashes', meaning: 'name of the Lease' },
@@ -304,6 +306,7 @@ export function parseConfig(
     kubeApiQps: read.number('kube-api-qps', 50),
     kubeApiBurst: read.int('kube-api-burst', 100),
     resyncPeriodMs: read.duration('resync-period', '10m'),
+    attacher: read.bool('attacher', true),
     leaderElect: read.bool('leader-elect', true),
     leaderElectionNamespace: namespace,
     leaderElectionLeaseName: leaseName,
