@@ -20,6 +20,7 @@ export interface Config {
   kubeApiQps: number;
   kubeApiBurst: number;
   resyncPeriodMs: number;
+  attacher: boolean;
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionLeaseName: string;
@@ -78,6 +79,7 @@ const FLAGS = {
   'kube-api-qps': { kind: 'number', default: 50, min: 0.01, meaning: 'client-side rate limit for API calls (queries per second)' },
   'kube-api-burst': { kind: 'int', default: 100, min: 1, meaning: 'client-side burst for API calls' },
   'resync-period': { kind: 'duration', default: 10 * MINUTE, meaning: 'informer resync: every object is reconciled again this often' },
+  attacher: { kind: 'bool', default: true, meaning: 'mark VolumeAttachments of our PVs attached (off when ceph-csi\'s csi-attacher runs)' },
   'leader-elect': { kind: 'bool', default: true, meaning: 'run leader election on a coordination.k8s.io Lease; only the leader acts' },
   'leader-election-namespace': { kind: 'string', default: derived('env POD_NAMESPACE, else "default"'), meaning: 'namespace of the Lease' },
   'leader-election-lease-name': { kind: 'string', default: derived('the provisioner name with dots and slashes as dashes'), meaning: 'name of the Lease' },
@@ -333,6 +335,7 @@ export function parseConfig(
     kubeApiQps: read.number('kube-api-qps'),
     kubeApiBurst: read.int('kube-api-burst'),
     resyncPeriodMs: read.duration('resync-period'),
+    attacher: read.bool('attacher'),
     leaderElect: read.bool('leader-elect'),
     leaderElectionNamespace: namespace,
     leaderElectionLeaseName: leaseName,

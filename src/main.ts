@@ -110,7 +110,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
       logger,
     });
 
-  logger.info('starting', { identity: config.identity, leaderElect: config.leaderElect, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
+  logger.info('starting', { identity: config.identity, leaderElect: config.leaderElect, attacher: config.attacher, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
   await controller.run(shutdown.signal);
   await http?.close();
   await connections.close();

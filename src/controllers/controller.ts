@@ -1,11 +1,12 @@
 // Assembles the controller: the shared informers, every enabled loop, and the runner that leads them.
-import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass, V1VolumeAttachment } from '@kubernetes/client-node';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { type Clock, realClock } from '../kube/clock.js';
 import type { KubeFacade, ResourceKind, ResourceTypes } from '../kube/client.js';
 import { type EventRecorder, createEventRecorder } from '../kube/events.js';
 import { Informer, type ListWatchSource, type RestartReason } from '../kube/informer.js';
+import { createAttachLoop } from './attach/loop.js';
 import type { Fencing } from './fencing.js';
 import type { Metrics } from './metrics.js';
 import { createProvisionLoop } from './provision/loop.js';
@@ -15,7 +16,7 @@ import { type Controller, type RunnerConfig, type RunnerTuning, createRunner } f
 
 export type { Controller, RunOutcome } from './runner.js';
 
-export type ControllerConfig = RunnerConfig & Pick<Config, 'provisionerName' | 'workers' | 'resyncPeriodMs'>;
+export type ControllerConfig = RunnerConfig & Pick<Config, 'provisionerName' | 'workers' | 'resyncPeriodMs'> & Partial<Pick<Config, 'attacher'>>;
 
 export interface ControllerTuning extends ReconcilerTuning, RunnerTuning {
   orphanScanPeriodMs: number;
@@ -71,7 +72,10 @@ export function createController(deps: ControllerDeps): Controller {
   const claims: Informer<V1PersistentVolumeClaim> = informer('claims', 'claims');
   const volumes: Informer<V1PersistentVolume> = informer('volumes', 'volumes');
   const classes: Informer<V1StorageClass> = informer('storageClasses', 'storageClasses');
-  const informers = [claims, volumes, classes];
+  // Only with the attacher on: without it the chart grants no access to VolumeAttachments.
+  const attacherOn = config.attacher ?? true;
+  const attachments: Informer<V1VolumeAttachment> | undefined = attacherOn ? informer('attachments', 'attachments') : undefined;
+  const informers = [claims, volumes, classes, ...(attachments === undefined ? [] : [attachments])];
 
   const cache: CacheView = {
     claim: (key) => claims.get(key),
@@ -105,8 +109,19 @@ export function createController(deps: ControllerDeps): Controller {
     clock,
     orphanScanPeriodMs: tuning.orphanScanPeriodMs ?? config.resyncPeriodMs,
   });
+  const attach = attachments === undefined ? undefined : createAttachLoop({
+    provisionerName: config.provisionerName,
+    workers: config.workers,
+    attachments,
+    volumes,
+    kube,
+    events,
+    metrics,
+    logger,
+    clock,
+  });
   controller = createRunner({
-    config, kube, informers, loops: [provision], events, logger, metrics, clock, tuning,
+    config, kube, informers, loops: attach === undefined ? [provision] : [provision, attach], events, logger, metrics, clock, tuning,
     ...(deps.fencing === undefined ? {} : { fencing: deps.fencing }),
     ...(deps.onLeading === undefined ? {} : { onLeading: deps.onLeading }),
   });

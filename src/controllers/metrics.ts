@@ -8,6 +8,12 @@ export interface Metrics {
   provisionDuration: Histogram<'class' | 'result'>;
   deleteTotal: Counter<'class' | 'result'>;
   deleteDuration: Histogram<'class' | 'result'>;
+  /** VolumeAttachments of our PVs marked attached, by result (success, gone, failed, aborted). */
+  attachTotal: Counter<'result'>;
+  attachDuration: Histogram<'result'>;
+  /** VolumeAttachments of our PVs released from the attacher finalizer on deletion, by result. */
+  detachTotal: Counter<'result'>;
+  detachDuration: Histogram<'result'>;
   queueDepth: Gauge<'loop'>;
   queueInFlight: Gauge<'loop'>;
   queueRetries: Counter<'loop' | 'kind'>;
@@ -69,6 +75,32 @@ export function createMetrics(
       name: 'rbd_provisioner_delete_duration_seconds',
       help: 'Duration of volume deletion attempts.',
       labelNames: ['class', 'result'],
+      buckets: OPERATION_BUCKETS,
+      registers,
+    }),
+    attachTotal: new Counter({
+      name: 'rbd_provisioner_attach_total',
+      help: 'VolumeAttachments of our PVs marked attached, by result (success, gone, failed, aborted).',
+      labelNames: ['result'],
+      registers,
+    }),
+    attachDuration: new Histogram({
+      name: 'rbd_provisioner_attach_duration_seconds',
+      help: 'Duration of marking a VolumeAttachment attached, from the decision to act to the status being saved.',
+      labelNames: ['result'],
+      buckets: OPERATION_BUCKETS,
+      registers,
+    }),
+    detachTotal: new Counter({
+      name: 'rbd_provisioner_detach_total',
+      help: 'VolumeAttachments of our PVs being deleted that we marked detached and released from the attacher finalizer, by result.',
+      labelNames: ['result'],
+      registers,
+    }),
+    detachDuration: new Histogram({
+      name: 'rbd_provisioner_detach_duration_seconds',
+      help: 'Duration of marking a VolumeAttachment detached and removing the attacher finalizer.',
+      labelNames: ['result'],
       buckets: OPERATION_BUCKETS,
       registers,
     }),

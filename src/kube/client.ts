@@ -13,6 +13,7 @@ import {
   type V1PersistentVolumeClaim,
   type V1Status,
   type V1StorageClass,
+  type V1VolumeAttachment,
 } from '@kubernetes/client-node';
 import { type Clock, realClock } from './clock.js';
 import { TokenBucket } from './ratelimit.js';
@@ -21,6 +22,7 @@ export interface ResourceTypes {
   claims: V1PersistentVolumeClaim;
   volumes: V1PersistentVolume;
   storageClasses: V1StorageClass;
+  attachments: V1VolumeAttachment;
 }
 export type ResourceKind = keyof ResourceTypes;
 
@@ -51,6 +53,10 @@ export interface KubeFacade {
   deleteVolume(name: string, uid?: string, signal?: AbortSignal): Promise<boolean>;
   /** RFC 6902 JSON patch: finalizer changes never rewrite the whole object. */
   patchVolume(name: string, patch: JsonPatchOperation[], signal?: AbortSignal): Promise<V1PersistentVolume>;
+  /** JSON merge patch of a VolumeAttachment's status subresource (status.attached and its errors). */
+  patchAttachmentStatus(name: string, patch: object, signal?: AbortSignal): Promise<V1VolumeAttachment>;
+  /** RFC 6902 JSON patch of a VolumeAttachment (its finalizers). */
+  patchAttachment(name: string, patch: JsonPatchOperation[], signal?: AbortSignal): Promise<V1VolumeAttachment>;
   createEvent(namespace: string, event: CoreV1Event, signal?: AbortSignal): Promise<CoreV1Event>;
   /** JSON merge patch, used to bump count/lastTimestamp of a repeated event. */
   patchEvent(namespace: string, name: string, patch: object, signal?: AbortSignal): Promise<CoreV1Event>;
@@ -110,6 +116,7 @@ const WATCH_PATHS: Record<ResourceKind, string> = {
   claims: '/api/v1/persistentvolumeclaims',
   volumes: '/api/v1/persistentvolumes',
   storageClasses: '/apis/storage.k8s.io/v1/storageclasses',
+  attachments: '/apis/storage.k8s.io/v1/volumeattachments',
 };
 
 const LIST_PAGE_SIZE = 500;
@@ -282,6 +289,9 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
     },
     // The generated client sends application/json-patch+json for a patch body unless told otherwise.
     patchVolume: (name, patch, signal) => call('patch PV', signal, (o) => core.patchPersistentVolume({ name, body: patch }, o)),
+    patchAttachmentStatus: (name, patch, signal) =>
+      call('patch VolumeAttachment status', signal, (o) => storage.patchVolumeAttachmentStatus({ name, body: patch }, o), MERGE_PATCH_OPTIONS),
+    patchAttachment: (name, patch, signal) => call('patch VolumeAttachment', signal, (o) => storage.patchVolumeAttachment({ name, body: patch }, o)),
     createEvent: (namespace, event, signal) => call('create event', signal, (o) => core.createNamespacedEvent({ namespace, body: event }, o)),
     patchEvent: (namespace, name, patch, signal) =>
       call('patch event', signal, (o) => core.patchNamespacedEvent({ namespace, name, body: patch }, o), MERGE_PATCH_OPTIONS),
@@ -300,6 +310,10 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
         case 'volumes':
           return listAll(op, signal, (cont, o) =>
             core.listPersistentVolume({ limit: LIST_PAGE_SIZE, ...(cont === undefined ? {} : { _continue: cont }) }, o),
+          ) as Promise<ListResult<ResourceTypes[K]>>;
+        case 'attachments':
+          return listAll(op, signal, (cont, o) =>
+            storage.listVolumeAttachment({ limit: LIST_PAGE_SIZE, ...(cont === undefined ? {} : { _continue: cont }) }, o),
           ) as Promise<ListResult<ResourceTypes[K]>>;
         default:
           return listAll(op, signal, (cont, o) =>

@@ -95,6 +95,7 @@ describe('the controller container', () => {
       'ceph-osd-op-timeout',
       'kube-api-qps',
       'kube-api-burst',
+      'attacher',
       'leader-elect',
       'leader-election-lease-name',
       'leader-election-lease-duration',
@@ -118,6 +119,7 @@ describe('the controller container', () => {
         kubeApiQps: 50,
         kubeApiBurst: 100,
         resyncPeriodMs: 600_000,
+        attacher: true,
         leaderElect: true,
         leaderElectionNamespace: RELEASE_NAMESPACE,
         leaderElectionLeaseName: 'rbd-provisioner-ceph-io',
@@ -196,6 +198,20 @@ describe('the controller container', () => {
     );
   });
 
+  test('the attacher: on by default with access to VolumeAttachments and their status; off, neither', async () => {
+    const on = await render({});
+    assert.equal(parsedConfig(on).attacher, true);
+    const role = onlyOfKind<V1ClusterRole>(on, 'ClusterRole');
+    assert.deepEqual(rulesGrant(role.rules, 'volumeattachments').map((r) => [r.apiGroups, r.verbs]), [[['storage.k8s.io'], ['get', 'list', 'watch', 'patch']]]);
+    assert.deepEqual(rulesGrant(role.rules, 'volumeattachments/status').map((r) => [r.apiGroups, r.verbs]), [[['storage.k8s.io'], ['patch']]]);
+
+    const off = await render({ attacher: { enabled: false } });
+    assert.equal(parsedConfig(off).attacher, false);
+    const offRole = onlyOfKind<V1ClusterRole>(off, 'ClusterRole');
+    assert.deepEqual(rulesGrant(offRole.rules, 'volumeattachments'), []);
+    assert.deepEqual(rulesGrant(offRole.rules, 'volumeattachments/status'), []);
+  });
+
   test('the Pod runs non-root on a read-only root filesystem, without capabilities, under RuntimeDefault seccomp', async () => {
     const manifests = await render({});
     const deployment = onlyOfKind<V1Deployment>(manifests, 'Deployment');
@@ -242,6 +258,8 @@ describe('RBAC', () => {
       { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['storage.k8s.io'], resources: ['storageclasses'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      { apiGroups: ['storage.k8s.io'], resources: ['volumeattachments'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: ['storage.k8s.io'], resources: ['volumeattachments/status'], verbs: ['patch'] },
     ]);
     for (const resource of ['secrets', 'pods']) assert.deepEqual(rulesGrant(clusterRole.rules, resource), [], `no cluster-wide ${resource}`);
     const binding = onlyOfKind<V1RoleBinding>(manifests, 'ClusterRoleBinding');

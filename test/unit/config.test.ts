@@ -28,6 +28,7 @@ describe('parseConfig', () => {
       kubeApiQps: 50,
       kubeApiBurst: 100,
       resyncPeriodMs: 600_000,
+      attacher: true,
       leaderElect: true,
       leaderElectionNamespace: 'default',
       leaderElectionLeaseName: 'rbd-provisioner-ceph-io',
@@ -172,4 +173,15 @@ describe('parseHttpAddress', () => {
     [':70000', undefined],
   ];
   for (const [text, want] of rows) test(`"${text}"`, () => assert.deepEqual(parseHttpAddress(text), want));
+});
+
+describe('--attacher', () => {
+  test('on by default; off by flag or by RBD_PROVISIONER_ATTACHER; a bad value names the flag', () => {
+    assert.equal(parseConfig([], {}, fixed).attacher, true);
+    assert.equal(parseConfig(['--attacher=false'], {}, fixed).attacher, false);
+    assert.equal(parseConfig([], { RBD_PROVISIONER_ATTACHER: 'false' }, fixed).attacher, false);
+    assert.equal(parseConfig(['--attacher'], { RBD_PROVISIONER_ATTACHER: 'false' }, fixed).attacher, true);
+    assert.match(parseError(['--attacher=maybe']).message, /^--attacher: must be true or false, got "maybe"$/);
+    assert.match(helpText(), /--attacher\n.*VolumeAttachments.*\n\s+env RBD_PROVISIONER_ATTACHER; default: true/);
+  });
 });

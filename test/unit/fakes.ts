@@ -6,6 +6,7 @@ import type {
   V1PersistentVolumeClaim,
   V1Status,
   V1StorageClass,
+  V1VolumeAttachment,
 } from '@kubernetes/client-node';
 import { Writable } from 'node:stream';
 import type { Clock, TimerHandle } from '../../src/kube/clock.js';
@@ -157,6 +158,9 @@ export class FakeKube implements KubeFacade {
   readonly claims = new Map<string, V1PersistentVolumeClaim>();
   readonly volumes = new Map<string, V1PersistentVolume>();
   readonly classes = new Map<string, V1StorageClass>();
+  readonly attachments = new Map<string, V1VolumeAttachment>();
+  /** Every VolumeAttachment patch: status (merge patch) or object (JSON patch). */
+  readonly attachmentPatches: { name: string; subresource: 'status' | ''; patch: unknown }[] = [];
   readonly leases = new Map<string, V1Lease>();
   /** namespace/name -> data (base64 values). */
   readonly secrets = new Map<string, Record<string, string>>();
@@ -235,6 +239,30 @@ export class FakeKube implements KubeFacade {
     this.emit('storageClasses', existed ? 'MODIFIED' : 'ADDED', stored);
   }
 
+  /** Creates or replaces a VolumeAttachment, as the attach-detach controller would. */
+  putAttachment(attachment: V1VolumeAttachment): V1VolumeAttachment {
+    const name = attachment.metadata?.name ?? '';
+    const existed = this.attachments.has(name);
+    const stored = clone(attachment);
+    stored.metadata = { uid: `uid-${name}`, ...stored.metadata, resourceVersion: this.nextVersion() };
+    this.attachments.set(name, stored);
+    this.emit('attachments', existed ? 'MODIFIED' : 'ADDED', stored);
+    return stored;
+  }
+
+  /** Deletes a VolumeAttachment as the API server does: at once without finalizers, else it gets a deletionTimestamp. */
+  removeAttachment(name: string): void {
+    const stored = this.attachments.get(name);
+    if (stored === undefined) return;
+    if ((stored.metadata?.finalizers ?? []).length > 0) {
+      stored.metadata = { ...stored.metadata, deletionTimestamp: new Date(0), resourceVersion: this.nextVersion() };
+      this.emit('attachments', 'MODIFIED', stored);
+    } else {
+      this.attachments.delete(name);
+      this.emit('attachments', 'DELETED', stored);
+    }
+  }
+
   // --- the facade ---
 
   async readClaim(namespace: string, name: string, signal?: AbortSignal): Promise<V1PersistentVolumeClaim | undefined> {
@@ -297,6 +325,44 @@ export class FakeKube implements KubeFacade {
     return clone(updated);
   }
 
+  async patchAttachmentStatus(name: string, patch: object, signal?: AbortSignal): Promise<V1VolumeAttachment> {
+    await this.enter('patchAttachmentStatus', signal);
+    this.attachmentPatches.push({ name, subresource: 'status', patch: clone(patch) });
+    const stored = this.attachments.get(name);
+    if (stored === undefined) throw apiError(404, 'NotFound', `volumeattachments.storage.k8s.io "${name}" not found`);
+    const updated = clone(stored);
+    // A merge patch of the status only, as the status subresource takes it: null removes a field.
+    const status: Record<string, unknown> = { ...(updated.status ?? {}) };
+    for (const [key, value] of Object.entries((patch as { status?: Record<string, unknown> }).status ?? {})) {
+      if (value === null) delete status[key];
+      else status[key] = clone(value);
+    }
+    updated.status = status as unknown as V1VolumeAttachment['status'];
+    updated.metadata = { ...updated.metadata, resourceVersion: this.nextVersion() };
+    this.attachments.set(name, updated);
+    this.emit('attachments', 'MODIFIED', updated);
+    return clone(updated);
+  }
+
+  async patchAttachment(name: string, patch: JsonPatchOperation[], signal?: AbortSignal): Promise<V1VolumeAttachment> {
+    await this.enter('patchAttachment', signal);
+    this.attachmentPatches.push({ name, subresource: '', patch: clone(patch) });
+    const stored = this.attachments.get(name);
+    if (stored === undefined) throw apiError(404, 'NotFound', `volumeattachments.storage.k8s.io "${name}" not found`);
+    const copy = clone(stored) as unknown as Record<string, unknown>;
+    applyJsonPatch(copy, patch);
+    const updated = copy as unknown as V1VolumeAttachment;
+    updated.metadata = { ...updated.metadata, resourceVersion: this.nextVersion() };
+    if (updated.metadata.deletionTimestamp != null && (updated.metadata.finalizers ?? []).length === 0) {
+      this.attachments.delete(name);
+      this.emit('attachments', 'DELETED', updated);
+    } else {
+      this.attachments.set(name, updated);
+      this.emit('attachments', 'MODIFIED', updated);
+    }
+    return clone(updated);
+  }
+
   async createEvent(namespace: string, event: CoreV1Event, signal?: AbortSignal): Promise<CoreV1Event> {
     await this.enter('createEvent', signal);
     const stored = clone(event);
@@ -345,7 +411,7 @@ export class FakeKube implements KubeFacade {
 
   async list<K extends ResourceKind>(kind: K, signal?: AbortSignal): Promise<ListResult<ResourceTypes[K]>> {
     await this.enter('list', signal);
-    const source = kind === 'claims' ? this.claims : kind === 'volumes' ? this.volumes : this.classes;
+    const source = kind === 'claims' ? this.claims : kind === 'volumes' ? this.volumes : kind === 'attachments' ? this.attachments : this.classes;
     return { items: [...source.values()].map((item) => clone(item)) as ResourceTypes[K][], resourceVersion: String(this.version) };
   }
 
@@ -480,4 +546,37 @@ export function makeVolume(name: string, options: { phase?: string; policy?: str
     },
     status: { phase: options.phase ?? 'Released' },
   };
+}
+
+export const CSI_DRIVER = 'rbd.csi.ceph.com';
+
+/** A VolumeAttachment as kube-controller-manager's attach-detach controller creates it. */
+export function makeAttachment(name: string, options: { pv?: string; attacher?: string; node?: string; attached?: boolean; finalizers?: string[]; deleting?: boolean; inline?: boolean } = {}): V1VolumeAttachment {
+  return {
+    apiVersion: 'storage.k8s.io/v1',
+    kind: 'VolumeAttachment',
+    metadata: {
+      name,
+      uid: `uid-${name}`,
+      resourceVersion: '21',
+      ...(options.finalizers === undefined ? {} : { finalizers: options.finalizers }),
+      ...(options.deleting === true ? { deletionTimestamp: new Date(0) } : {}),
+    },
+    spec: {
+      attacher: options.attacher ?? CSI_DRIVER,
+      nodeName: options.node ?? 'node-1',
+      source: options.inline === true
+        ? { inlineVolumeSpec: { csi: { driver: options.attacher ?? CSI_DRIVER, volumeHandle: 'inline' } } }
+        : { persistentVolumeName: options.pv ?? 'pvc-u1' },
+    },
+    ...(options.attached === undefined ? {} : { status: { attached: options.attached } }),
+  };
+}
+
+/** A bound CSI PV: ours by default (provisioned-by PROVISIONER, driver rbd.csi.ceph.com). */
+export function makeCsiVolume(name: string, options: { provisionedBy?: string | null; driver?: string | null } = {}): V1PersistentVolume {
+  const volume = makeVolume(name, { phase: 'Bound', ...(options.provisionedBy ? { provisionedBy: options.provisionedBy } : {}) });
+  if (options.provisionedBy === null) delete volume.metadata!.annotations;
+  if (options.driver !== null) volume.spec = { ...volume.spec, csi: { driver: options.driver ?? CSI_DRIVER, volumeHandle: name } };
+  return volume;
 }
