@@ -1,5 +1,6 @@
 // Whether the API server answers, from the outcome of every request this process makes (leases, lists, watches,
-// writes): the most recent outcome decides. A refusal (4xx) is an answer; a network error, a timeout or a 5xx is
+// writes): unreachable once the latest request got no answer and none has been answered for a grace period (one slow
+// request on a loaded server is not an outage). A refusal (4xx) is an answer; a network error, a timeout or a 5xx is
 // not. /readyz reports it, so an outage shows on every replica, standbys included.
 import type { Clock } from './clock.js';
 import { KubeApiError, type KubeFacade } from './client.js';
@@ -17,7 +18,7 @@ function unanswered(error: unknown): boolean {
 }
 
 /** Returns a facade that records the outcome of each call, and the health read from those outcomes. */
-export function trackApiHealth(kube: KubeFacade, clock: Clock): { kube: KubeFacade; health: ApiHealth } {
+export function trackApiHealth(kube: KubeFacade, clock: Clock, graceMs = 5000): { kube: KubeFacade; health: ApiHealth } {
   let lastAnswerAt = clock.now();
   let lastFailureAt = Number.NEGATIVE_INFINITY;
   let problem: string | undefined;
@@ -47,11 +48,12 @@ export function trackApiHealth(kube: KubeFacade, clock: Clock): { kube: KubeFaca
       };
     },
   });
+  const reachable = (): boolean => lastAnswerAt >= lastFailureAt || clock.now() - lastAnswerAt < graceMs;
   return {
     kube: tracked,
     health: {
-      reachable: () => lastAnswerAt >= lastFailureAt,
-      lastProblem: () => (lastAnswerAt >= lastFailureAt ? undefined : problem),
+      reachable,
+      lastProblem: () => (reachable() ? undefined : problem),
     },
   };
 }

@@ -115,7 +115,8 @@ export class LeaderElector {
 
     logger.info('leader election: trying to acquire the lease', { lease: this.leaseName(), identity: this.options.identity });
     while (!stop.aborted) {
-      if (await this.tryAcquireOrRenew(stop, retryPeriodMs)) break;
+      // As long as a renewal may take: an API server slow under load must not keep every standby from acquiring.
+      if (await this.tryAcquireOrRenew(stop, this.options.renewDeadlineMs)) break;
       try {
         await sleep(clock, retryPeriodMs * (1 + JITTER_FACTOR * random()), stop);
       } catch {

@@ -4,6 +4,8 @@
 // pool thread that cannot be started (the real addon in a child process under a thread limit).
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { chmod, copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -117,13 +119,25 @@ lines.on('line', () => {
 console.log('ready ' + process.pid);
 `;
 
-test('a call for which no pool thread can be started is rejected at once, and the next one runs', async () => {
+test('a call for which no pool thread can be started is rejected at once, and the next one runs', async (t) => {
   // RLIMIT_NPROC binds only non-root users: as root, the child runs as nobody. prlimit runs as the child's user too
   // (a user may lower and raise, up to the hard limit, the soft limits of its own processes).
   const asRoot = process.getuid?.() === 0;
   const ids = asRoot ? { uid: 65534, gid: 65534 } : {};
-  const addon = path.join(repoRoot, 'build', 'Release', 'rbd_native.node');
-  const child = spawn(process.execPath, ['-e', CHILD, addon], { ...ids, cwd: '/', stdio: ['pipe', 'pipe', 'inherit'] });
+  let node = process.execPath;
+  let addon = path.join(repoRoot, 'build', 'Release', 'rbd_native.node');
+  let scratch: string | undefined;
+  if (asRoot) {
+    // nobody may not reach root's files (the Node 24 our scripts fetch lives in root's cache): copies it can run.
+    scratch = await mkdtemp(path.join(tmpdir(), 'nproc-'));
+    await chmod(scratch, 0o755);
+    [node, addon] = [path.join(scratch, 'node'), path.join(scratch, 'rbd_native.node')];
+    await copyFile(process.execPath, node);
+    await copyFile(path.join(repoRoot, 'build', 'Release', 'rbd_native.node'), addon);
+    await Promise.all([chmod(node, 0o755), chmod(addon, 0o755)]);
+  }
+  t.after(() => (scratch === undefined ? undefined : rm(scratch, { recursive: true, force: true })));
+  const child = spawn(node, ['-e', CHILD, addon], { ...ids, cwd: '/', stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const nextLine = async (): Promise<string> => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);

@@ -12,6 +12,8 @@ describe('API server health, from the outcome of every request', () => {
     fake.fail('readClaim', apiError(0, 'NoResponse', 'connect ECONNREFUSED 127.0.0.1:6443'));
     clock.jump(1);
     await assert.rejects(kube.readClaim('default', 'data'));
+    assert.equal(health.reachable(), true, 'within the grace period one failure is not an outage');
+    clock.jump(5000);
     assert.equal(health.reachable(), false);
     assert.match(health.lastProblem() ?? '', /ECONNREFUSED/);
     fake.claims.set('default/data', makeClaim('data'));
@@ -31,6 +33,7 @@ describe('API server health, from the outcome of every request', () => {
     clock.jump(1);
     fake.fail('createVolume', apiError(503, 'ServiceUnavailable', 'etcd is down'));
     await assert.rejects(kube.createVolume({ metadata: { name: 'pv' } }));
+    clock.jump(5000);
     assert.equal(health.reachable(), false);
   });
 });
