@@ -68,7 +68,7 @@ owned_pid() {
   stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
   stat=${stat##*) }
   [[ ${stat%% *} != Z ]] || return 1
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
   [[ $cmdline == *"$kube_state_dir/"* ]] || return 1
   echo "$pid"
 }
@@ -102,22 +102,30 @@ all_ready() {
     curl -fsS --max-time 3 -k "https://127.0.0.1:$controller_manager_port/healthz" >/dev/null 2>&1
 }
 
-# Asks the kernel for distinct free loopback ports (all held open until each is
-# known, so they differ); never the well-known 2379/2380/6443.
+# Distinct free loopback ports, all held open until each is known so they differ. They are
+# drawn below the kernel's ephemeral range: a port the kernel hands out (listen(0) did) is
+# free again once we close it, and any outgoing connection may then take it before the
+# daemon binds it (seen here: a component started last found its port in use). Above 10000:
+# clear of the well-known 2379/2380/6443 and of Ceph's 6800-7300.
 allocate_ports() {
-  node -e '
+  local ephemeral_low
+  ephemeral_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  EPHEMERAL_LOW=$ephemeral_low node -e '
     const net = require("node:net");
     const names = ["etcd_client_port", "etcd_peer_port", "apiserver_port", "controller_manager_port"];
+    const low = 10000, high = Math.max(Number(process.env.EPHEMERAL_LOW) || 32768, low + 1000);
     const servers = [];
+    let tries = 0;
     const next = () => {
       if (servers.length === names.length) {
         for (const [i, s] of servers.entries()) console.log(`${names[i]}=${s.address().port}`);
         for (const s of servers) s.close();
         return;
       }
-      const s = net.createServer().listen(0, "127.0.0.1", () => {
-        if ([2379, 2380, 6443].includes(s.address().port)) s.close(next); else { servers.push(s); next(); }
-      });
+      if (++tries > 1000) throw new Error(`no free loopback port in ${low}-${high - 1}`);
+      const port = low + Math.floor(Math.random() * (high - low));
+      const s = net.createServer();
+      s.once("error", next).listen(port, "127.0.0.1", () => { servers.push(s); next(); });
     };
     next();' >"$run_dir/ports"
 }
