@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds (once) and caches the control-plane binaries for the pinned Kubernetes
 # release, outside the repository and keyed by version:
-#   $cache/kube/<version>/{kube-apiserver,kube-controller-manager[,kubectl]}
+#   $cache/kube/<version>/{kube-apiserver,kube-controller-manager,kube-scheduler[,kubectl]}
 #   $cache/helm/<version>/helm
 # where $cache is ${RBD_PROVISIONER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rbd-provisioner}.
 # Anything already cached is reused; a cold build takes 10-25 minutes on 2 cores.
@@ -9,7 +9,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 build_kube() {
-  local wanted=(kube-apiserver kube-controller-manager)
+  local wanted=(kube-apiserver kube-controller-manager kube-scheduler)
   # kubectl is on most machines; build ours only where it is missing.
   command -v kubectl >/dev/null 2>&1 || wanted+=(kubectl)
 

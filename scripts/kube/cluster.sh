@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane for tests, without kubelet or containers:
-# etcd, kube-apiserver and kube-controller-manager on 127.0.0.1, on free ports,
-# with all state in ${RBD_PROVISIONER_STATE:-<repo>/.state}/kube/.
+# etcd, kube-apiserver, kube-controller-manager and kube-scheduler on 127.0.0.1,
+# on free ports, with all state in ${RBD_PROVISIONER_STATE:-<repo>/.state}/kube/.
+# There is no kubelet: tests register the Node objects they need.
 #
 #   cluster.sh start   build or reuse the binaries, start (if not already up), wait
 #                      until ready; prints a JSON summary on stdout
@@ -19,8 +20,9 @@ log_dir="$kube_state_dir/logs"
 env_file="$kube_state_dir/env"
 admin_kubeconfig="$kube_state_dir/admin.kubeconfig"
 kcm_kubeconfig="$kube_state_dir/controller-manager.kubeconfig"
+scheduler_kubeconfig="$kube_state_dir/scheduler.kubeconfig"
 # Stopped in this order: clients before the servers they talk to.
-components=(kube-controller-manager kube-apiserver etcd)
+components=(kube-scheduler kube-controller-manager kube-apiserver etcd)
 controllers=(
   persistentvolume-binder-controller
   persistentvolume-protection-controller
@@ -97,10 +99,17 @@ https_ok() {
 
 apiserver_ready() { read_ports && owned_pid kube-apiserver >/dev/null && https_ok "https://127.0.0.1:$apiserver_port/readyz"; }
 
+# A control plane started before a component was added has no port for it, so
+# it counts as not ready and start replaces it whole.
 all_ready() {
   apiserver_ready && owned_pid etcd >/dev/null && owned_pid kube-controller-manager >/dev/null &&
-    curl -fsS --max-time 3 -k "https://127.0.0.1:$controller_manager_port/healthz" >/dev/null 2>&1
+    owned_pid kube-scheduler >/dev/null && [[ -n ${scheduler_port:-} ]] &&
+    controller_manager_ready && scheduler_ready
 }
+
+controller_manager_ready() { curl -fsS --max-time 3 -k "https://127.0.0.1:$controller_manager_port/healthz" >/dev/null 2>&1; }
+# /readyz includes the scheduler's own informer sync (sched-handler-sync).
+scheduler_ready() { curl -fsS --max-time 3 -k "https://127.0.0.1:$scheduler_port/readyz" >/dev/null 2>&1; }
 
 # Distinct free loopback ports, all held open until each is known so they differ. They are
 # drawn below the kernel's ephemeral range: a port the kernel hands out (listen(0) did) is
@@ -112,7 +121,8 @@ allocate_ports() {
   ephemeral_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   EPHEMERAL_LOW=$ephemeral_low node -e '
     const net = require("node:net");
-    const names = ["etcd_client_port", "etcd_peer_port", "apiserver_port", "controller_manager_port"];
+    const names = ["etcd_client_port", "etcd_peer_port", "apiserver_port", "controller_manager_port",
+                   "scheduler_port"];
     const low = 10000, high = Math.max(Number(process.env.EPHEMERAL_LOW) || 32768, low + 1000);
     const servers = [];
     let tries = 0;
@@ -150,22 +160,27 @@ issue_cert() { # ca name subject extended-key-usage [subjectAltName]
 # it the API server publishes no request-header CA, and every component that
 # reads extension-apiserver-authentication logs errors about it forever.
 ensure_pki() {
-  [[ -f $pki_dir/complete ]] && return 0
-  rm -rf "$pki_dir" && mkdir -p "$pki_dir"
-  local ca
-  for ca in ca front-proxy-ca; do
-    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 3650 \
-      -keyout "$pki_dir/$ca.key" -out "$pki_dir/$ca.crt" -subj "/CN=rbd-provisioner-test-$ca" 2>/dev/null
-  done
-  issue_cert ca apiserver "/CN=kube-apiserver" serverAuth \
-    "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-  issue_cert ca admin "/O=system:masters/CN=rbd-provisioner-admin" clientAuth
-  # The bootstrap RBAC policy knows this user; with per-controller service
-  # account credentials each controller then runs under its own real role.
-  issue_cert ca controller-manager "/CN=system:kube-controller-manager" clientAuth
-  issue_cert front-proxy-ca front-proxy-client "/CN=front-proxy-client" clientAuth
-  openssl genrsa -out "$pki_dir/service-account.key" 2048 2>/dev/null
-  touch "$pki_dir/complete"
+  if [[ ! -f $pki_dir/complete ]]; then
+    rm -rf "$pki_dir" && mkdir -p "$pki_dir"
+    local ca
+    for ca in ca front-proxy-ca; do
+      openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 3650 \
+        -keyout "$pki_dir/$ca.key" -out "$pki_dir/$ca.crt" -subj "/CN=rbd-provisioner-test-$ca" 2>/dev/null
+    done
+    issue_cert ca apiserver "/CN=kube-apiserver" serverAuth \
+      "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    issue_cert ca admin "/O=system:masters/CN=rbd-provisioner-admin" clientAuth
+    # The bootstrap RBAC policy knows this user; with per-controller service
+    # account credentials each controller then runs under its own real role.
+    issue_cert ca controller-manager "/CN=system:kube-controller-manager" clientAuth
+    issue_cert front-proxy-ca front-proxy-client "/CN=front-proxy-client" clientAuth
+    openssl genrsa -out "$pki_dir/service-account.key" 2048 2>/dev/null
+    touch "$pki_dir/complete"
+  fi
+  # Client certificates added after the CA was made; issued on demand so a
+  # state directory from before keeps its CA.
+  # The bootstrap RBAC policy binds system:kube-scheduler and system:volume-scheduler to this user.
+  [[ -f $pki_dir/scheduler.crt ]] || issue_cert ca scheduler "/CN=system:kube-scheduler" clientAuth
 }
 
 write_kubeconfig() { # path user
@@ -222,7 +237,7 @@ wait_until() { # what timeout-seconds log-name probe...
 
 start_all() {
   ensure_pki
-  rm -rf "$kube_state_dir/etcd" "$log_dir" "$kube_state_dir/controller-manager-certs"
+  rm -rf "$kube_state_dir/etcd" "$log_dir" "$kube_state_dir/controller-manager-certs" "$kube_state_dir/scheduler-certs"
   mkdir -p "$log_dir" "$kube_state_dir/etcd"
   allocate_ports
   read_ports
@@ -285,8 +300,17 @@ start_all() {
     --kube-api-qps=200 \
     --kube-api-burst=400 \
     --profiling=false
-  wait_until kube-controller-manager 60 kube-controller-manager \
-    curl -fsS --max-time 2 -k "https://127.0.0.1:$controller_manager_port/healthz"
+  wait_until kube-controller-manager 60 kube-controller-manager controller_manager_ready
+
+  write_kubeconfig "$scheduler_kubeconfig" scheduler
+  launch kube-scheduler "$kube_bin_dir/kube-scheduler" \
+    --kubeconfig="$scheduler_kubeconfig" \
+    --authentication-kubeconfig="$scheduler_kubeconfig" --authorization-kubeconfig="$scheduler_kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="$scheduler_port" \
+    --cert-dir="$kube_state_dir/scheduler-certs" \
+    --leader-elect=false \
+    --profiling=false
+  wait_until kube-scheduler 60 kube-scheduler scheduler_ready
 
   write_env_file
 }
@@ -317,7 +341,7 @@ print_summary() {
   "kubectl": "$(kubectl_path)",
   "helm": "$helm_bin_dir/helm",
   "pids": { $(IFS=,; echo "${pids[*]}") },
-  "ports": { "etcdClient": $etcd_client_port, "etcdPeer": $etcd_peer_port, "apiserver": $apiserver_port, "controllerManager": $controller_manager_port }
+  "ports": { "etcdClient": $etcd_client_port, "etcdPeer": $etcd_peer_port, "apiserver": $apiserver_port, "controllerManager": $controller_manager_port, "scheduler": $scheduler_port }
 }
 EOF
 }

@@ -1,6 +1,7 @@
 // Test helper over scripts/kube/cluster.sh: a real control plane (etcd,
-// kube-apiserver, kube-controller-manager), clients for it, per-test
-// namespaces, and waits that fail with the state they last saw.
+// kube-apiserver, kube-controller-manager, kube-scheduler), clients for it,
+// per-test namespaces, Node objects standing in for kubelets, and waits that
+// fail with the state they last saw.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -19,8 +20,8 @@ export interface ControlPlane {
   envFile: string;
   kubectl: string;
   helm: string;
-  pids: Record<'etcd' | 'kube-apiserver' | 'kube-controller-manager', number>;
-  ports: Record<'etcdClient' | 'etcdPeer' | 'apiserver' | 'controllerManager', number>;
+  pids: Record<'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler', number>;
+  ports: Record<'etcdClient' | 'etcdPeer' | 'apiserver' | 'controllerManager' | 'scheduler', number>;
 }
 
 export interface ClusterScriptOptions {
@@ -86,6 +87,82 @@ export async function createNamespace(kc: k8s.KubeConfig, prefix: string): Promi
     },
   };
 }
+
+export interface TestNode {
+  name: string;
+  /** Deletes the Node. */
+  cleanup(): Promise<void>;
+}
+
+export interface NodeOptions {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Cordoned: the scheduler must not place Pods on it. */
+  unschedulable?: boolean;
+}
+
+/**
+ * Registers a Node as a kubelet would (there is none here): Ready, with
+ * capacity and allocatable cpu, memory and pods, the well-known labels, and
+ * no not-ready taint. Nodes may be created with their status (kubelets do
+ * so); nothing updates it afterwards, and no node lifecycle controller runs
+ * to mark it NotReady.
+ */
+export async function registerNode(kc: k8s.KubeConfig, prefix: string, opts: NodeOptions = {}): Promise<TestNode> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const name = uniqueName(prefix);
+  const resources = { cpu: '4', memory: '8Gi', pods: '110' };
+  const now = new Date();
+  const created = await core.createNode({
+    body: {
+      metadata: {
+        name,
+        labels: {
+          'kubernetes.io/hostname': name,
+          'kubernetes.io/os': 'linux',
+          'kubernetes.io/arch': 'amd64',
+          'rbd-provisioner.test/suite': 'true',
+          ...opts.labels,
+        },
+        annotations: opts.annotations,
+      },
+      spec: { unschedulable: opts.unschedulable },
+      status: {
+        capacity: resources,
+        allocatable: resources,
+        conditions: [
+          { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'registered by a test', lastHeartbeatTime: now, lastTransitionTime: now },
+        ],
+        addresses: [{ type: 'Hostname', address: name }],
+      },
+    },
+  });
+  // The API server's TaintNodesByCondition admission taints every new Node not-ready (NoSchedule); on a real
+  // cluster the node lifecycle controller lifts it once the Node is Ready. That controller does not run here
+  // (it would mark these Nodes NotReady for want of heartbeats), so this does its part.
+  const taints = created.spec?.taints ?? [];
+  const kept = taints.filter((t) => t.key !== 'node.kubernetes.io/not-ready');
+  if (kept.length !== taints.length) {
+    await core.patchNode({ name, body: { spec: { taints: kept } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+  }
+  return {
+    name,
+    cleanup: async () => {
+      await ignoreNotFound(core.deleteNode({ name }));
+    },
+  };
+}
+
+/**
+ * Deletes a Pod at once (grace period 0, as `kubectl delete --force --grace-period=0`): a Pod bound to a
+ * Node has no kubelet here to finish a graceful delete, and would stay Terminating for ever.
+ */
+export async function deletePodNow(kc: k8s.KubeConfig, namespace: string, name: string): Promise<void> {
+  await ignoreNotFound(kc.makeApiClient(k8s.CoreV1Api).deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }));
+}
+
+/** A container image nothing ever pulls: no kubelet runs here. */
+export const unpulledImage = 'never-pulled.test.invalid/pause:none';
 
 /** A DNS-1123 name unique to this run: `<prefix>-<8 hex>`, at most 63 characters. */
 export function uniqueName(prefix: string): string {
