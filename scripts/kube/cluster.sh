@@ -28,6 +28,9 @@ controllers=(
   persistentvolume-protection-controller
   persistentvolumeclaim-protection-controller
   persistentvolume-expander-controller
+  # Creates a VolumeAttachment for each CSI volume of a Pod bound to a Node
+  # annotated volumes.kubernetes.io/controller-managed-attach-detach=true.
+  persistentvolume-attach-detach-controller
   namespace-controller
   garbage-collector-controller
   # Give each namespace its "default" service account and fill legacy token
@@ -287,6 +290,8 @@ start_all() {
   controller_list=$(IFS=,; echo "${controllers[*]}")
   # The PV binder writes about four times per claim it binds; at the default 20 QPS that, not the provisioner,
   # would cap a burst of claims at about five binds a second.
+  # The attach-detach controller creates and watches --flex-volume-plugin-dir (by default under
+  # /usr/libexec): keep it in the state directory.
   launch kube-controller-manager "$kube_bin_dir/kube-controller-manager" \
     --kubeconfig="$kcm_kubeconfig" \
     --authentication-kubeconfig="$kcm_kubeconfig" --authorization-kubeconfig="$kcm_kubeconfig" \
@@ -296,6 +301,7 @@ start_all() {
     --use-service-account-credentials=true \
     --root-ca-file="$pki_dir/ca.crt" \
     --service-account-private-key-file="$pki_dir/service-account.key" \
+    --flex-volume-plugin-dir="$kube_state_dir/flexvolume" \
     --leader-elect=false \
     --kube-api-qps=200 \
     --kube-api-burst=400 \

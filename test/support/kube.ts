@@ -164,6 +164,61 @@ export async function deletePodNow(kc: k8s.KubeConfig, namespace: string, name: 
 /** A container image nothing ever pulls: no kubelet runs here. */
 export const unpulledImage = 'never-pulled.test.invalid/pause:none';
 
+export interface BoundClaim {
+  claim: k8s.V1PersistentVolumeClaim;
+  volume: k8s.V1PersistentVolume;
+}
+
+/**
+ * A claim and a CSI PersistentVolume of `driver` pre-bound to it (as an external provisioner makes them, with no
+ * storage class), once the PV binder has made both Bound. The PV is Retain: delete it once the claim is gone.
+ */
+export async function createBoundClaim(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  prefix: string,
+  driver: string,
+  opts: WaitOptions = { timeoutMs: 30_000, intervalMs: 200 },
+): Promise<BoundClaim> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const name = uniqueName(prefix);
+  const created = await core.createNamespacedPersistentVolumeClaim({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: { storageClassName: '', accessModes: ['ReadWriteOnce'], volumeMode: 'Filesystem', resources: { requests: { storage: '1Gi' } } },
+    },
+  });
+  const volumeName = `pvc-${created.metadata?.uid}`;
+  await core.createPersistentVolume({
+    body: {
+      metadata: { name: volumeName, annotations: { 'pv.kubernetes.io/provisioned-by': driver } },
+      spec: {
+        storageClassName: '',
+        accessModes: ['ReadWriteOnce'],
+        volumeMode: 'Filesystem',
+        capacity: { storage: '1Gi' },
+        persistentVolumeReclaimPolicy: 'Retain',
+        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name, uid: created.metadata?.uid },
+        csi: { driver, volumeHandle: `handle-${volumeName}`, fsType: 'ext4' },
+      },
+    },
+  });
+  return waitFor(
+    `claim ${namespace}/${name} and volume ${volumeName} to be Bound`,
+    async (observe) => {
+      const [claim, volume] = await Promise.all([
+        core.readNamespacedPersistentVolumeClaim({ name, namespace }),
+        core.readPersistentVolume({ name: volumeName }),
+      ]);
+      observe({ claim: objectState(claim), volume: objectState(volume) });
+      const bound = claim.status?.phase === 'Bound' && volume.status?.phase === 'Bound' && claim.spec?.volumeName === volumeName;
+      return bound ? { claim, volume } : undefined;
+    },
+    opts,
+  );
+}
+
 /** A DNS-1123 name unique to this run: `<prefix>-<8 hex>`, at most 63 characters. */
 export function uniqueName(prefix: string): string {
   const suffix = randomBytes(4).toString('hex');
