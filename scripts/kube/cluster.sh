@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane for tests, without kubelet or containers:
-# etcd, kube-apiserver, kube-controller-manager and kube-scheduler on 127.0.0.1,
-# on free ports, with all state in ${RBD_PROVISIONER_STATE:-<repo>/.state}/kube/.
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the
+# external-snapshotter's snapshot-controller (with the snapshot CRDs) on
+# 127.0.0.1, on free ports, with all state in ${RBD_PROVISIONER_STATE:-<repo>/.state}/kube/.
 # There is no kubelet: tests register the Node objects they need.
 #
 #   cluster.sh start   build or reuse the binaries, start (if not already up), wait
@@ -21,8 +22,9 @@ env_file="$kube_state_dir/env"
 admin_kubeconfig="$kube_state_dir/admin.kubeconfig"
 kcm_kubeconfig="$kube_state_dir/controller-manager.kubeconfig"
 scheduler_kubeconfig="$kube_state_dir/scheduler.kubeconfig"
+snapshot_controller_kubeconfig="$kube_state_dir/snapshot-controller.kubeconfig"
 # Stopped in this order: clients before the servers they talk to.
-components=(kube-scheduler kube-controller-manager kube-apiserver etcd)
+components=(snapshot-controller kube-scheduler kube-controller-manager kube-apiserver etcd)
 controllers=(
   persistentvolume-binder-controller
   persistentvolume-protection-controller
@@ -106,13 +108,17 @@ apiserver_ready() { read_ports && owned_pid kube-apiserver >/dev/null && https_o
 # it counts as not ready and start replaces it whole.
 all_ready() {
   apiserver_ready && owned_pid etcd >/dev/null && owned_pid kube-controller-manager >/dev/null &&
-    owned_pid kube-scheduler >/dev/null && [[ -n ${scheduler_port:-} ]] &&
-    controller_manager_ready && scheduler_ready
+    owned_pid kube-scheduler >/dev/null && owned_pid snapshot-controller >/dev/null &&
+    [[ -n ${scheduler_port:-} && -n ${snapshot_controller_port:-} ]] &&
+    controller_manager_ready && scheduler_ready && snapshot_controller_ready
 }
 
 controller_manager_ready() { curl -fsS --max-time 3 -k "https://127.0.0.1:$controller_manager_port/healthz" >/dev/null 2>&1; }
 # /readyz includes the scheduler's own informer sync (sched-handler-sync).
 scheduler_ready() { curl -fsS --max-time 3 -k "https://127.0.0.1:$scheduler_port/readyz" >/dev/null 2>&1; }
+# The snapshot-controller serves only metrics, and opens that port only after it found its CRDs
+# and built its controller.
+snapshot_controller_ready() { curl -fsS --max-time 3 -o /dev/null "http://127.0.0.1:$snapshot_controller_port/metrics"; }
 
 # Distinct free loopback ports, all held open until each is known so they differ. They are
 # drawn below the kernel's ephemeral range: a port the kernel hands out (listen(0) did) is
@@ -125,7 +131,7 @@ allocate_ports() {
   EPHEMERAL_LOW=$ephemeral_low node -e '
     const net = require("node:net");
     const names = ["etcd_client_port", "etcd_peer_port", "apiserver_port", "controller_manager_port",
-                   "scheduler_port"];
+                   "scheduler_port", "snapshot_controller_port"];
     const low = 10000, high = Math.max(Number(process.env.EPHEMERAL_LOW) || 32768, low + 1000);
     const servers = [];
     let tries = 0;
@@ -184,6 +190,10 @@ ensure_pki() {
   # state directory from before keeps its CA.
   # The bootstrap RBAC policy binds system:kube-scheduler and system:volume-scheduler to this user.
   [[ -f $pki_dir/scheduler.crt ]] || issue_cert ca scheduler "/CN=system:kube-scheduler" clientAuth
+  # The user name of upstream's snapshot-controller service account, so upstream's RBAC
+  # manifest (bound to that service account) applies unchanged to a process with no token.
+  [[ -f $pki_dir/snapshot-controller.crt ]] ||
+    issue_cert ca snapshot-controller "/CN=system:serviceaccount:kube-system:snapshot-controller" clientAuth
 }
 
 write_kubeconfig() { # path user
@@ -318,7 +328,40 @@ start_all() {
     --profiling=false
   wait_until kube-scheduler 60 kube-scheduler scheduler_ready
 
+  start_snapshot_controller
   write_env_file
+}
+
+# The snapshot CRDs and upstream's RBAC for the controller, then the controller. It needs the CRDs
+# Established before it starts: it looks for them at start only, for 30s, then exits.
+start_snapshot_controller() {
+  local crd_args=() file
+  for file in "$snapshotter_dir"/crd/*.yaml; do crd_args+=(-f "$file"); done
+  # Server-side: the CRDs are too large for client-side apply's last-applied annotation.
+  setup_kubectl "applying the snapshot CRDs" apply --server-side --field-manager=rbd-provisioner-tests "${crd_args[@]}"
+  setup_kubectl "waiting for the snapshot CRDs" wait --for=condition=Established --timeout=60s "${crd_args[@]}"
+  setup_kubectl "applying the snapshot-controller RBAC" apply --server-side --field-manager=rbd-provisioner-tests \
+    -f "$snapshotter_dir/rbac-snapshot-controller.yaml"
+
+  write_kubeconfig "$snapshot_controller_kubeconfig" snapshot-controller
+  # A snapshot of a claim not yet bound is retried with doubling delays: capped at 30s instead of
+  # 5 minutes, so a test that binds its claim a moment later does not wait minutes.
+  launch snapshot-controller "$snapshotter_dir/snapshot-controller" \
+    --kubeconfig="$snapshot_controller_kubeconfig" \
+    --leader-election=false \
+    --http-endpoint="127.0.0.1:$snapshot_controller_port" \
+    --retry-interval-max=30s
+  wait_until snapshot-controller 60 snapshot-controller snapshot_controller_ready
+}
+
+setup_kubectl() { # what kubectl-args...: as admin; on failure shows why, stops everything and exits
+  local what=$1
+  shift
+  "$(kubectl_path)" --kubeconfig="$admin_kubeconfig" "$@" >>"$log_dir/setup.log" 2>&1 && return 0
+  kube_log "$what failed; last lines of $log_dir/setup.log:"
+  tail -n 25 "$log_dir/setup.log" >&2 || true
+  stop_all
+  exit 1
 }
 
 write_env_file() {
@@ -328,6 +371,7 @@ write_env_file() {
 export KUBECONFIG='$admin_kubeconfig'
 export RBD_PROVISIONER_KUBE_SERVER='https://127.0.0.1:$apiserver_port'
 export RBD_PROVISIONER_KUBE_VERSION='$kube_version'
+export RBD_PROVISIONER_SNAPSHOTTER_VERSION='$snapshotter_version'
 export RBD_PROVISIONER_KUBECTL='$kubectl'
 export RBD_PROVISIONER_HELM='$helm_bin_dir/helm'
 export PATH='$helm_bin_dir':"\$PATH"
@@ -342,12 +386,13 @@ print_summary() {
   "kubeconfigPath": "$admin_kubeconfig",
   "server": "https://127.0.0.1:$apiserver_port",
   "version": "$kube_version",
+  "snapshotterVersion": "$snapshotter_version",
   "stateDir": "$kube_state_dir",
   "envFile": "$env_file",
   "kubectl": "$(kubectl_path)",
   "helm": "$helm_bin_dir/helm",
   "pids": { $(IFS=,; echo "${pids[*]}") },
-  "ports": { "etcdClient": $etcd_client_port, "etcdPeer": $etcd_peer_port, "apiserver": $apiserver_port, "controllerManager": $controller_manager_port, "scheduler": $scheduler_port }
+  "ports": { "etcdClient": $etcd_client_port, "etcdPeer": $etcd_peer_port, "apiserver": $apiserver_port, "controllerManager": $controller_manager_port, "scheduler": $scheduler_port, "snapshotController": $snapshot_controller_port }
 }
 EOF
 }

@@ -1,7 +1,7 @@
 // Test helper over scripts/kube/cluster.sh: a real control plane (etcd,
-// kube-apiserver, kube-controller-manager, kube-scheduler), clients for it,
-// per-test namespaces, Node objects standing in for kubelets, and waits that
-// fail with the state they last saw.
+// kube-apiserver, kube-controller-manager, kube-scheduler, snapshot-controller),
+// clients for it, per-test namespaces, Node objects standing in for kubelets,
+// and waits that fail with the state they last saw.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -16,12 +16,14 @@ export interface ControlPlane {
   kubeconfigPath: string;
   server: string;
   version: string;
+  /** The external-snapshotter release of the snapshot CRDs and snapshot-controller. */
+  snapshotterVersion: string;
   stateDir: string;
   envFile: string;
   kubectl: string;
   helm: string;
-  pids: Record<'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler', number>;
-  ports: Record<'etcdClient' | 'etcdPeer' | 'apiserver' | 'controllerManager' | 'scheduler', number>;
+  pids: Record<'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'snapshot-controller', number>;
+  ports: Record<'etcdClient' | 'etcdPeer' | 'apiserver' | 'controllerManager' | 'scheduler' | 'snapshotController', number>;
 }
 
 export interface ClusterScriptOptions {
