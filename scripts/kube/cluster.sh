@@ -295,6 +295,7 @@ start_all() {
   wait_until kube-apiserver 120 kube-apiserver https_ok "https://127.0.0.1:$apiserver_port/readyz"
 
   write_kubeconfig "$admin_kubeconfig" admin
+  apply_snapshot_manifests
   write_kubeconfig "$kcm_kubeconfig" controller-manager
   local controller_list
   controller_list=$(IFS=,; echo "${controllers[*]}")
@@ -332,16 +333,24 @@ start_all() {
   write_env_file
 }
 
-# The snapshot CRDs and upstream's RBAC for the controller, then the controller. It needs the CRDs
-# Established before it starts: it looks for them at start only, for 30s, then exits.
+snapshot_crd_args() { local file; for file in "$snapshotter_dir"/crd/*.yaml; do printf -- '-f\n%s\n' "$file"; done; }
+
+# The snapshot CRDs and upstream's RBAC for the snapshot-controller, applied as soon as the API
+# server is up, so they are Established by the time the controller starts. Server-side: the CRDs
+# are too large for client-side apply's last-applied annotation.
+apply_snapshot_manifests() {
+  local crd_args
+  mapfile -t crd_args < <(snapshot_crd_args)
+  setup_kubectl "applying the snapshot CRDs and RBAC" apply --server-side --field-manager=rbd-provisioner-tests \
+    "${crd_args[@]}" -f "$snapshotter_dir/rbac-snapshot-controller.yaml"
+}
+
+# The controller needs its CRDs Established before it starts: it looks for them at start only,
+# for 30s, then exits.
 start_snapshot_controller() {
-  local crd_args=() file
-  for file in "$snapshotter_dir"/crd/*.yaml; do crd_args+=(-f "$file"); done
-  # Server-side: the CRDs are too large for client-side apply's last-applied annotation.
-  setup_kubectl "applying the snapshot CRDs" apply --server-side --field-manager=rbd-provisioner-tests "${crd_args[@]}"
+  local crd_args
+  mapfile -t crd_args < <(snapshot_crd_args)
   setup_kubectl "waiting for the snapshot CRDs" wait --for=condition=Established --timeout=60s "${crd_args[@]}"
-  setup_kubectl "applying the snapshot-controller RBAC" apply --server-side --field-manager=rbd-provisioner-tests \
-    -f "$snapshotter_dir/rbac-snapshot-controller.yaml"
 
   write_kubeconfig "$snapshot_controller_kubeconfig" snapshot-controller
   # A snapshot of a claim not yet bound is retried with doubling delays: capped at 30s instead of
