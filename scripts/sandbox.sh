@@ -35,7 +35,7 @@ up() {
   bash scripts/ceph/cluster.sh start
   eval "$(bash scripts/ceph/cluster.sh env)"
 
-  say "Starting the Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager); the first run builds it"
+  say "Starting the Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, snapshot-controller); the first run builds it"
   bash scripts/kube/cluster.sh start >/dev/null
   eval "$(bash scripts/kube/cluster.sh env)"
   export KUBECONFIG

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane for tests, without kubelet or containers:
-# etcd, kube-apiserver and kube-controller-manager on 127.0.0.1, on free ports,
-# with all state in ${RBD_PROVISIONER_STATE:-<repo>/.state}/kube/.
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the
+# external-snapshotter's snapshot-controller (with the snapshot CRDs) on
+# 127.0.0.1, on free ports, with all state in ${RBD_PROVISIONER_STATE:-<repo>/.state}/kube/.
+# There is no kubelet: tests register the Node objects they need.
 #
 #   cluster.sh start   build or reuse the binaries, start (if not already up), wait
 #                      until ready; prints a JSON summary on stdout
@@ -19,13 +21,18 @@ log_dir="$kube_state_dir/logs"
 env_file="$kube_state_dir/env"
 admin_kubeconfig="$kube_state_dir/admin.kubeconfig"
 kcm_kubeconfig="$kube_state_dir/controller-manager.kubeconfig"
+scheduler_kubeconfig="$kube_state_dir/scheduler.kubeconfig"
+snapshot_controller_kubeconfig="$kube_state_dir/snapshot-controller.kubeconfig"
 # Stopped in this order: clients before the servers they talk to.
-components=(kube-controller-manager kube-apiserver etcd)
+components=(snapshot-controller kube-scheduler kube-controller-manager kube-apiserver etcd)
 controllers=(
   persistentvolume-binder-controller
   persistentvolume-protection-controller
   persistentvolumeclaim-protection-controller
   persistentvolume-expander-controller
+  # Creates a VolumeAttachment for each CSI volume of a Pod bound to a Node
+  # annotated volumes.kubernetes.io/controller-managed-attach-detach=true.
+  persistentvolume-attach-detach-controller
   namespace-controller
   garbage-collector-controller
   # Give each namespace its "default" service account and fill legacy token
@@ -68,7 +75,7 @@ owned_pid() {
   stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
   stat=${stat##*) }
   [[ ${stat%% *} != Z ]] || return 1
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
   [[ $cmdline == *"$kube_state_dir/"* ]] || return 1
   echo "$pid"
 }
@@ -97,27 +104,47 @@ https_ok() {
 
 apiserver_ready() { read_ports && owned_pid kube-apiserver >/dev/null && https_ok "https://127.0.0.1:$apiserver_port/readyz"; }
 
+# A control plane started before a component was added has no port for it, so
+# it counts as not ready and start replaces it whole.
 all_ready() {
   apiserver_ready && owned_pid etcd >/dev/null && owned_pid kube-controller-manager >/dev/null &&
-    curl -fsS --max-time 3 -k "https://127.0.0.1:$controller_manager_port/healthz" >/dev/null 2>&1
+    owned_pid kube-scheduler >/dev/null && owned_pid snapshot-controller >/dev/null &&
+    [[ -n ${scheduler_port:-} && -n ${snapshot_controller_port:-} ]] &&
+    controller_manager_ready && scheduler_ready && snapshot_controller_ready
 }
 
-# Asks the kernel for distinct free loopback ports (all held open until each is
-# known, so they differ); never the well-known 2379/2380/6443.
+controller_manager_ready() { curl -fsS --max-time 3 -k "https://127.0.0.1:$controller_manager_port/healthz" >/dev/null 2>&1; }
+# /readyz includes the scheduler's own informer sync (sched-handler-sync).
+scheduler_ready() { curl -fsS --max-time 3 -k "https://127.0.0.1:$scheduler_port/readyz" >/dev/null 2>&1; }
+# The snapshot-controller serves only metrics, and opens that port only after it found its CRDs
+# and built its controller.
+snapshot_controller_ready() { curl -fsS --max-time 3 -o /dev/null "http://127.0.0.1:$snapshot_controller_port/metrics"; }
+
+# Distinct free loopback ports, all held open until each is known so they differ. They are
+# drawn below the kernel's ephemeral range: a port the kernel hands out (listen(0) did) is
+# free again once we close it, and any outgoing connection may then take it before the
+# daemon binds it (seen here: a component started last found its port in use). Above 10000:
+# clear of the well-known 2379/2380/6443 and of Ceph's 6800-7300.
 allocate_ports() {
-  node -e '
+  local ephemeral_low
+  ephemeral_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  EPHEMERAL_LOW=$ephemeral_low node -e '
     const net = require("node:net");
-    const names = ["etcd_client_port", "etcd_peer_port", "apiserver_port", "controller_manager_port"];
+    const names = ["etcd_client_port", "etcd_peer_port", "apiserver_port", "controller_manager_port",
+                   "scheduler_port", "snapshot_controller_port"];
+    const low = 10000, high = Math.max(Number(process.env.EPHEMERAL_LOW) || 32768, low + 1000);
     const servers = [];
+    let tries = 0;
     const next = () => {
       if (servers.length === names.length) {
         for (const [i, s] of servers.entries()) console.log(`${names[i]}=${s.address().port}`);
         for (const s of servers) s.close();
         return;
       }
-      const s = net.createServer().listen(0, "127.0.0.1", () => {
-        if ([2379, 2380, 6443].includes(s.address().port)) s.close(next); else { servers.push(s); next(); }
-      });
+      if (++tries > 1000) throw new Error(`no free loopback port in ${low}-${high - 1}`);
+      const port = low + Math.floor(Math.random() * (high - low));
+      const s = net.createServer();
+      s.once("error", next).listen(port, "127.0.0.1", () => { servers.push(s); next(); });
     };
     next();' >"$run_dir/ports"
 }
@@ -142,22 +169,31 @@ issue_cert() { # ca name subject extended-key-usage [subjectAltName]
 # it the API server publishes no request-header CA, and every component that
 # reads extension-apiserver-authentication logs errors about it forever.
 ensure_pki() {
-  [[ -f $pki_dir/complete ]] && return 0
-  rm -rf "$pki_dir" && mkdir -p "$pki_dir"
-  local ca
-  for ca in ca front-proxy-ca; do
-    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 3650 \
-      -keyout "$pki_dir/$ca.key" -out "$pki_dir/$ca.crt" -subj "/CN=rbd-provisioner-test-$ca" 2>/dev/null
-  done
-  issue_cert ca apiserver "/CN=kube-apiserver" serverAuth \
-    "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-  issue_cert ca admin "/O=system:masters/CN=rbd-provisioner-admin" clientAuth
-  # The bootstrap RBAC policy knows this user; with per-controller service
-  # account credentials each controller then runs under its own real role.
-  issue_cert ca controller-manager "/CN=system:kube-controller-manager" clientAuth
-  issue_cert front-proxy-ca front-proxy-client "/CN=front-proxy-client" clientAuth
-  openssl genrsa -out "$pki_dir/service-account.key" 2048 2>/dev/null
-  touch "$pki_dir/complete"
+  if [[ ! -f $pki_dir/complete ]]; then
+    rm -rf "$pki_dir" && mkdir -p "$pki_dir"
+    local ca
+    for ca in ca front-proxy-ca; do
+      openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 3650 \
+        -keyout "$pki_dir/$ca.key" -out "$pki_dir/$ca.crt" -subj "/CN=rbd-provisioner-test-$ca" 2>/dev/null
+    done
+    issue_cert ca apiserver "/CN=kube-apiserver" serverAuth \
+      "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    issue_cert ca admin "/O=system:masters/CN=rbd-provisioner-admin" clientAuth
+    # The bootstrap RBAC policy knows this user; with per-controller service
+    # account credentials each controller then runs under its own real role.
+    issue_cert ca controller-manager "/CN=system:kube-controller-manager" clientAuth
+    issue_cert front-proxy-ca front-proxy-client "/CN=front-proxy-client" clientAuth
+    openssl genrsa -out "$pki_dir/service-account.key" 2048 2>/dev/null
+    touch "$pki_dir/complete"
+  fi
+  # Client certificates added after the CA was made; issued on demand so a
+  # state directory from before keeps its CA.
+  # The bootstrap RBAC policy binds system:kube-scheduler and system:volume-scheduler to this user.
+  [[ -f $pki_dir/scheduler.crt ]] || issue_cert ca scheduler "/CN=system:kube-scheduler" clientAuth
+  # The user name of upstream's snapshot-controller service account, so upstream's RBAC
+  # manifest (bound to that service account) applies unchanged to a process with no token.
+  [[ -f $pki_dir/snapshot-controller.crt ]] ||
+    issue_cert ca snapshot-controller "/CN=system:serviceaccount:kube-system:snapshot-controller" clientAuth
 }
 
 write_kubeconfig() { # path user
@@ -214,7 +250,7 @@ wait_until() { # what timeout-seconds log-name probe...
 
 start_all() {
   ensure_pki
-  rm -rf "$kube_state_dir/etcd" "$log_dir" "$kube_state_dir/controller-manager-certs"
+  rm -rf "$kube_state_dir/etcd" "$log_dir" "$kube_state_dir/controller-manager-certs" "$kube_state_dir/scheduler-certs"
   mkdir -p "$log_dir" "$kube_state_dir/etcd"
   allocate_ports
   read_ports
@@ -259,11 +295,14 @@ start_all() {
   wait_until kube-apiserver 120 kube-apiserver https_ok "https://127.0.0.1:$apiserver_port/readyz"
 
   write_kubeconfig "$admin_kubeconfig" admin
+  apply_snapshot_manifests
   write_kubeconfig "$kcm_kubeconfig" controller-manager
   local controller_list
   controller_list=$(IFS=,; echo "${controllers[*]}")
   # The PV binder writes about four times per claim it binds; at the default 20 QPS that, not the provisioner,
   # would cap a burst of claims at about five binds a second.
+  # The attach-detach controller creates and watches --flex-volume-plugin-dir (by default under
+  # /usr/libexec): keep it in the state directory.
   launch kube-controller-manager "$kube_bin_dir/kube-controller-manager" \
     --kubeconfig="$kcm_kubeconfig" \
     --authentication-kubeconfig="$kcm_kubeconfig" --authorization-kubeconfig="$kcm_kubeconfig" \
@@ -273,14 +312,65 @@ start_all() {
     --use-service-account-credentials=true \
     --root-ca-file="$pki_dir/ca.crt" \
     --service-account-private-key-file="$pki_dir/service-account.key" \
+    --flex-volume-plugin-dir="$kube_state_dir/flexvolume" \
     --leader-elect=false \
     --kube-api-qps=200 \
     --kube-api-burst=400 \
     --profiling=false
-  wait_until kube-controller-manager 60 kube-controller-manager \
-    curl -fsS --max-time 2 -k "https://127.0.0.1:$controller_manager_port/healthz"
+  wait_until kube-controller-manager 60 kube-controller-manager controller_manager_ready
 
+  write_kubeconfig "$scheduler_kubeconfig" scheduler
+  launch kube-scheduler "$kube_bin_dir/kube-scheduler" \
+    --kubeconfig="$scheduler_kubeconfig" \
+    --authentication-kubeconfig="$scheduler_kubeconfig" --authorization-kubeconfig="$scheduler_kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="$scheduler_port" \
+    --cert-dir="$kube_state_dir/scheduler-certs" \
+    --leader-elect=false \
+    --profiling=false
+  wait_until kube-scheduler 60 kube-scheduler scheduler_ready
+
+  start_snapshot_controller
   write_env_file
+}
+
+snapshot_crd_args() { local file; for file in "$snapshotter_dir"/crd/*.yaml; do printf -- '-f\n%s\n' "$file"; done; }
+
+# The snapshot CRDs and upstream's RBAC for the snapshot-controller, applied as soon as the API
+# server is up, so they are Established by the time the controller starts. Server-side: the CRDs
+# are too large for client-side apply's last-applied annotation.
+apply_snapshot_manifests() {
+  local crd_args
+  mapfile -t crd_args < <(snapshot_crd_args)
+  setup_kubectl "applying the snapshot CRDs and RBAC" apply --server-side --field-manager=rbd-provisioner-tests \
+    "${crd_args[@]}" -f "$snapshotter_dir/rbac-snapshot-controller.yaml"
+}
+
+# The controller needs its CRDs Established before it starts: it looks for them at start only,
+# for 30s, then exits.
+start_snapshot_controller() {
+  local crd_args
+  mapfile -t crd_args < <(snapshot_crd_args)
+  setup_kubectl "waiting for the snapshot CRDs" wait --for=condition=Established --timeout=60s "${crd_args[@]}"
+
+  write_kubeconfig "$snapshot_controller_kubeconfig" snapshot-controller
+  # A snapshot of a claim not yet bound is retried with doubling delays: capped at 30s instead of
+  # 5 minutes, so a test that binds its claim a moment later does not wait minutes.
+  launch snapshot-controller "$snapshotter_dir/snapshot-controller" \
+    --kubeconfig="$snapshot_controller_kubeconfig" \
+    --leader-election=false \
+    --http-endpoint="127.0.0.1:$snapshot_controller_port" \
+    --retry-interval-max=30s
+  wait_until snapshot-controller 60 snapshot-controller snapshot_controller_ready
+}
+
+setup_kubectl() { # what kubectl-args...: as admin; on failure shows why, stops everything and exits
+  local what=$1
+  shift
+  "$(kubectl_path)" --kubeconfig="$admin_kubeconfig" "$@" >>"$log_dir/setup.log" 2>&1 && return 0
+  kube_log "$what failed; last lines of $log_dir/setup.log:"
+  tail -n 25 "$log_dir/setup.log" >&2 || true
+  stop_all
+  exit 1
 }
 
 write_env_file() {
@@ -290,6 +380,7 @@ write_env_file() {
 export KUBECONFIG='$admin_kubeconfig'
 export RBD_PROVISIONER_KUBE_SERVER='https://127.0.0.1:$apiserver_port'
 export RBD_PROVISIONER_KUBE_VERSION='$kube_version'
+export RBD_PROVISIONER_SNAPSHOTTER_VERSION='$snapshotter_version'
 export RBD_PROVISIONER_KUBECTL='$kubectl'
 export RBD_PROVISIONER_HELM='$helm_bin_dir/helm'
 export PATH='$helm_bin_dir':"\$PATH"
@@ -304,12 +395,13 @@ print_summary() {
   "kubeconfigPath": "$admin_kubeconfig",
   "server": "https://127.0.0.1:$apiserver_port",
   "version": "$kube_version",
+  "snapshotterVersion": "$snapshotter_version",
   "stateDir": "$kube_state_dir",
   "envFile": "$env_file",
   "kubectl": "$(kubectl_path)",
   "helm": "$helm_bin_dir/helm",
   "pids": { $(IFS=,; echo "${pids[*]}") },
-  "ports": { "etcdClient": $etcd_client_port, "etcdPeer": $etcd_peer_port, "apiserver": $apiserver_port, "controllerManager": $controller_manager_port }
+  "ports": { "etcdClient": $etcd_client_port, "etcdPeer": $etcd_peer_port, "apiserver": $apiserver_port, "controllerManager": $controller_manager_port, "scheduler": $scheduler_port, "snapshotController": $snapshot_controller_port }
 }
 EOF
 }

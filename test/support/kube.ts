@@ -1,6 +1,7 @@
 // Test helper over scripts/kube/cluster.sh: a real control plane (etcd,
-// kube-apiserver, kube-controller-manager), clients for it, per-test
-// namespaces, and waits that fail with the state they last saw.
+// kube-apiserver, kube-controller-manager, kube-scheduler, snapshot-controller),
+// clients for it, per-test namespaces, Node objects standing in for kubelets,
+// and waits that fail with the state they last saw.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -15,12 +16,14 @@ export interface ControlPlane {
   kubeconfigPath: string;
   server: string;
   version: string;
+  /** The external-snapshotter release of the snapshot CRDs and snapshot-controller. */
+  snapshotterVersion: string;
   stateDir: string;
   envFile: string;
   kubectl: string;
   helm: string;
-  pids: Record<'etcd' | 'kube-apiserver' | 'kube-controller-manager', number>;
-  ports: Record<'etcdClient' | 'etcdPeer' | 'apiserver' | 'controllerManager', number>;
+  pids: Record<'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'snapshot-controller', number>;
+  ports: Record<'etcdClient' | 'etcdPeer' | 'apiserver' | 'controllerManager' | 'scheduler' | 'snapshotController', number>;
 }
 
 export interface ClusterScriptOptions {
@@ -85,6 +88,137 @@ export async function createNamespace(kc: k8s.KubeConfig, prefix: string): Promi
       await ignoreNotFound(core.deleteNamespace({ name }));
     },
   };
+}
+
+export interface TestNode {
+  name: string;
+  /** Deletes the Node. */
+  cleanup(): Promise<void>;
+}
+
+export interface NodeOptions {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Cordoned: the scheduler must not place Pods on it. */
+  unschedulable?: boolean;
+}
+
+/**
+ * Registers a Node as a kubelet would (there is none here): Ready, with
+ * capacity and allocatable cpu, memory and pods, the well-known labels, and
+ * no not-ready taint. Nodes may be created with their status (kubelets do
+ * so); nothing updates it afterwards, and no node lifecycle controller runs
+ * to mark it NotReady.
+ */
+export async function registerNode(kc: k8s.KubeConfig, prefix: string, opts: NodeOptions = {}): Promise<TestNode> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const name = uniqueName(prefix);
+  const resources = { cpu: '4', memory: '8Gi', pods: '110' };
+  const now = new Date();
+  const created = await core.createNode({
+    body: {
+      metadata: {
+        name,
+        labels: {
+          'kubernetes.io/hostname': name,
+          'kubernetes.io/os': 'linux',
+          'kubernetes.io/arch': 'amd64',
+          'rbd-provisioner.test/suite': 'true',
+          ...opts.labels,
+        },
+        annotations: opts.annotations,
+      },
+      spec: { unschedulable: opts.unschedulable },
+      status: {
+        capacity: resources,
+        allocatable: resources,
+        conditions: [
+          { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'registered by a test', lastHeartbeatTime: now, lastTransitionTime: now },
+        ],
+        addresses: [{ type: 'Hostname', address: name }],
+      },
+    },
+  });
+  // The API server's TaintNodesByCondition admission taints every new Node not-ready (NoSchedule); on a real
+  // cluster the node lifecycle controller lifts it once the Node is Ready. That controller does not run here
+  // (it would mark these Nodes NotReady for want of heartbeats), so this does its part.
+  const taints = created.spec?.taints ?? [];
+  const kept = taints.filter((t) => t.key !== 'node.kubernetes.io/not-ready');
+  if (kept.length !== taints.length) {
+    await core.patchNode({ name, body: { spec: { taints: kept } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+  }
+  return {
+    name,
+    cleanup: async () => {
+      await ignoreNotFound(core.deleteNode({ name }));
+    },
+  };
+}
+
+/**
+ * Deletes a Pod at once (grace period 0, as `kubectl delete --force --grace-period=0`): a Pod bound to a
+ * Node has no kubelet here to finish a graceful delete, and would stay Terminating for ever.
+ */
+export async function deletePodNow(kc: k8s.KubeConfig, namespace: string, name: string): Promise<void> {
+  await ignoreNotFound(kc.makeApiClient(k8s.CoreV1Api).deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }));
+}
+
+/** A container image nothing ever pulls: no kubelet runs here. */
+export const unpulledImage = 'never-pulled.test.invalid/pause:none';
+
+export interface BoundClaim {
+  claim: k8s.V1PersistentVolumeClaim;
+  volume: k8s.V1PersistentVolume;
+}
+
+/**
+ * A claim and a CSI PersistentVolume of `driver` pre-bound to it (as an external provisioner makes them, with no
+ * storage class), once the PV binder has made both Bound. The PV is Retain: delete it once the claim is gone.
+ */
+export async function createBoundClaim(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  prefix: string,
+  driver: string,
+  opts: WaitOptions = { timeoutMs: 30_000, intervalMs: 200 },
+): Promise<BoundClaim> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const name = uniqueName(prefix);
+  const created = await core.createNamespacedPersistentVolumeClaim({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: { storageClassName: '', accessModes: ['ReadWriteOnce'], volumeMode: 'Filesystem', resources: { requests: { storage: '1Gi' } } },
+    },
+  });
+  const volumeName = `pvc-${created.metadata?.uid}`;
+  await core.createPersistentVolume({
+    body: {
+      metadata: { name: volumeName, annotations: { 'pv.kubernetes.io/provisioned-by': driver } },
+      spec: {
+        storageClassName: '',
+        accessModes: ['ReadWriteOnce'],
+        volumeMode: 'Filesystem',
+        capacity: { storage: '1Gi' },
+        persistentVolumeReclaimPolicy: 'Retain',
+        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name, uid: created.metadata?.uid },
+        csi: { driver, volumeHandle: `handle-${volumeName}`, fsType: 'ext4' },
+      },
+    },
+  });
+  return waitFor(
+    `claim ${namespace}/${name} and volume ${volumeName} to be Bound`,
+    async (observe) => {
+      const [claim, volume] = await Promise.all([
+        core.readNamespacedPersistentVolumeClaim({ name, namespace }),
+        core.readPersistentVolume({ name: volumeName }),
+      ]);
+      observe({ claim: objectState(claim), volume: objectState(volume) });
+      const bound = claim.status?.phase === 'Bound' && volume.status?.phase === 'Bound' && claim.spec?.volumeName === volumeName;
+      return bound ? { claim, volume } : undefined;
+    },
+    opts,
+  );
 }
 
 /** A DNS-1123 name unique to this run: `<prefix>-<8 hex>`, at most 63 characters. */
