@@ -2,7 +2,7 @@
 // writes): unreachable once the latest request got no answer and none has been answered for a grace period (one slow
 // request on a loaded server is not an outage). A refusal (4xx) is an answer; a network error, a timeout or a 5xx is
 // not. /readyz reports it, so an outage shows on every replica, standbys included.
-import type { Clock } from './clock.js';
+import { type Clock, isAbortError } from './clock.js';
 import { KubeApiError, type KubeFacade } from './client.js';
 
 export interface ApiHealth {
@@ -14,7 +14,8 @@ export interface ApiHealth {
 
 function unanswered(error: unknown): boolean {
   if (error instanceof KubeApiError) return error.status === 0 || error.status >= 500;
-  return !(error instanceof Error && error.name === 'AbortError');
+  // Our own aborts (shutdown, a lost lease) say nothing about the API server.
+  return !isAbortError(error);
 }
 
 /** Returns a facade that records the outcome of each call, and the health read from those outcomes. */

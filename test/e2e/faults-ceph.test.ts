@@ -63,7 +63,15 @@ test('a hung OSD: /healthz keeps answering 200 through the stall; claims are Bou
 test('the Ceph monitor unreachable: claims get a Warning event, then are Bound once it returns; one image each (RELIABILITY 9)', async (t) => {
   const controller = await e2e.startController({ extraArgs: ['--ceph-mount-timeout=3s', '--ceph-mon-op-timeout=3s'] });
   try {
-    const storageClass = await e2e.createClass(e2e.baseParameters());
+    // A cephx user of its own: a RADOS client the controller already holds (the startup orphan scan opens one per
+    // cluster and user) needs no monitor for OSD I/O, and would provision through the outage.
+    const user = `fault-mon-${Date.now().toString(36)}`;
+    const key = (await ceph(['auth', 'get-or-create-key', `client.${user}`, 'mon', 'profile rbd', 'osd', `profile rbd pool=${e2e.poolName}`])).trim();
+    await e2e.core.createNamespacedSecret({
+      namespace: e2e.namespace,
+      body: { metadata: { name: user }, type: 'kubernetes.io/rbd', stringData: { key } },
+    });
+    const storageClass = await e2e.createClass({ ...e2e.baseParameters(), adminId: user, adminSecretName: user });
     let monitorBack = false;
     const paused = pauseDaemon('mon.a', 25_000).finally(() => {
       monitorBack = true;

@@ -36,4 +36,16 @@ describe('API server health, from the outcome of every request', () => {
     clock.jump(5000);
     assert.equal(health.reachable(), false);
   });
+
+  test('a request aborted by this process (shutdown, a lost lease) says nothing about the API server', async () => {
+    const fake = new FakeKube();
+    const clock = new FakeClock();
+    const { kube, health } = trackApiHealth(fake, clock);
+    const lost = new Error('leadership lost: the renew deadline passed');
+    lost.name = 'LeaderLostError';
+    fake.fail('readClaim', lost);
+    await assert.rejects(kube.readClaim('default', 'data'));
+    clock.jump(10_000);
+    assert.equal(health.reachable(), true);
+  });
 });
