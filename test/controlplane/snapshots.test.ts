@@ -191,7 +191,17 @@ describe('snapshot CRDs and snapshot-controller', () => {
     // The sign a csi-snapshotter (or our own loop) acts on: delete the snapshot on the storage, then the finalizer.
     assert.equal(deleting.metadata?.annotations?.['snapshot.storage.kubernetes.io/volumesnapshot-being-deleted'], 'yes');
     assert.deepEqual(deleting.metadata?.finalizers, [contentFinalizer]);
-    const held = await readSnapshot(snapshotName);
+    // The controller drops the as-source protection on its own schedule: wait for it, then only bound protection holds.
+    const held = await waitFor(
+      `snapshot ${snapshotName} held by bound protection only`,
+      async (observe) => {
+        const snapshot = await readSnapshot(snapshotName);
+        observe(objectState(snapshot));
+        const finalizers = snapshot.metadata?.finalizers ?? [];
+        return finalizers.length === 1 ? snapshot : undefined;
+      },
+      wait,
+    );
     assert.ok(held.metadata?.deletionTimestamp, 'the snapshot is not marked for deletion');
     assert.deepEqual(held.metadata?.finalizers, ['snapshot.storage.kubernetes.io/volumesnapshot-bound-protection']);
 
