@@ -23,7 +23,7 @@ for suite in "${suites[@]}"; do
     addon) needs_ceph=true; needs_faults=true ;;
     cephcluster|integration) needs_ceph=true ;;
     controlplane|chart) needs_kube=true ;;
-    e2e) needs_ceph=true; needs_kube=true ;;
+    e2e|faults) needs_ceph=true; needs_kube=true ;;
   esac
 done
 
