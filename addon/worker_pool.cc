@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <new>
 #include <system_error>
 #include <thread>
@@ -99,8 +100,24 @@ void CompletionChannel::Deliver(Operation* op) {
 }
 
 WorkerPool& WorkerPool::Instance() {
-  static WorkerPool* pool = new WorkerPool();
+  static WorkerPool* pool = [] {
+    auto* created = new WorkerPool();
+    // Registered after librados and librbd are loaded (they are this addon's dependencies), so it runs before
+    // their exit-time destructors.
+    std::atexit(DrainAtExit);
+    return created;
+  }();
   return *pool;
+}
+
+void WorkerPool::DrainAtExit() {
+  // librados calls are bounded by their own timeouts; past this, exit goes on rather than hang.
+  Instance().Drained(std::chrono::seconds(30));
+}
+
+bool WorkerPool::Drained(std::chrono::milliseconds limit) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return idle_cv_.wait_for(lock, limit, [this] { return queue_.empty() && inflight_ == 0; });
 }
 
 void WorkerPool::SetMaxInflight(uint32_t n) {
@@ -195,6 +212,7 @@ void WorkerPool::Loop() {
     lock.lock();
     --inflight_;
     ++completed_;
+    if (inflight_ == 0 && queue_.empty()) idle_cv_.notify_all();
   }
 }
 

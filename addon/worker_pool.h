@@ -7,6 +7,7 @@
 
 #include <napi.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -116,6 +117,11 @@ class WorkerPool {
 
  private:
   WorkerPool() = default;
+  // At process exit: waits (bounded) until no task is queued or running. Without it, a pool thread still in
+  // rados_shutdown (a handle collected during environment teardown, or a call in flight at process.exit) races
+  // the exit-time destructors of librbd and libceph-common, and the process dies of SIGSEGV or SIGABRT.
+  static void DrainAtExit();
+  bool Drained(std::chrono::milliseconds limit);
   struct Task {
     Operation* op = nullptr;
     std::function<void()> fn;
@@ -126,6 +132,7 @@ class WorkerPool {
 
   std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable idle_cv_;  // a task finished
   std::deque<Task> queue_;
   uint32_t max_threads_ = 16;
   uint32_t threads_ = 0;

@@ -4,7 +4,7 @@
 // pool thread that cannot be started (the real addon in a child process under a thread limit).
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmod, copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -21,6 +21,8 @@ interface Faults {
   /** GrowToFit over a call whose result needs `needs` elements; resolves with the sizes it was handed. */
   growToFit(initial: number, needs: number, reports: boolean): Promise<number[]>;
   poolStats(): { inflight: number; completed: number };
+  /** A detached release (what a finalizer hands the pool) that takes `ms` and then creates the file at `path`. */
+  releaseSlowly(ms: number, path: string): void;
 }
 
 const faults = createRequire(import.meta.url)(
@@ -78,6 +80,25 @@ describe('C++ exceptions become rejections', () => {
     assert.equal(stats.completed - before, 65);
     assert.equal(stats.inflight, 0);
   });
+});
+
+// A handle collected during environment teardown is released on a pool thread (rados_shutdown); exit must wait
+// for it, or the thread races librbd's exit-time destructors and the process dies of SIGSEGV or SIGABRT.
+describe('process exit waits for native releases still running', () => {
+  const faultsAddon = path.join(repoRoot, 'test', 'addon', 'faults', 'build', 'Release', 'rbd_native_faults.node');
+  for (const [how, ending] of [['the event loop ends', ''], ['process.exit()', 'process.exit(0);']] as const) {
+    test(`when ${how}`, async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'rbd-exit-'));
+      try {
+        const marker = path.join(dir, 'released');
+        const script = `require(process.argv[1]).releaseSlowly(500, process.argv[2]); ${ending}`;
+        await promisify(execFile)(process.execPath, ['-e', script, faultsAddon, marker]);
+        assert.equal(await readFile(marker, 'utf8'), 'released\n');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });
 
 describe('GrowToFit stops at 256 Ki elements', () => {

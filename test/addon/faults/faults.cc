@@ -5,10 +5,13 @@
 #include <napi.h>
 
 #include <cerrno>
+#include <chrono>
+#include <fstream>
 #include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "args.h"
@@ -89,6 +92,19 @@ Napi::Value GrowFit(const Napi::CallbackInfo& info) {
   return Start(std::make_unique<GrowOperation>(info.Env(), initial, needs, BoolArg(info, 2, "reports", op)));
 }
 
+// releaseSlowly(ms, path): hands the pool a detached task, as a finalizer does with a collected handle, that
+// takes `ms` (as rados_shutdown can) and then creates the file at `path`. The file exists after the process has
+// exited only if exit waited for the task.
+Napi::Value ReleaseSlowly(const Napi::CallbackInfo& info) {
+  uint64_t ms = Uint64Arg(info, 0, "ms", "fault_release");
+  std::string path = StringArg(info, 1, "path", "fault_release");
+  WorkerPool::Instance().SubmitDetached([ms, path] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    std::ofstream(path) << "released\n";
+  });
+  return info.Env().Undefined();
+}
+
 Napi::Value PoolStatsValue(const Napi::CallbackInfo& info) {
   PoolStats s = WorkerPool::Instance().Stats();
   Napi::Object o = Napi::Object::New(info.Env());
@@ -107,6 +123,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   ExportSync<ThrowSync>(env, exports, "throwSync");
   Export<GrowFit>(env, exports, "growToFit");
   ExportSync<PoolStatsValue>(env, exports, "poolStats");
+  ExportSync<ReleaseSlowly>(env, exports, "releaseSlowly");
   return exports;
 }
 
