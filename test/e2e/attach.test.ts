@@ -1,5 +1,5 @@
-// VolumeAttachments as kube-controller-manager's attach-detach controller creates them (the test control plane runs
-// no attach-detach controller, so the test plays its part), served by the controller process.
+// VolumeAttachments made by hand, exactly as kube-controller-manager's attach-detach controller creates them (pods.test.ts
+// drives the real one from Pods), so each case can be set up precisely; served by the controller process.
 import * as k8s from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

@@ -1,5 +1,5 @@
 // Stamps the generic parts onto the PV the provisioner built.
-import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import type { V1NodeSelectorTerm, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass, V1TopologySelectorTerm, V1VolumeNodeAffinity } from '@kubernetes/client-node';
 import { ANN_PROVISIONED_BY, PV_FINALIZER, claimClassName } from './decisions.js';
 
 export interface StampInput {
@@ -16,6 +16,7 @@ export function stampVolume(built: V1PersistentVolume, input: StampInput): V1Per
   const finalizers = [...(built.metadata?.finalizers ?? [])];
   if (policy === 'Delete' && !finalizers.includes(PV_FINALIZER)) finalizers.push(PV_FINALIZER);
   const mountOptions = built.spec?.mountOptions !== undefined && built.spec.mountOptions.length > 0 ? built.spec.mountOptions : storageClass.mountOptions;
+  const nodeAffinity = built.spec?.nodeAffinity ?? nodeAffinityOf(storageClass.allowedTopologies);
   const metadata = { ...(built.metadata ?? {}) };
   delete metadata.resourceVersion;
   delete metadata.uid;
@@ -42,6 +43,20 @@ export function stampVolume(built: V1PersistentVolume, input: StampInput): V1Per
       storageClassName: claimClassName(claim) ?? storageClass.metadata?.name ?? '',
       persistentVolumeReclaimPolicy: policy,
       ...(mountOptions === undefined || mountOptions.length === 0 ? {} : { mountOptions }),
+      ...(nodeAffinity === undefined ? {} : { nodeAffinity }),
     },
   };
+}
+
+/**
+ * The class's allowedTopologies as the PV's node affinity, as external-provisioner does: the scheduler honours them
+ * only while the claim is unbound, and a Pod that uses the volume later must land where the admin allowed it too.
+ * Terms are ORed and, within a term, the label expressions ANDed, in both shapes.
+ */
+function nodeAffinityOf(allowed: V1TopologySelectorTerm[] | undefined): V1VolumeNodeAffinity | undefined {
+  const terms: V1NodeSelectorTerm[] = (allowed ?? [])
+    .map((term) => (term.matchLabelExpressions ?? []).map((e) => ({ key: e.key, operator: 'In', values: [...e.values] })))
+    .filter((expressions) => expressions.length > 0)
+    .map((matchExpressions) => ({ matchExpressions }));
+  return terms.length === 0 ? undefined : { required: { nodeSelectorTerms: terms } };
 }

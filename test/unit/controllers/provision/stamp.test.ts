@@ -56,4 +56,31 @@ describe('stampVolume', () => {
     const pv = stampVolume(built(), { pvName: 'p', claim, storageClass: makeClass('fast'), provisionerName: PROVISIONER });
     assert.equal('mountOptions' in (pv.spec ?? {}), false);
   });
+
+  test("the class's allowedTopologies become the PV's node affinity: terms ORed, expressions ANDed", () => {
+    const allowedTopologies = [
+      { matchLabelExpressions: [{ key: 'topology.kubernetes.io/zone', values: ['a', 'b'] }, { key: 'ceph-access', values: ['yes'] }] },
+      { matchLabelExpressions: [{ key: 'kubernetes.io/hostname', values: ['n1'] }] },
+    ];
+    const pv = stampVolume(built(), { pvName: 'p', claim, storageClass: makeClass('fast', { allowedTopologies }), provisionerName: PROVISIONER });
+    assert.deepEqual(pv.spec?.nodeAffinity, {
+      required: {
+        nodeSelectorTerms: [
+          { matchExpressions: [{ key: 'topology.kubernetes.io/zone', operator: 'In', values: ['a', 'b'] }, { key: 'ceph-access', operator: 'In', values: ['yes'] }] },
+          { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['n1'] }] },
+        ],
+      },
+    });
+  });
+
+  test('no allowedTopologies (or only empty terms): no node affinity; a node affinity the provisioner set wins', () => {
+    for (const allowedTopologies of [undefined, [], [{ matchLabelExpressions: [] }]]) {
+      const pv = stampVolume(built(), { pvName: 'p', claim, storageClass: makeClass('fast', allowedTopologies === undefined ? {} : { allowedTopologies }), provisionerName: PROVISIONER });
+      assert.equal('nodeAffinity' in (pv.spec ?? {}), false, JSON.stringify(allowedTopologies));
+    }
+    const own = { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'k', operator: 'In', values: ['v'] }] }] } };
+    const allowedTopologies = [{ matchLabelExpressions: [{ key: 'z', values: ['a'] }] }];
+    const pv = stampVolume(built({ nodeAffinity: own }), { pvName: 'p', claim, storageClass: makeClass('fast', { allowedTopologies }), provisionerName: PROVISIONER });
+    assert.deepEqual(pv.spec?.nodeAffinity, own);
+  });
 });
