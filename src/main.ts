@@ -16,7 +16,7 @@ import { CEPH_CLIENTS_ANNOTATION, CephClientRecord, RbdFencer } from './rbd/fenc
 
 /** What a test entry point may change in the wiring (fault injection); production passes nothing. */
 export interface MainHooks {
-  provisionerOptions?: Pick<RbdProvisionerOptions, 'afterImageCreated'>;
+  provisionerOptions?: Pick<RbdProvisionerOptions, 'afterImageCreated' | 'afterImageRemoved'>;
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHooks = {}): Promise<number> {

@@ -60,6 +60,8 @@ export interface RbdProvisionerOptions {
   logger: Logger;
   /** Test-only fault injection: called right after an image is created and tagged, before the PV exists. */
   afterImageCreated?: (image: string) => void;
+  /** Test-only fault injection: called right after a delete has moved the image to the trash, before the PV goes. */
+  afterImageRemoved?: (image: string) => void;
 }
 
 // `pvc-<uuid>` after the class's prefix: how our image names end, and where the claim uid comes from.
@@ -212,6 +214,7 @@ export class RbdProvisioner implements Provisioner {
       if (!(err instanceof ImageNotFound)) throw err;
     }
     this.options.logger.info('image moved to the trash; purging it in the background', { image: `${pool.spec}/${imageName}`, id });
+    this.options.afterImageRemoved?.(imageName);
     this.purgeInBackground(target, id, imageName);
   }
 

@@ -1,4 +1,4 @@
-// Deletes under faults, against the real controller process (RELIABILITY 13, 18, 22). Each ends with an audit.
+// Deletes under faults, against the real controller process (RELIABILITY 13, 15, 18, 22). Each ends with an audit.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setupE2e, type E2e } from '../support/e2e.js';
@@ -114,6 +114,34 @@ test('SIGKILL between the trash move and the purge: after a restart orphan colle
     }, { timeoutMs: 300_000, intervalMs: 1000 });
     await e2e.waitGone(`PV ${image}`, () => e2e.readVolume(image), 120_000);
     assert.match(restarted.output(), /finished an interrupted delete|image purged from the trash/);
+    await e2e.audit();
+  } finally {
+    await restarted.stop();
+  }
+});
+
+test('SIGKILL between the image removal and the PV delete: after a restart the PV goes and nothing is left (RELIABILITY 15)', async () => {
+  const storageClass = await e2e.createClass(e2e.baseParameters());
+  const faulty = await e2e.startController({ fault: 'crash-after-image-remove' });
+  const claim = await e2e.createClaim(storageClass);
+  const pv = await e2e.waitBound(claim.metadata!.name!);
+  const image = pv.metadata!.name!;
+
+  await deleteClaim(claim.metadata!.name!);
+  const { signal } = await faulty.exited;
+  assert.equal(signal, 'SIGKILL', `the fault fired:\n${faulty.output()}`);
+  assert.ok(!(await e2e.images()).includes(image), 'the image is out of the pool');
+  const left = await e2e.readVolume(image);
+  assert.equal(left?.status?.phase, 'Released', 'the PV outlived the crash, Released');
+
+  const restarted = await e2e.startController();
+  try {
+    await e2e.waitGone(`PV ${image}`, () => e2e.readVolume(image), 120_000);
+    await waitFor(`trash entry of ${image} purged`, async (observe) => {
+      const entries = (await e2e.pool.listTrash()).filter((entry) => entry.name === image);
+      observe(entries);
+      return entries.length === 0 ? true : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 500 });
     await e2e.audit();
   } finally {
     await restarted.stop();

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import type { Fault } from './faulty-main.js';
 import { repoRoot } from './kube.js';
 
 export interface ControllerProcess {
@@ -27,7 +28,7 @@ export interface ControllerOptions {
   argv?: string[];
   env?: Record<string, string>;
   /** Runs the controller with this fault injected (test/support/faulty-main.ts) instead of the plain entry point. */
-  fault?: 'crash-after-image-create';
+  fault?: Fault;
 }
 
 export async function freePort(): Promise<number> {
@@ -58,7 +59,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
   ];
   const child = spawn(process.execPath, args, {
     cwd: repoRoot,
-    env: { ...process.env, KUBECONFIG: '', ...options.env },
+    env: { ...process.env, KUBECONFIG: '', ...options.env, ...(options.fault === undefined ? {} : { RBD_PROVISIONER_TEST_FAULT: options.fault }) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const chunks: string[] = [];
