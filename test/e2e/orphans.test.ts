@@ -1,4 +1,4 @@
-// Orphan collection against the real thing (RELIABILITY 2, 16 and 24): an image whose claim went away while the
+// Orphan collection against the real thing (RELIABILITY 2, 16, 24 and 25): an image whose claim went away while the
 // controller was down is removed after a resync; the image of a Retain PV that an admin deleted is kept, also when
 // Ceph stalled while the claims were provisioned (the data-loss defect of the reliability issue).
 import assert from 'node:assert/strict';
@@ -6,7 +6,8 @@ import { after, before, test } from 'node:test';
 import { PV_MAY_EXIST_KEY } from '../../src/rbd/provisioner.js';
 import { pauseDaemon } from '../support/ceph.js';
 import { setupE2e, type E2e } from '../support/e2e.js';
-import { waitFor } from '../support/kube.js';
+import { metricSum, scrape } from '../support/faults.js';
+import { uniqueName, waitFor } from '../support/kube.js';
 
 let e2e: E2e;
 // Orphan collection runs at start and once per resync period: short here, so one pass happens during the test.
@@ -118,4 +119,31 @@ test('a lost record is written again while the PV exists; the Retain PV deleted 
   await orphanPasses(controller, 2);
   assert.ok((await e2e.images()).includes(image), 'the Retain image is kept');
   await controller.stop();
+});
+
+// A class whose pool does not exist (a typo, or a pool removed since) is one location that cannot be scanned: it is
+// reported by name and counted, and the orphan in the working pool is collected all the same.
+test('a location that cannot be scanned holds up no other: the orphan next door is still collected (RELIABILITY 25)', async () => {
+  const missingPool = uniqueName('no-such-pool');
+  await e2e.createClass({ ...e2e.baseParameters(), pool: missingPool });
+  const storageClass = await e2e.createClass(e2e.baseParameters());
+  const faulty = await e2e.startController({ fault: 'crash-after-image-create' });
+  const claim = await e2e.createClaim(storageClass);
+  const image = `pvc-${claim.metadata!.uid}`;
+  await faulty.exited;
+  assert.ok((await e2e.images()).includes(image), 'the image was created before the crash');
+  await e2e.core.deleteNamespacedPersistentVolumeClaim({ name: claim.metadata!.name!, namespace: e2e.namespace });
+  await e2e.waitGone('claim', () => e2e.readClaim(claim.metadata!.name!));
+
+  const restarted = await e2e.startController({ extraArgs: FAST_RESYNC });
+  await e2e.waitGone(`orphaned image ${image}`, async () => (await e2e.images()).includes(image));
+  const failedScans = (text: string) => text.split('\n').filter((line) => line.startsWith('rbd_provisioner_orphan_scans_total{') && line.includes('result="failed"') && line.includes(missingPool));
+  await waitFor(`a failed scan of ${missingPool} counted`, async (observe) => {
+    const text = await scrape(restarted);
+    observe(text.split('\n').filter((line) => line.startsWith('rbd_provisioner_orphan_scans_total')));
+    return failedScans(text).length > 0 ? true : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 500 });
+  assert.ok(metricSum(await scrape(restarted), 'rbd_provisioner_orphan_scans_total', { result: 'ok' }) > 0, 'the working pool was scanned');
+  assert.match(restarted.output(), new RegExp(`scanning ${missingPool}/\\* on .* failed`));
+  await restarted.stop();
 });
