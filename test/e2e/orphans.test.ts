@@ -1,4 +1,4 @@
-// Orphan collection against the real thing (RELIABILITY 2, 16, 24 and 25): an image whose claim went away while the
+// Orphan collection against the real thing (RELIABILITY 2, 4, 16, 24 and 25): an image whose claim went away while the
 // controller was down is removed after a resync; the image of a Retain PV that an admin deleted is kept, also when
 // Ceph stalled while the claims were provisioned (the data-loss defect of the reliability issue).
 import assert from 'node:assert/strict';
@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { PV_MAY_EXIST_KEY } from '../../src/rbd/provisioner.js';
 import { pauseDaemon } from '../support/ceph.js';
 import { setupE2e, type E2e } from '../support/e2e.js';
-import { metricSum, scrape } from '../support/faults.js';
+import { freezeCephDaemon, metricSum, scrape } from '../support/faults.js';
 import { uniqueName, waitFor } from '../support/kube.js';
 
 let e2e: E2e;
@@ -146,4 +146,31 @@ test('a location that cannot be scanned holds up no other: the orphan next door 
   assert.ok(metricSum(await scrape(restarted), 'rbd_provisioner_orphan_scans_total', { result: 'ok' }) > 0, 'the working pool was scanned');
   assert.match(restarted.output(), new RegExp(`scanning ${missingPool}/\\* on .* failed`));
   await restarted.stop();
+});
+
+// The OSD frozen makes the create hang in Ceph (it may land once the OSD is back, or time out on the client):
+// the claim is deleted meanwhile. Whatever the create did, no PV is made and no image is left.
+test('a claim deleted while its image create is in flight: no PV, and no image after a resync (RELIABILITY 4)', async () => {
+  const controller = await e2e.startController({ extraArgs: FAST_RESYNC });
+  const storageClass = await e2e.createClass(e2e.baseParameters());
+  const warmup = await e2e.createClaim(storageClass); // connected to the cluster before the freeze
+  await e2e.waitBound(warmup.metadata!.name!);
+  const osd = await freezeCephDaemon('osd.0');
+  let claimUid: string;
+  try {
+    const claim = await e2e.createClaim(storageClass);
+    claimUid = claim.metadata!.uid!;
+    await settle(2_000);
+    assert.equal((await e2e.readClaim(claim.metadata!.name!))?.status?.phase, 'Pending', 'the create is stuck in Ceph');
+    await e2e.core.deleteNamespacedPersistentVolumeClaim({ name: claim.metadata!.name!, namespace: e2e.namespace });
+    await e2e.waitGone('claim', () => e2e.readClaim(claim.metadata!.name!));
+    await settle(2_000);
+  } finally {
+    osd.resume();
+  }
+  // Not audit(): the Retain images kept by the tests above are meant to stay without a PV.
+  const image = `pvc-${claimUid}`;
+  await e2e.waitGone(`image ${image} of the deleted claim`, async () => (await e2e.images()).includes(image), 120_000);
+  assert.equal(await e2e.readVolume(image), undefined, 'no PV for the deleted claim');
+  await controller.stop();
 });
