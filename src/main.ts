@@ -12,6 +12,7 @@ import { createLogger, describeError } from './logger.js';
 import { RbdProvisioner, type RbdProvisionerOptions } from './rbd/provisioner.js';
 import { isEntryPoint } from './entry.js';
 import { kubeSecretReader } from './rbd/secrets.js';
+import { NodeSecrets } from './rbd/node-secret.js';
 import { CEPH_CLIENTS_ANNOTATION, CephClientRecord, RbdFencer } from './rbd/fencing.js';
 
 /** What a test entry point may change in the wiring (fault injection); production passes nothing. */
@@ -65,10 +66,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
     },
   });
   const readSecret = kubeSecretReader(kube);
+  // Managed node Secrets live in the controller's own namespace: the Lease's (POD_NAMESPACE in the chart).
+  const nodeSecrets = new NodeSecrets({ kube, provisionerName: config.provisionerName, namespace: config.leaderElectionNamespace, logger });
   const provisioner = new RbdProvisioner({
     name: config.provisionerName,
     connections,
     readSecret,
+    nodeStageSecret: (params, claim, signal) => nodeSecrets.resolve(params, claim, signal),
     logger,
     ...hooks.provisionerOptions,
   });

@@ -11,6 +11,7 @@ import {
   type V1Lease,
   type V1PersistentVolume,
   type V1PersistentVolumeClaim,
+  type V1Secret,
   type V1Status,
   type V1StorageClass,
   type V1VolumeAttachment,
@@ -48,6 +49,12 @@ export interface KubeFacade {
    * never quote the response body, which could hold key material.
    */
   readSecretData(namespace: string, name: string, signal?: AbortSignal): Promise<Record<string, string> | undefined>;
+  /** The whole Secret (for one the controller keeps itself); undefined when it does not exist. Errors as above. */
+  readSecret(namespace: string, name: string, signal?: AbortSignal): Promise<V1Secret | undefined>;
+  /** Errors never quote the request or the response: both hold key material. */
+  createSecret(namespace: string, secret: V1Secret, signal?: AbortSignal): Promise<V1Secret>;
+  /** Optimistic concurrency: secret.metadata.resourceVersion must be the one read; 409 otherwise. Errors as above. */
+  replaceSecret(namespace: string, name: string, secret: V1Secret, signal?: AbortSignal): Promise<V1Secret>;
   createVolume(volume: V1PersistentVolume, signal?: AbortSignal): Promise<V1PersistentVolume>;
   /** False when the PV was already gone (or replaced by another object with the same name, when uid is given). */
   deleteVolume(name: string, uid?: string, signal?: AbortSignal): Promise<boolean>;
@@ -275,6 +282,12 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
       const secret = await orUndefined(call('read secret', signal, (o) => core.readNamespacedSecret({ namespace, name }, o), { redact: true }));
       return secret === undefined ? undefined : secret.data ?? {};
     },
+    readSecret: (namespace, name, signal) =>
+      orUndefined(call('read secret', signal, (o) => core.readNamespacedSecret({ namespace, name }, o), { redact: true })),
+    createSecret: (namespace, secret, signal) =>
+      call('create secret', signal, (o) => core.createNamespacedSecret({ namespace, body: secret }, o), { redact: true }),
+    replaceSecret: (namespace, name, secret, signal) =>
+      call('replace secret', signal, (o) => core.replaceNamespacedSecret({ namespace, name, body: secret }, o), { redact: true }),
     createVolume: (volume, signal) => call('create PV', signal, (o) => core.createPersistentVolume({ body: volume }, o)),
     deleteVolume: async (name, uid, signal) => {
       try {

@@ -71,7 +71,8 @@ export interface ClassParameters {
   /** Ceph client id nodes map the image with. */
   readonly userId: string;
   /**
-   * The secret nodes map the image with; never read by the provisioner. `namespace` undefined means the claim's
+   * The secret nodes map the image with; read by the provisioner only to give ceph-csi a Secret it reads as userId
+   * (node-secret.ts). `namespace` undefined means the claim's
    * namespace (the legacy default), resolved when the PV is built. Undefined as a whole only for volumeSource "rbd",
    * where nodes then fall back to their own keyring.
    */

@@ -1,6 +1,6 @@
 // The RBD provisioner: creates and removes images for the generic controller. Everything Kubernetes-generic (which
 // claims, PV names, claimRef, finalizers, events, retries) is the controller's; this file only talks to Ceph.
-import type { V1PersistentVolume, V1StorageClass } from '@kubernetes/client-node';
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import PQueue from 'p-queue';
 import {
   CEPHX_KEY_ALLOWED, CephError, cephxKeyProblem, ImageBusy, ImageExists, ImageHasSnapshots, ImageNotFound, InvalidArgument,
@@ -10,6 +10,7 @@ import {
 import { DeleteError, ProvisionError } from '../controllers/provision/errors.js';
 import type { OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../controllers/provision/provisioner.js';
 import { ParameterError, parseClassParameters, type ClassParameters, type SecretRef } from './parameters.js';
+import { NodeSecretError } from './node-secret.js';
 import { buildVolume, checkClaim, ClaimError, deleteTargetOf, imageNameFor, readDeleteTarget, VolumeRecordError, type DeleteTarget } from './volume.js';
 
 /** Image metadata that ties an image to its claim. Read before adopting or removing an image. */
@@ -52,11 +53,18 @@ export interface Logger {
   debug(message: string, meta?: Record<string, unknown>): void;
 }
 
+/**
+ * The Secret a CSI PV names in nodeStageSecretRef (src/rbd/node-secret.ts): undefined only for a class without a user
+ * Secret. Throws NodeSecretError when none can work; called before any image exists.
+ */
+export type NodeStageSecretResolver = (params: ClassParameters, claim: V1PersistentVolumeClaim, signal: AbortSignal) => Promise<SecretRef | undefined>;
+
 export interface RbdProvisionerOptions {
   /** The provisioner name, recorded on every image we create. */
   name: string;
   connections: ConnectionPool;
   readSecret: SecretReader;
+  nodeStageSecret: NodeStageSecretResolver;
   logger: Logger;
   /** Test-only fault injection: called right after an image is created and tagged, before the PV exists. */
   afterImageCreated?: (image: string) => void;
@@ -84,6 +92,8 @@ export class RbdProvisioner implements Provisioner {
       [OWNER_KEYS.claimUid]: req.claim.metadata?.uid ?? '',
       [OWNER_KEYS.pvName]: req.pvName,
     };
+    // Before the image: a claim whose nodes could not map it fails here with nothing created, never at mount time.
+    const nodeStageSecret = params.volumeSource === 'csi' ? await this.resolveNodeStageSecret(params, req.claim, signal) : undefined;
     const target = deleteTargetOf(params, imageName);
     const size = await this.withPool(target, signal, 'provision', async (pool) => {
       try {
@@ -114,7 +124,17 @@ export class RbdProvisioner implements Provisioner {
         return await this.adopt(pool, imageName, owner, claim.requestedBytes, signal);
       }
     });
-    return buildVolume({ params, claim: req.claim, imageName, imageSizeBytes: size, mountOptions: req.storageClass.mountOptions });
+    return buildVolume({ params, claim: req.claim, imageName, imageSizeBytes: size, mountOptions: req.storageClass.mountOptions, nodeStageSecret });
+  }
+
+  private async resolveNodeStageSecret(params: ClassParameters, claim: V1PersistentVolumeClaim, signal: AbortSignal): Promise<SecretRef | undefined> {
+    abortIfLost(signal);
+    try {
+      return await this.options.nodeStageSecret(params, claim, signal);
+    } catch (err) {
+      if (err instanceof NodeSecretError) throw new ProvisionError('final', err.reason, err.message, { cause: err });
+      throw err;
+    }
   }
 
   /**

@@ -127,6 +127,11 @@ export interface BuildVolumeInput {
   readonly imageSizeBytes: number | bigint;
   /** The StorageClass's mountOptions. */
   readonly mountOptions?: readonly string[] | undefined;
+  /**
+   * csi only: the Secret ceph-csi's node plugin reads (node-secret.ts decides which). When absent, the class's user
+   * Secret as is, for callers that know it already reads as the class's userId in ceph-csi's rules.
+   */
+  readonly nodeStageSecret?: SecretRef | undefined;
 }
 
 export function buildVolume(input: BuildVolumeInput): V1PersistentVolume {
@@ -134,6 +139,7 @@ export function buildVolume(input: BuildVolumeInput): V1PersistentVolume {
   const { accessModes, volumeMode } = checkAccessModes(claim);
   const fsType = volumeMode === 'Filesystem' ? params.fsType : undefined;
   const userSecret = userSecretRef(params, claim);
+  const nodeStageSecret = input.nodeStageSecret ?? userSecret;
 
   const spec: NonNullable<V1PersistentVolume['spec']> = {
     capacity: { storage: capacityOf(input.imageSizeBytes) },
@@ -160,7 +166,7 @@ export function buildVolume(input: BuildVolumeInput): V1PersistentVolume {
       volumeHandle: imageName,
       volumeAttributes,
       ...(fsType !== undefined && { fsType }),
-      ...(userSecret !== undefined && { nodeStageSecretRef: userSecret }),
+      ...(nodeStageSecret !== undefined && { nodeStageSecretRef: { ...nodeStageSecret } }),
     };
   } else {
     spec.rbd = {
@@ -188,7 +194,8 @@ function capacityOf(bytes: number | bigint): string {
   return formatBytes(bytes);
 }
 
-// The provisioner never reads this secret; nodes do. Without a namespace, the legacy default is the claim's.
+// The class's user Secret; without a namespace, the legacy default is the claim's. The in-tree plugin reads its `key`
+// as userId's key; ceph-csi reads it by its own rules (node-secret.ts).
 function userSecretRef(params: ClassParameters, claim: V1PersistentVolumeClaim): SecretRef | undefined {
   if (params.userSecret === undefined) return undefined;
   const namespace = params.userSecret.namespace ?? claim.metadata?.namespace;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import type { V1Deployment, V1PersistentVolumeClaim, V1Role, V1Secret, V1StorageClass } from '@kubernetes/client-node';
 import { load } from 'js-yaml';
+import { managedSecretName } from '../../src/rbd/node-secret.js';
 import { parseConfig } from '../../src/config.js';
 import { chartDir, helmBinary, type Manifest, ofKind, onlyOfKind, parseManifests, repoRoot, runCommand } from './helm.js';
 
@@ -58,7 +59,7 @@ describe('deploy/rbd-provisioner.yaml', () => {
     });
     assert.deepEqual(
       manifests.map((m) => m.kind).sort(),
-      ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Namespace', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount'],
+      ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Namespace', 'Role', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount'],
     );
     for (const m of manifests.slice(1)) {
       if (!m.kind.startsWith('Cluster')) assert.equal(m.metadata.namespace, 'rbd-provisioner', `${m.kind}/${m.metadata.name}`);
@@ -82,7 +83,7 @@ describe('deploy/examples', () => {
     assert.equal(values.storageClasses[0]?.name, storageClass.metadata?.name);
   });
 
-  test('the admin Secret the class names exists in the examples and is the one deploy/ lets the controller read', async () => {
+  test('the Secrets the class names exist in the examples and are the ones deploy/ lets the controller read (and keep a node copy of)', async () => {
     const params = onlyOfKind<V1StorageClass>(await manifestsIn('examples/storageclass.yaml'), 'StorageClass').parameters ?? {};
     const secrets = ofKind<V1Secret>(await manifestsIn('examples/secret.yaml'), 'Secret');
     for (const role of ['admin', 'user']) {
@@ -98,7 +99,16 @@ describe('deploy/examples', () => {
         .filter((rule) => rule.resources?.includes('secrets'))
         .map((rule) => ({ namespace: role.metadata?.namespace, names: rule.resourceNames, verbs: rule.verbs })),
     );
-    assert.deepEqual(grants, [{ namespace: params['adminSecretNamespace'], names: [params['adminSecretName']], verbs: ['get'] }]);
+    assert.equal(params['adminSecretNamespace'], params['userSecretNamespace']);
+    const config = parseConfig([], { POD_NAMESPACE: 'rbd-provisioner', POD_NAME: 'p' });
+    // The example's user Secret holds only `key` for userId kube: the controller keeps a node Secret in ceph-csi's
+    // format next to itself (src/rbd/node-secret.ts), and deploy/ lets it create it and update that one by name.
+    const managed = managedSecretName(config.provisionerName, { namespace: params['userSecretNamespace']!, name: params['userSecretName']! }, params['userId']!);
+    assert.deepEqual(grants, [
+      { namespace: params['adminSecretNamespace'], names: [params['adminSecretName'], params['userSecretName']].sort(), verbs: ['get'] },
+      { namespace: config.leaderElectionNamespace, names: undefined, verbs: ['create'] },
+      { namespace: config.leaderElectionNamespace, names: [managed], verbs: ['get', 'update'] },
+    ]);
   });
 
   test('the claim asks the example class for a volume', async () => {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Pool } from '../../src/ceph/index.js';
+import { managedSecretName } from '../../src/rbd/node-secret.js';
 import { ensureCeph, openTestPool, type CephTestCluster, type OpenTestPool } from '../support/ceph.js';
 import { startController, type ControllerProcess } from '../support/controller.js';
 import {
@@ -28,6 +29,8 @@ let storagePool: OpenTestPool;
 let controller: ControllerProcess | undefined;
 const storageClassName = uniqueName('chart-rbd');
 const provisionerName = `${uniqueName('chart')}.rbd.provisioner.test`;
+/** The nodes' cephx user, with a legacy Secret (`key` only): the controller keeps a node Secret for it. */
+const nodeUser = uniqueName('chart-node');
 
 before(async () => {
   [ceph, controlPlane] = await Promise.all([ensureCeph(), ensureControlPlane()]);
@@ -50,7 +53,7 @@ before(async () => {
         parameters: { monitors: ceph.monHost, pool: pool.name, imageFeatures: 'layering' },
         secrets: {
           admin: { name: 'ceph-admin', namespace: '', create: false, id: 'admin' },
-          user: { name: 'ceph-admin', namespace: '', create: false, id: 'admin' },
+          user: { name: 'ceph-node', namespace: '', create: false, id: nodeUser },
         },
       }],
     },
@@ -61,6 +64,12 @@ before(async () => {
     namespace: release.namespace,
     body: { metadata: { name: 'ceph-admin' }, type: 'kubernetes.io/rbd', stringData: { key: ceph.adminKey } },
   });
+  await ceph.ceph(['auth', 'get-or-create', `client.${nodeUser}`, 'mon', 'profile rbd', 'osd', `profile rbd pool=${pool.name}`]);
+  const nodeKey = (await ceph.ceph(['auth', 'get-key', `client.${nodeUser}`])).trim();
+  await core.createNamespacedSecret({
+    namespace: release.namespace,
+    body: { metadata: { name: 'ceph-node' }, type: 'kubernetes.io/rbd', stringData: { key: nodeKey } },
+  });
   await installChart(controlPlane, release);
   apps = await createNamespace(kc, 'chart-apps');
 });
@@ -70,6 +79,7 @@ after(async () => {
   await apps?.cleanup();
   await ignoreNotFound(core?.deleteNamespace({ name: release?.namespace }));
   await storagePool?.close();
+  await ceph?.ceph(['auth', 'rm', `client.${nodeUser}`]);
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
@@ -95,6 +105,12 @@ test('the controller, run as the chart\'s ServiceAccount with the chart\'s argum
     return c.status?.phase === 'Bound' ? c : undefined;
   }, { timeoutMs: 60_000, intervalMs: 200 });
   assert.ok((await pool.listImages()).includes(image));
+  // The user Secret is legacy and names no adminId: the PV names the node Secret the controller keeps, which the
+  // chart lets it create in the release namespace.
+  const nodeSecret = (await core.readPersistentVolume({ name: image })).spec?.csi?.nodeStageSecretRef;
+  assert.deepEqual({ ...nodeSecret }, { namespace: release.namespace, name: managedSecretName(provisionerName, { namespace: release.namespace, name: 'ceph-node' }, nodeUser) });
+  const stored = await core.readNamespacedSecret({ namespace: nodeSecret!.namespace!, name: nodeSecret!.name! });
+  assert.equal(Buffer.from(stored.data?.['userID'] ?? '', 'base64').toString(), nodeUser);
 
   await core.deleteNamespacedPersistentVolumeClaim({ name: 'data', namespace: apps.name });
   await waitFor('PV and image gone', async () => {
@@ -109,7 +125,14 @@ test('the chart\'s RBAC is minimal', async () => {
   const may = (attributes: k8s.V1ResourceAttributes) => serviceAccountMay(controlPlane, release.namespace, serviceAccount, attributes);
   assert.equal(await may({ verb: 'get', resource: 'secrets', namespace: release.namespace, name: 'ceph-admin' }), true);
   assert.equal(await may({ verb: 'list', resource: 'secrets' }), false, 'no cluster-wide secret listing');
+  assert.equal(await may({ verb: 'get', resource: 'secrets', namespace: release.namespace, name: 'ceph-node' }), true, 'the class\'s user Secret');
   assert.equal(await may({ verb: 'get', resource: 'secrets', namespace: release.namespace, name: 'other-secret' }), false);
+  assert.equal(await may({ verb: 'update', resource: 'secrets', namespace: release.namespace, name: 'ceph-admin' }), false, 'never writes a Secret it reads');
+  // The node Secret it keeps: create (which cannot be limited by name), get and update on that name only.
+  const managed = managedSecretName(provisionerName, { namespace: release.namespace, name: 'ceph-node' }, nodeUser);
+  assert.equal(await may({ verb: 'create', resource: 'secrets', namespace: release.namespace }), true);
+  assert.equal(await may({ verb: 'update', resource: 'secrets', namespace: release.namespace, name: managed }), true);
+  assert.equal(await may({ verb: 'create', resource: 'secrets', namespace: apps.name }), false, 'only in its own namespace');
   assert.equal(await may({ verb: 'get', resource: 'pods', namespace: release.namespace }), false);
   assert.equal(await may({ verb: 'create', resource: 'storageclasses', group: 'storage.k8s.io' }), false);
   assert.equal(await may({ verb: 'create', resource: 'persistentvolumes' }), true);

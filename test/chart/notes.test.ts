@@ -60,11 +60,11 @@ describe('NOTES.txt', () => {
     });
   });
 
-  test('for a class the release does not create, says what to create and which admin Secret is granted', async () => {
+  test('for a class the release does not create, says what to create and which Secrets are granted', async () => {
     const notes = await notesFor({});
     assert.match(notes, /StorageClass "rbd" is not created by this release/);
     assert.match(notes, /provisioner: rbd\.provisioner\.ceph\.io/);
-    assert.match(notes, /ceph-admin in namespace storage/);
+    assert.match(notes, /ceph-admin, ceph-user in namespace storage/);
   });
 
   test('for a class it creates, uses that class and skips the instructions to create one', async () => {

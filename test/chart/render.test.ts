@@ -14,6 +14,7 @@ import type {
   V1StorageClass,
 } from '@kubernetes/client-node';
 import { parseConfig, parseHttpAddress } from '../../src/config.js';
+import { managedSecretName } from '../../src/rbd/node-secret.js';
 import { type Manifest, ofKind, onlyOfKind, render } from './helm.js';
 
 const RELEASE_NAMESPACE = 'ns-rel';
@@ -267,18 +268,23 @@ describe('RBAC', () => {
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'rel-rbd-provisioner', namespace: RELEASE_NAMESPACE }]);
   });
 
-  test('Secrets are readable only by name, in their own namespaces, and only the admin ones', async () => {
+  test('Secrets are readable only by name, in their own namespaces: the admin ones and the csi classes\' user ones', async () => {
     const manifests = await render(CLASSES_VALUES, CONTROLLER_ONLY);
     const roles = ofKind<V1Role>(manifests, 'Role');
     const secretRules = roles.flatMap((role) =>
       rulesGrant(role.rules, 'secrets').map((rule) => ({ namespace: role.metadata?.namespace, verbs: rule.verbs, names: rule.resourceNames })),
     );
+    const managed = (namespace: string, name: string, userId: string) => managedSecretName('rbd.provisioner.ceph.io', { namespace, name }, userId);
     assert.deepEqual(
-      secretRules.sort((a, b) => String(a.namespace).localeCompare(String(b.namespace))),
+      secretRules.sort((a, b) => String(a.namespace).localeCompare(String(b.namespace)) || a.verbs!.join().localeCompare(b.verbs!.join())),
       [
         // "slow" names its admin Secret explicitly (any case): that one is granted, not the secrets block's.
         { namespace: 'ceph', verbs: ['get'], names: ['ceph-admin', 'explicit-admin'] },
-        { namespace: RELEASE_NAMESPACE, verbs: ['get'], names: ['other-admin'] },
+        // The node Secrets the controller may keep: create cannot be limited by name; get and update are, to the
+        // names the controller derives (src/rbd/node-secret.ts), one per user Secret and userId.
+        { namespace: RELEASE_NAMESPACE, verbs: ['create'], names: undefined },
+        { namespace: RELEASE_NAMESPACE, verbs: ['get'], names: ['ceph-user', 'never-read', 'other-admin'] },
+        { namespace: RELEASE_NAMESPACE, verbs: ['get', 'update'], names: [managed(RELEASE_NAMESPACE, 'ceph-user', 'kube'), managed(RELEASE_NAMESPACE, 'never-read', 'admin')].sort() },
       ],
     );
     for (const role of roles) {
@@ -290,6 +296,22 @@ describe('RBAC', () => {
       );
       assert.deepEqual(binding?.subjects, [{ kind: 'ServiceAccount', name: 'rel-rbd-provisioner', namespace: RELEASE_NAMESPACE }], `binding of Role ${role.metadata?.name}`);
     }
+  });
+
+  test('user Secrets: none for volumeSource rbd (in-tree nodes read them, not the controller); explicit keys in any case', async () => {
+    const manifests = await render({ storageClasses: [
+      { name: 'intree', create: false, parameters: { VolumeSource: 'RBD' }, secrets: { admin: { name: 'a' }, user: { name: 'u', id: 'kube' } } },
+      { name: 'explicit', create: false, parameters: { UserSecretName: 'x', userSecretNamespace: 'apps', USERID: 'bob' }, secrets: { admin: { name: 'a' } } },
+    ] }, CONTROLLER_ONLY);
+    const rules = ofKind<V1Role>(manifests, 'Role').flatMap((role) =>
+      rulesGrant(role.rules, 'secrets').map((rule) => [role.metadata?.namespace, rule.verbs?.join(), rule.resourceNames]));
+    const order = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
+    assert.deepEqual(rules.sort(order), [
+      ['apps', 'get', ['x']],
+      [RELEASE_NAMESPACE, 'create', undefined],
+      [RELEASE_NAMESPACE, 'get', ['a']],
+      [RELEASE_NAMESPACE, 'get,update', [managedSecretName('rbd.provisioner.ceph.io', { namespace: 'apps', name: 'x' }, 'bob')]],
+    ].sort(order));
   });
 
   test('the Lease: create (which cannot be limited by name), get and update on the one Lease', async () => {
@@ -306,7 +328,8 @@ describe('RBAC', () => {
     const manifests = await render({ ...CLASSES_VALUES, rbac: { create: true, clusterWideSecrets: true } }, CONTROLLER_ONLY);
     const clusterRole = onlyOfKind<V1ClusterRole>(manifests, 'ClusterRole');
     assert.deepEqual(rulesGrant(clusterRole.rules, 'secrets'), [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }]);
-    assert.deepEqual(ofKind<V1Role>(manifests, 'Role').filter((role) => rulesGrant(role.rules, 'secrets').length > 0), []);
+    // Only the Role for the node Secrets the controller keeps remains.
+    assert.deepEqual(ofKind<V1Role>(manifests, 'Role').filter((role) => rulesGrant(role.rules, 'secrets').length > 0).map((role) => role.metadata?.name), ['rel-rbd-provisioner-node-secrets']);
   });
 
   test('rbac.create=false and serviceAccount.create=false render no RBAC and no ServiceAccount', async () => {
@@ -317,12 +340,15 @@ describe('RBAC', () => {
 });
 
 describe('StorageClasses and Secrets', () => {
-  test('by default the chart creates neither, and still grants the default class\'s admin Secret', async () => {
+  test('by default the chart creates neither, and still grants the default class\'s Secrets', async () => {
     const manifests = await render({});
     assert.deepEqual(ofKind(manifests, 'StorageClass'), []);
     assert.deepEqual(ofKind(manifests, 'Secret'), []);
     const secretRoles = ofKind<V1Role>(manifests, 'Role').filter((role) => rulesGrant(role.rules, 'secrets').length > 0);
-    assert.deepEqual(secretRoles.map((role) => [role.metadata?.namespace, role.rules?.[0]?.resourceNames]), [[RELEASE_NAMESPACE, ['ceph-admin']]]);
+    assert.deepEqual(secretRoles.map((role) => [role.metadata?.namespace, role.rules?.map((rule) => rule.resourceNames)]), [
+      [RELEASE_NAMESPACE, [['ceph-admin', 'ceph-user']]],
+      [RELEASE_NAMESPACE, [undefined, [managedSecretName('rbd.provisioner.ceph.io', { namespace: RELEASE_NAMESPACE, name: 'ceph-user' }, 'kube')]]],
+    ]);
   });
 
   test('classes carry the provisioner name, their policies, and only the parameters that are set', async () => {

@@ -15,6 +15,8 @@ let pool: Pool;
 let fixture: OpenTestPool;
 const connections = new ConnectionPool({ idleMs: 1000 });
 const quiet = { info() {}, warn() {}, debug() {} };
+/** The class's user Secret as it is (node-secret.ts is tested on its own). */
+const asIs = async () => undefined;
 const signal = new AbortController().signal;
 
 let provisioner: RbdProvisioner;
@@ -24,6 +26,7 @@ before(async () => {
   ({ ceph, pool } = fixture);
   provisioner = new RbdProvisioner({
     name: 'test.rbd.provisioner',
+    nodeStageSecret: asIs,
     connections,
     logger: quiet,
     readSecret: async (ref) => {
@@ -169,7 +172,7 @@ describe('provision', () => {
   test('a Secret whose key is not a cephx key: final, naming the Secret, never the key', async () => {
     for (const key of ['not-a-cephx-key', ceph.adminKey.slice(0, -4), `[client.admin]\n\tkey = ${ceph.adminKey}`]) {
       const secrets = { readSecretData: async () => ({ key: Buffer.from(key).toString('base64') }) };
-      const withBadKey = new RbdProvisioner({ name: 'test.rbd.provisioner', connections, logger: quiet, readSecret: kubeSecretReader(secrets) });
+      const withBadKey = new RbdProvisioner({ name: 'test.rbd.provisioner', nodeStageSecret: asIs, connections, logger: quiet, readSecret: kubeSecretReader(secrets) });
       const c = claim();
       const err = await withBadKey.provision(request(c), signal).then(() => undefined, (e: unknown) => e);
       assert.ok(err instanceof ProvisionError, String(err));
@@ -185,7 +188,7 @@ describe('provision', () => {
     // Port 9 (discard) on loopback: nothing listens there, as with a closed monitor port.
     const unreachable = new ConnectionPool({ idleMs: 1000, timeouts: { mount: 2 } });
     try {
-      const p = new RbdProvisioner({ name: 'test.rbd.provisioner', connections: unreachable, logger: quiet, readSecret: async () => ceph.adminKey });
+      const p = new RbdProvisioner({ name: 'test.rbd.provisioner', nodeStageSecret: asIs, connections: unreachable, logger: quiet, readSecret: async () => ceph.adminKey });
       const err = await p.provision(request(claim(), storageClass({ monitors: 'v2:127.0.0.1:9' })), signal).then(() => undefined, (e: unknown) => e);
       assert.ok(err instanceof ProvisionError, String(err));
       // A create that timed out may still happen; a connect that did is retried the same way, under the same name.
@@ -279,6 +282,7 @@ describe('owned volumes (orphan collection)', () => {
   // A provisioner that "crashes" right after creating and tagging the image, before provision() can return the PV.
   const crashing = (): RbdProvisioner => new RbdProvisioner({
     name: 'test.rbd.provisioner',
+    nodeStageSecret: asIs,
     connections,
     logger: quiet,
     readSecret: async () => ceph.adminKey,

@@ -2,8 +2,10 @@
 import type {
   CoreV1Event,
   V1Lease,
+  V1ObjectMeta,
   V1PersistentVolume,
   V1PersistentVolumeClaim,
+  V1Secret,
   V1Status,
   V1StorageClass,
   V1VolumeAttachment,
@@ -164,6 +166,8 @@ export class FakeKube implements KubeFacade {
   readonly leases = new Map<string, V1Lease>();
   /** namespace/name -> data (base64 values). */
   readonly secrets = new Map<string, Record<string, string>>();
+  /** namespace/name -> labels, annotations and resourceVersion of the Secrets above (when written through the facade). */
+  readonly secretMeta = new Map<string, V1ObjectMeta>();
   readonly events: CoreV1Event[] = [];
   readonly eventPatches: { namespace: string; name: string; patch: object }[] = [];
   readonly patches: { name: string; patch: JsonPatchOperation[] }[] = [];
@@ -278,6 +282,48 @@ export class FakeKube implements KubeFacade {
   async readSecretData(namespace: string, name: string, signal?: AbortSignal): Promise<Record<string, string> | undefined> {
     await this.enter('readSecretData', signal);
     return clone(this.secrets.get(`${namespace}/${name}`));
+  }
+
+  async readSecret(namespace: string, name: string, signal?: AbortSignal): Promise<V1Secret | undefined> {
+    await this.enter('readSecret', signal);
+    return this.readSecretUnchecked(namespace, name);
+  }
+
+  async createSecret(namespace: string, secret: V1Secret, signal?: AbortSignal): Promise<V1Secret> {
+    await this.enter('createSecret', signal);
+    const name = secret.metadata?.name ?? '';
+    const key = `${namespace}/${name}`;
+    if (this.secrets.has(key)) throw apiError(409, 'AlreadyExists', `secrets "${name}" already exists`);
+    this.storeSecret(namespace, name, secret);
+    return (await this.readSecretUnchecked(namespace, name))!;
+  }
+
+  async replaceSecret(namespace: string, name: string, secret: V1Secret, signal?: AbortSignal): Promise<V1Secret> {
+    await this.enter('replaceSecret', signal);
+    const key = `${namespace}/${name}`;
+    if (!this.secrets.has(key)) throw apiError(404, 'NotFound', `secrets "${name}" not found`);
+    if (secret.metadata?.resourceVersion !== this.secretMeta.get(key)?.resourceVersion) {
+      throw apiError(409, 'Conflict', `Operation cannot be fulfilled on secrets "${name}": the object has been modified`);
+    }
+    this.storeSecret(namespace, name, secret);
+    return (await this.readSecretUnchecked(namespace, name))!;
+  }
+
+  /** Test side: a Secret with metadata (labels, annotations), as another actor would create it. */
+  putSecret(namespace: string, name: string, data: Record<string, string>, meta: V1ObjectMeta = {}): void {
+    this.storeSecret(namespace, name, { metadata: meta, data });
+  }
+
+  private storeSecret(namespace: string, name: string, secret: V1Secret): void {
+    const key = `${namespace}/${name}`;
+    this.secrets.set(key, clone(secret.data ?? {}));
+    const { labels, annotations } = secret.metadata ?? {};
+    this.secretMeta.set(key, clone({ ...(labels && { labels }), ...(annotations && { annotations }), resourceVersion: this.nextVersion() }));
+  }
+
+  private async readSecretUnchecked(namespace: string, name: string): Promise<V1Secret | undefined> {
+    const data = this.secrets.get(`${namespace}/${name}`);
+    return data === undefined ? undefined : { metadata: { name, namespace, ...clone(this.secretMeta.get(`${namespace}/${name}`)) }, data: clone(data) };
   }
 
   async createVolume(volume: V1PersistentVolume, signal?: AbortSignal): Promise<V1PersistentVolume> {

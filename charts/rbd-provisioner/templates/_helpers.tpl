@@ -104,27 +104,38 @@ Call with (dict "root" $ "class" $class).
 {{- end }}
 
 {{/*
-The admin Secrets the controller reads, as YAML {namespace: [name, ...]}, taken from each
-class's effective parameters (so an explicit adminSecretName is honoured). Classes with
-create: false count too: their Secrets are read all the same.
+The Secrets the controller touches, as YAML {read: {namespace: [name, ...]}, managed: [name, ...]}, taken from each
+class's effective parameters (so explicit keys in any case are honoured). Classes with create: false count too:
+their Secrets are read all the same.
+- read: each class's admin Secret, and its user Secret unless volumeSource is "rbd" (the controller reads it to give
+  ceph-csi's node plugin a Secret it reads as userId).
+- managed: the node Secret the controller may keep in the release namespace for each user Secret, named as
+  src/rbd/node-secret.ts managedSecretName does: rbd-node-<ns>-<name>-<first 8 hex of
+  sha256("<provisionerName>\n<ns>\n<name>\n<userId>")>, the readable part cut to 235 characters.
 */}}
-{{- define "rbd-provisioner.adminSecretsByNamespace" -}}
+{{- define "rbd-provisioner.secretAccess" -}}
 {{- $root := . }}
-{{- $byNamespace := dict }}
+{{- $read := dict }}
+{{- $managed := list }}
 {{- range $index, $class := .Values.storageClasses }}
 {{- $params := include "rbd-provisioner.storageClassParameters" (dict "root" $root "class" $class) | fromYaml }}
-{{- $name := "" }}
-{{- $namespace := "" }}
-{{- range $key, $value := $params }}
-{{- if eq (lower $key) "adminsecretname" }}{{ $name = $value }}{{ end }}
-{{- if eq (lower $key) "adminsecretnamespace" }}{{ $namespace = $value }}{{ end }}
-{{- end }}
+{{- $p := dict }}
+{{- range $key, $value := $params }}{{ $_ := set $p (lower $key) (toString $value) }}{{ end }}
+{{- $name := get $p "adminsecretname" }}
 {{- if not $name }}
 {{- fail (printf "storageClasses[%d] (%s): no admin Secret: set secrets.admin.name (or parameters.adminSecretName)" $index $class.name) }}
 {{- end }}
-{{- $namespace = $namespace | default $root.Release.Namespace }}
-{{- $names := get $byNamespace $namespace | default list }}
-{{- $_ := set $byNamespace $namespace (append $names $name | uniq | sortAlpha) }}
+{{- $namespace := get $p "adminsecretnamespace" | default $root.Release.Namespace }}
+{{- $_ := set $read $namespace (append (get $read $namespace | default list) $name | uniq | sortAlpha) }}
+{{- $userName := get $p "usersecretname" }}
+{{- if and $userName (ne (lower (get $p "volumesource")) "rbd") }}
+{{- $userNamespace := get $p "usersecretnamespace" | default $root.Release.Namespace }}
+{{- $_ := set $read $userNamespace (append (get $read $userNamespace | default list) $userName | uniq | sortAlpha) }}
+{{- $userId := get $p "userid" | default (get $p "adminid") | default "admin" }}
+{{- $hash := printf "%s\n%s\n%s\n%s" $root.Values.provisionerName $userNamespace $userName $userId | sha256sum | trunc 8 }}
+{{- $readable := regexReplaceAll "[-.]+$" (printf "%s-%s" $userNamespace $userName | trunc 235) "" }}
+{{- $managed = append $managed (printf "rbd-node-%s-%s" $readable $hash) | uniq | sortAlpha }}
 {{- end }}
-{{- toYaml $byNamespace }}
+{{- end }}
+{{- toYaml (dict "read" $read "managed" $managed) }}
 {{- end }}

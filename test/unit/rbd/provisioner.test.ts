@@ -4,11 +4,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Cluster, ConnectionPool } from '../../../src/ceph/index.js';
 import { DeleteError, ProvisionError } from '../../../src/controllers/provision/errors.js';
+import { NodeSecretError } from '../../../src/rbd/node-secret.js';
 import { RbdProvisioner } from '../../../src/rbd/provisioner.js';
 
 const UID = '0b5f3c4e-1111-2222-3333-444455556666';
 const MALFORMED = 'c2VjcmV0LWJ1dC1ub3QtYS1jZXBoeC1rZXk=';
 const quiet = { info() {}, warn() {}, debug() {} };
+/** The class's user Secret as it is (node-secret.ts is tested on its own). */
+const asIs = async () => undefined;
 const signal = new AbortController().signal;
 const storageClass: V1StorageClass = {
   metadata: { name: 'fast' },
@@ -29,7 +32,7 @@ function provisionerWithKey(key: string) {
       throw new Error('test: no cluster here');
     },
   });
-  const provisioner = new RbdProvisioner({ name: 'test.rbd.provisioner', connections, logger: quiet, readSecret: async () => key });
+  const provisioner = new RbdProvisioner({ name: 'test.rbd.provisioner', nodeStageSecret: asIs, connections, logger: quiet, readSecret: async () => key });
   return { provisioner, connects };
 }
 
@@ -58,6 +61,36 @@ describe('a Secret whose key is not a cephx key', () => {
     const { provisioner, connects } = provisionerWithKey('AQBq4ghnAAAAABAAJ3rZ0p1Xb6bqU4mj8XyCqA==');
     await assert.rejects(provisioner.provision(request, signal), /no cluster here/);
     assert.deepEqual(connects, ['192.0.2.1:6789']);
+  });
+});
+
+describe('the node Secret is settled before any image exists', () => {
+  test('a NodeSecretError fails the claim for good (final, its reason and message) before any connection', async () => {
+    const connects: string[] = [];
+    const connections = new ConnectionPool({ connect: async (options) => { connects.push(options.monitors); throw new Error('test: no cluster here'); } });
+    const message = 'node secret app/u (StorageClass parameter "userSecretName") not found; fix: kubectl ...';
+    const provisioner = new RbdProvisioner({
+      name: 'test.rbd.provisioner', connections, logger: quiet, readSecret: async () => 'AQBq4ghnAAAAABAAJ3rZ0p1Xb6bqU4mj8XyCqA==',
+      nodeStageSecret: async () => { throw new NodeSecretError('NodeSecretNotFound', 'key', message); },
+    });
+    const err = await provisioner.provision(request, signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof ProvisionError, String(err));
+    assert.equal(err.kind, 'final');
+    assert.equal(err.reason, 'NodeSecretNotFound');
+    assert.equal(err.message, message);
+    assert.deepEqual(connects, []);
+  });
+
+  test('volumeSource rbd never asks for a node Secret', async () => {
+    let asked = 0;
+    const connections = new ConnectionPool({ connect: async () => { throw new Error('test: no cluster here'); } });
+    const provisioner = new RbdProvisioner({
+      name: 'test.rbd.provisioner', connections, logger: quiet, readSecret: async () => 'AQBq4ghnAAAAABAAJ3rZ0p1Xb6bqU4mj8XyCqA==',
+      nodeStageSecret: async () => { asked++; return undefined; },
+    });
+    const rbdClass = { ...storageClass, parameters: { ...storageClass.parameters, volumeSource: 'rbd' } };
+    await assert.rejects(provisioner.provision({ ...request, storageClass: rbdClass }, signal), /no cluster here/);
+    assert.equal(asked, 0);
   });
 });
 

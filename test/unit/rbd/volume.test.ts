@@ -259,6 +259,10 @@ describe('buildVolume: csi source (default)', () => {
     assert.equal(csi?.driver, 'rook-ceph.rbd.csi.ceph.com');
     assert.equal(csi?.fsType, 'xfs');
   });
+  test('a resolved node secret (node-secret.ts) is what nodeStageSecretRef names', () => {
+    const resolved = buildVolume({ params: parseClassParameters(CLASS), claim: claim(), imageName: IMAGE, imageSizeBytes: GiB, nodeStageSecret: { namespace: 'rbd-provisioner', name: 'rbd-node-apps-ceph-user-0123abcd' } });
+    assert.deepEqual(resolved.spec?.csi?.nodeStageSecretRef, { namespace: 'rbd-provisioner', name: 'rbd-node-apps-ceph-user-0123abcd' });
+  });
   test('the class\'s user secret namespace wins over the claim\'s', () => {
     assert.deepEqual(build({ userSecretNamespace: 'ceph' }).spec?.csi?.nodeStageSecretRef, { name: 'ceph-user', namespace: 'ceph' });
   });
