@@ -10,6 +10,10 @@
 #   cluster.sh stop    stop every process it started; no process or port is left
 #   cluster.sh status  exit 0 only when the API server is ready
 #   cluster.sh env     print the shell lines of <state>/env (eval "$(cluster.sh env)")
+#   cluster.sh crash-apiserver
+#                      SIGKILL the API server and start it again with the same
+#                      command line (a fault for tests: every watch is cut, and
+#                      the new watch cache no longer knows the old resource versions)
 #
 # start and stop hold a lock in the state directory, so concurrent callers are safe.
 set -euo pipefail
@@ -468,8 +472,20 @@ case $cmd in
     apiserver_ready || die "not running; run: $0 start"
     cat "$env_file"
     ;;
+  crash-apiserver)
+    take_lock
+    apiserver_ready || die "not running; run: $0 start"
+    pid=$(owned_pid kube-apiserver)
+    mapfile -d '' apiserver_argv <"/proc/$pid/cmdline"
+    kill -KILL -- "-$pid"
+    while owned_pid kube-apiserver >/dev/null; do sleep 0.1; done
+    started=$SECONDS
+    launch kube-apiserver "${apiserver_argv[@]}"
+    wait_until kube-apiserver 120 kube-apiserver https_ok "https://127.0.0.1:$apiserver_port/readyz"
+    kube_log "kube-apiserver killed and ready again in $((SECONDS - started))s"
+    ;;
   *)
-    echo "usage: $0 start|stop|status|env" >&2
+    echo "usage: $0 start|stop|status|env|crash-apiserver" >&2
     exit 2
     ;;
 esac

@@ -50,6 +50,14 @@ export async function stopControlPlane(opts: ClusterScriptOptions = {}): Promise
   await run('bash', [clusterScript, 'stop'], { env: opts.env, timeoutMs: opts.timeoutMs ?? 120_000 });
 }
 
+/**
+ * SIGKILLs the kube-apiserver and starts it again (cluster.sh crash-apiserver): every watch is cut, and the new
+ * watch cache no longer serves the resource versions clients held. Resolves once it answers /readyz again.
+ */
+export async function crashApiServer(opts: ClusterScriptOptions = {}): Promise<void> {
+  await run('bash', [clusterScript, 'crash-apiserver'], { env: opts.env, timeoutMs: opts.timeoutMs ?? 180_000 });
+}
+
 /** An admin KubeConfig (client certificate in group system:masters). */
 export function adminKubeConfig(controlPlane: ControlPlane): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
