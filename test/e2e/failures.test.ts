@@ -24,6 +24,8 @@ describe('invalid StorageClasses', () => {
     ['an unknown feature', (p) => ({ ...p, imageFeatures: 'layering,warp-drive' }), /"imageFeatures".*unknown feature "warp-drive".*allowed:.*layering/],
     ['a missing secret', (p) => ({ ...p, adminSecretName: 'no-such-secret' }), /secret .*\/no-such-secret not found/],
     ['imageFormat 1', (p) => ({ ...p, imageFormat: '1' }), /"imageFormat".*allowed: "?2/],
+    ['unparsable monitors (brackets)', (p) => ({ ...p, monitors: '[::1' }), /"monitors": unbalanced brackets; allowed: comma-separated monitor addresses/],
+    ['unparsable monitors (a space)', (p) => ({ ...p, monitors: 'mon a' }), /"monitors": "mon a" is not a host name or IPv4 address; allowed:/],
   ];
   for (const [what, params, expected] of cases) {
     test(`${what}: ProvisioningFailed naming the field; no image`, async () => {
@@ -36,6 +38,33 @@ describe('invalid StorageClasses', () => {
       assert.ok(!(await e2e.images()).includes(`pvc-${claim.metadata!.uid}`));
     });
   }
+
+  // RELIABILITY 19: another provisioner's claim, and a claim that names its PV (spec.volumeName) already.
+  test('claims that are not ours get no image, no PV and no event from us (RELIABILITY 19)', async () => {
+    const foreignClass = await e2e.createClass(e2e.baseParameters(), { provisioner: 'someone-else.example.com' });
+    const foreign = await e2e.createClaim(foreignClass);
+    const ours = await e2e.createClass(e2e.baseParameters());
+    const preBound = await e2e.core.createNamespacedPersistentVolumeClaim({
+      namespace: e2e.namespace,
+      body: {
+        metadata: { name: `prebound-${foreign.metadata!.uid!.slice(0, 8)}` },
+        spec: { storageClassName: ours, volumeName: 'a-pv-an-admin-will-make', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+      },
+    });
+    // A positive control made after them: once it is Bound, the controller has seen the other two.
+    const control = await e2e.createClaim(ours);
+    await e2e.waitBound(control.metadata!.name!);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const images = await e2e.images();
+    for (const claim of [foreign, preBound]) {
+      const name = claim.metadata!.name!;
+      assert.equal((await e2e.readClaim(name))?.status?.phase, 'Pending', `${name} stays Pending`);
+      assert.ok(!images.some((image) => image.includes(claim.metadata!.uid!)), `no image for ${name}`);
+      assert.equal(await e2e.readVolume(`pvc-${claim.metadata!.uid}`), undefined, `no PV for ${name}`);
+      const ourEvents = (await e2e.events(name)).filter((e) => e.source?.component === e2e.provisionerName || e.reportingComponent === e2e.provisionerName);
+      assert.deepEqual(ourEvents.map((e) => `${e.reason}: ${e.message}`), [], `no event from us on ${name}`);
+    }
+  });
 
   test('the controller keeps serving other claims', async () => {
     const storageClass = await e2e.createClass(e2e.baseParameters());
