@@ -111,7 +111,7 @@ function defaultText(spec: FlagSpec): string {
 }
 
 export function helpText(): string {
-  const lines = ['Usage: rbd-provisioner [flags]', '', 'Flags (each also read from the environment variable shown; a flag wins):'];
+  const lines = ['Usage: rbd-provisioner [flags]', '       rbd-provisioner cluster-id --monitors=<list> [--rados-namespace=<ns>]   (see cluster-id --help)', '', 'Flags (each also read from the environment variable shown; a flag wins):'];
   for (const flag of FLAG_NAMES) {
     const spec: FlagSpec = FLAGS[flag];
     const value = spec.kind === 'bool' ? '' : spec.kind === 'enum' ? `=<${spec.allowed.join('|')}>` : `=<${spec.kind}>`;

@@ -13,6 +13,8 @@ import { RbdProvisioner, type RbdProvisionerOptions } from './rbd/provisioner.js
 import { isEntryPoint } from './entry.js';
 import { kubeSecretReader } from './rbd/secrets.js';
 import { CEPH_CLIENTS_ANNOTATION, CephClientRecord, RbdFencer } from './rbd/fencing.js';
+// ceph-csi's config map (--ceph-csi-config) and the cluster-id subcommand
+import { clusterIdCommand } from './cli/cluster-id.js';
 
 /** What a test entry point may change in the wiring (fault injection); production passes nothing. */
 export interface MainHooks {
@@ -20,6 +22,10 @@ export interface MainHooks {
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHooks = {}): Promise<number> {
+  // Subcommands: the first argument, when it is not a flag. Only one so far.
+  if (argv[0] === 'cluster-id') {
+    return clusterIdCommand(argv.slice(1), { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) });
+  }
   let config;
   try {
     config = parseConfig(argv, env);
