@@ -15,6 +15,7 @@ import { kubeSecretReader } from './rbd/secrets.js';
 import { CEPH_CLIENTS_ANNOTATION, CephClientRecord, RbdFencer } from './rbd/fencing.js';
 // ceph-csi's config map (--ceph-csi-config) and the cluster-id subcommand
 import { clusterIdCommand } from './cli/cluster-id.js';
+import { rbdClusterEntries } from './rbd/cluster-entries.js';
 
 /** What a test entry point may change in the wiring (fault injection); production passes nothing. */
 export interface MainHooks {
@@ -87,6 +88,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
   const controller = createController({
     config, kube, provisioner, logger, metrics,
     fencing: { fencer, holderDataAnnotation: CEPH_CLIENTS_ANNOTATION },
+    // ceph-csi's config map (--ceph-csi-config): the RBD side says which entry a class or PV needs.
+    ...(config.cephCsiConfig === undefined ? {} : { clusterEntries: rbdClusterEntries }),
     onLeading: (leading) => {
       if (leading) return;
       // A successor may blocklist these clients: leading again later must start with new ones (new addresses).
@@ -116,7 +119,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
       logger,
     });
 
-  logger.info('starting', { identity: config.identity, leaderElect: config.leaderElect, attacher: config.attacher, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
+  logger.info('starting', { identity: config.identity, leaderElect: config.leaderElect, attacher: config.attacher, cephCsiConfig: config.cephCsiConfig === undefined ? '' : `${config.cephCsiConfig.namespace}/${config.cephCsiConfig.name}`, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
   await controller.run(shutdown.signal);
   await http?.close();
   await connections.close();
