@@ -128,3 +128,9 @@ create: false count too: their Secrets are read all the same.
 {{- end }}
 {{- toYaml $byNamespace }}
 {{- end }}
+
+{{/* ---- ceph-csi's config map (cephCsiConfig) ---- */}}
+{{/* Namespace of ceph-csi's config map: cephCsiConfig.namespace, else the release namespace. */}}
+{{- define "rbd-provisioner.cephCsiConfigNamespace" -}}
+{{- .Values.cephCsiConfig.namespace | default .Release.Namespace -}}
+{{- end }}
