@@ -7,7 +7,8 @@
 // written by someone else stays as it is, byte for byte in meaning: when it has one of our clusterIDs with the same
 // monitors and namespace, it serves our PVs and we leave it theirs; with other monitors or another namespace it is a
 // conflict, reported, never overwritten. Keys of the map other than config.json, keys of the list's entries that we
-// do not know (cephFS, readAffinity, netNamespaceFilePath, ...) and other keys of our own entries are kept.
+// do not know (cephFS, readAffinity, netNamespaceFilePath, ...) and other keys of our own entries are kept. An entry
+// that two provisioners both need with the same contents is listed under both, and stays until neither needs it.
 import type { V1PersistentVolume } from '@kubernetes/client-node';
 
 export const CONFIG_KEY = 'config.json';
@@ -184,6 +185,8 @@ export function mergeConfig(input: MergeInput): MergeResult {
 
   const ownership = parseOwnership(input.ownership);
   const ownedBefore = new Set(ownership[input.provisionerName] ?? []);
+  // Entries another provisioner sharing this map also keeps: we drop our claim on them, never the entry.
+  const ownedByOthers = new Set(Object.entries(ownership).flatMap(([owner, ids]) => (owner === input.provisionerName ? [] : ids)));
   const result: Json[] = [];
   const handled = new Set<string>();
   const owned = new Set<string>();
@@ -196,9 +199,20 @@ export function mergeConfig(input: MergeInput): MergeResult {
     const id = isObject(item) && typeof item['clusterID'] === 'string' ? item['clusterID'] : undefined;
     if (id !== undefined && isObject(item) && ownedBefore.has(id)) {
       const wanted = input.wanted.get(id);
-      // Ours and no longer needed, or a second copy of ours: dropped.
+      const shared = ownedByOthers.has(id);
+      // Ours and no longer needed, or a second copy of ours: dropped, unless another provisioner keeps it too.
       if (wanted === undefined || handled.has(id)) {
-        removed.push(id);
+        if (shared) result.push(item);
+        else removed.push(id);
+        continue;
+      }
+      // Shared with another provisioner that wants other contents: theirs as much as ours, so not overwritten.
+      if (shared && !matches(item, wanted)) {
+        result.push(item);
+        handled.add(id);
+        // Still ours too: once the other provisioner lets it go, it is ours alone to bring to what we need.
+        owned.add(id);
+        conflicts.push({ clusterID: id, ours: wanted, theirs: { monitors: item['monitors'], radosNamespace: namespaceOf(item) } });
         continue;
       }
       const next = withWanted(item, wanted);
@@ -216,6 +230,10 @@ export function mergeConfig(input: MergeInput): MergeResult {
     handled.add(id);
     if (!matches(item, wanted)) {
       conflicts.push({ clusterID: id, ours: wanted, theirs: { monitors: item['monitors'], radosNamespace: namespaceOf(item) } });
+    } else if (ownedByOthers.has(id)) {
+      // Kept by another provisioner sharing the map, and just what we need: we keep it too, so that it stays while
+      // either of us needs it (the other drops only its claim on it).
+      owned.add(id);
     }
   }
   for (const id of [...input.wanted.keys()].sort()) {

@@ -105,6 +105,27 @@ describe('mergeConfig', () => {
     assert.deepEqual(twice.list, [copy]);
   });
 
+  test('two provisioners sharing the map and one entry: each lists it, and it stays until neither needs it', () => {
+    const OTHER = 'other.provisioner';
+    const entry = { clusterID: 'rbd-a', monitors: A.monitors, rbd: { radosNamespace: '' } };
+    const configJson = JSON.stringify([entry]);
+    // The other provisioner wrote it; we need the same: we list it too, the text is not rewritten.
+    const joined = merge({ configJson, ownership: ownership({ [OTHER]: ['rbd-a'] }), wanted: wanted(A) });
+    assert.equal(joined.configJson, configJson);
+    assert.deepEqual(joined.owners, { [OTHER]: ['rbd-a'], [ME]: ['rbd-a'] });
+    // We no longer need it: we drop our claim, not the entry.
+    const left = merge({ configJson, ownership: joined.ownership, wanted: wanted() });
+    assert.deepEqual(left.list, [entry]);
+    assert.deepEqual(left.owners, { [OTHER]: ['rbd-a'] });
+    // It is shared and we now want other monitors: a conflict, not an overwrite.
+    const moved = merge({ configJson, ownership: joined.ownership, wanted: wanted({ ...A, monitors: ['10.0.0.7:6789'] }) });
+    assert.equal(moved.changed, false);
+    assert.deepEqual(moved.conflicts.map((c) => c.clusterID), ['rbd-a']);
+    // The other one leaves it to us alone (as its own merge does): ours again to drop.
+    const alone = merge({ configJson, ownership: ownership({ [ME]: ['rbd-a'] }), wanted: wanted() });
+    assert.deepEqual(alone.list, []);
+  });
+
   test('not a JSON list: unreadable, nothing to write', () => {
     for (const configJson of ['{', '{"clusterID":"x"}', '"text"']) {
       const r = mergeConfig({ configJson, ownership: undefined, provisionerName: ME, wanted: wanted(A) });
