@@ -6,7 +6,7 @@
 // the resync period, so an entry of ours removed by hand is written again.
 import type { V1ConfigMap, V1PersistentVolume, V1StorageClass } from '@kubernetes/client-node';
 import type { Clock } from '../../kube/clock.js';
-import { type KubeFacade, KubeApiError, isAlreadyExists, isConflict } from '../../kube/client.js';
+import { type KubeFacade, KubeApiError, isAlreadyExists } from '../../kube/client.js';
 import { type EventRecorder, referenceTo } from '../../kube/events.js';
 import type { Informer } from '../../kube/informer.js';
 import type { ProcessResult } from '../../kube/workqueue.js';
@@ -42,6 +42,8 @@ export interface CsiConfigLoopDeps {
 }
 
 export const REASON_CONFLICT = 'CephCsiConfigConflict';
+/** A stale resourceVersion (409), or the map created by someone else meanwhile: read it again and merge. */
+const isWriteRace = (error: unknown): boolean => (error instanceof KubeApiError && error.status === 409) || isAlreadyExists(error);
 export const REASON_UNREADABLE = 'CephCsiConfigUnreadable';
 
 const describeEntry = (monitors: unknown, radosNamespace: unknown): string =>
@@ -204,7 +206,8 @@ export function createCsiConfigLoop(deps: CsiConfigLoopDeps): ControlLoop {
           done('aborted');
           return undefined;
         }
-        if ((isConflict(error) || isAlreadyExists(error)) && attempt < maxConflictRetries) {
+        // (Not isConflict: a 422 from a replace is an invalid object, e.g. an immutable map, not a race.)
+        if (isWriteRace(error) && attempt < maxConflictRetries) {
           log.info('ceph-csi\'s config map changed while we wrote it; reading it again', { attempt });
           continue;
         }
@@ -214,7 +217,7 @@ export function createCsiConfigLoop(deps: CsiConfigLoopDeps): ControlLoop {
           return { retry: 'slow' };
         }
         log.warn('keeping ceph-csi\'s config map failed; retrying with backoff', { error: describeError(error) });
-        done(isConflict(error) || isAlreadyExists(error) ? 'conflict' : 'failed');
+        done(isWriteRace(error) ? 'conflict' : 'failed');
         return { retry: 'backoff' };
       }
     }

@@ -164,6 +164,17 @@ describe('ceph-csi config loop', () => {
     await shutdown();
   });
 
+  test('a write refused as invalid (422, e.g. an immutable map) is a failure with backoff, not a race re-read at once', async () => {
+    const { kube, clock, metric, shutdown } = setup();
+    kube.putConfigMap(NS, { metadata: { name: NAME }, data: { [CONFIG_KEY]: '[]' } });
+    kube.fail('replaceConfigMap', apiError(422, 'Invalid'));
+    kube.putClass(makeClass('fast', { parameters: { clusterID: 'c-fast', monitors: 'm1' } }));
+    await clock.advance(0);
+    assert.equal(kube.calls.filter((c) => c === 'replaceConfigMap').length, 1);
+    assert.equal(await metric('rbd_provisioner_ceph_csi_config_syncs_total', { result: 'failed' }), 1);
+    await shutdown();
+  });
+
   test('a map that is not a JSON list is not touched (Warning event on it)', async () => {
     const { kube, clock, map, shutdown } = setup();
     kube.putConfigMap(NS, { metadata: { name: NAME }, data: { [CONFIG_KEY]: '{not json' } });
