@@ -30,6 +30,8 @@ export interface Config {
   identity: string;
   /** "" disables the HTTP server. */
   httpAddress: string;
+  /** --ceph-csi-config: ceph-csi's config map whose entries for our clusterIDs we keep; undefined (default): off. */
+  cephCsiConfig: { namespace: string; name: string } | undefined;
   logLevel: LogLevel;
   logFormat: LogFormat;
   help: boolean;
@@ -87,6 +89,10 @@ const FLAGS = {
   'leader-election-renew-deadline': { kind: 'duration', default: 10 * SECOND, meaning: 'the leader gives up (and stops all work) when it cannot renew for this long' },
   'leader-election-retry-period': { kind: 'duration', default: 2 * SECOND, meaning: 'interval between acquire/renew attempts' },
   identity: { kind: 'string', default: derived('env POD_NAME, else hostname + "_" + random'), meaning: 'lease holder identity' },
+  'ceph-csi-config': {
+    kind: 'string', default: '',
+    meaning: 'keep the entries our classes\' and PVs\' clusterIDs need in ceph-csi\'s config map <namespace>/<name> (e.g. ceph-csi-rbd/ceph-csi-config); "" leaves it alone',
+  },
   'http-address': { kind: 'string', default: ':8080', meaning: 'address for /healthz /readyz /metrics ("" disables)' },
   'log-level': { kind: 'enum', default: 'info', allowed: LOG_LEVELS, meaning: 'log level' },
   'log-format': { kind: 'enum', default: 'json', allowed: LOG_FORMATS, meaning: 'log format' },
@@ -111,7 +117,7 @@ function defaultText(spec: FlagSpec): string {
 }
 
 export function helpText(): string {
-  const lines = ['Usage: rbd-provisioner [flags]', '', 'Flags (each also read from the environment variable shown; a flag wins):'];
+  const lines = ['Usage: rbd-provisioner [flags]', '       rbd-provisioner cluster-id --monitors=<list> [--rados-namespace=<ns>]   (see cluster-id --help)', '', 'Flags (each also read from the environment variable shown; a flag wins):'];
   for (const flag of FLAG_NAMES) {
     const spec: FlagSpec = FLAGS[flag];
     const value = spec.kind === 'bool' ? '' : spec.kind === 'enum' ? `=<${spec.allowed.join('|')}>` : `=<${spec.kind}>`;
@@ -324,6 +330,15 @@ export function parseConfig(
   const httpAddress = read.string('http-address').trim();
   read.check('http-address', httpAddress === '' || parseHttpAddress(httpAddress) !== undefined, 'must be "host:port", ":port", "[ipv6]:port" or "" to disable');
 
+  const cephCsiConfigText = read.string('ceph-csi-config').trim();
+  let cephCsiConfig: Config['cephCsiConfig'];
+  if (cephCsiConfigText !== '') {
+    const [csiNamespace = '', csiName = '', ...rest] = cephCsiConfigText.split('/');
+    read.check('ceph-csi-config', rest.length === 0 && isKubeName(DNS_LABEL, csiNamespace) && isKubeName(DNS_SUBDOMAIN, csiName),
+      'must be <namespace>/<name> of a ConfigMap (e.g. ceph-csi-rbd/ceph-csi-config), or "" for off');
+    cephCsiConfig = { namespace: csiNamespace, name: csiName };
+  }
+
   return {
     provisionerName,
     kubeconfig,
@@ -344,6 +359,7 @@ export function parseConfig(
     leaderElectionRetryPeriodMs: retryPeriod,
     identity,
     httpAddress,
+    cephCsiConfig,
     logLevel: read.choice('log-level'),
     logFormat: read.choice('log-format'),
     help: read.bool('help'),

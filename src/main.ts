@@ -14,6 +14,9 @@ import { isEntryPoint } from './entry.js';
 import { kubeSecretReader } from './rbd/secrets.js';
 import { NodeSecrets } from './rbd/node-secret.js';
 import { CEPH_CLIENTS_ANNOTATION, CephClientRecord, RbdFencer } from './rbd/fencing.js';
+// ceph-csi's config map (--ceph-csi-config) and the cluster-id subcommand
+import { clusterIdCommand } from './cli/cluster-id.js';
+import { rbdClusterEntries } from './rbd/cluster-entries.js';
 
 /** What a test entry point may change in the wiring (fault injection); production passes nothing. */
 export interface MainHooks {
@@ -21,6 +24,10 @@ export interface MainHooks {
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHooks = {}): Promise<number> {
+  // Subcommands: the first argument, when it is not a flag. Only one so far.
+  if (argv[0] === 'cluster-id') {
+    return clusterIdCommand(argv.slice(1), { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) });
+  }
   let config;
   try {
     config = parseConfig(argv, env);
@@ -85,6 +92,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
   const controller = createController({
     config, kube, provisioner, logger, metrics,
     fencing: { fencer, holderDataAnnotation: CEPH_CLIENTS_ANNOTATION },
+    // ceph-csi's config map (--ceph-csi-config): the RBD side says which entry a class or PV needs.
+    ...(config.cephCsiConfig === undefined ? {} : { clusterEntries: rbdClusterEntries }),
     onLeading: (leading) => {
       if (leading) return;
       // A successor may blocklist these clients: leading again later must start with new ones (new addresses).
@@ -114,7 +123,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
       logger,
     });
 
-  logger.info('starting', { identity: config.identity, leaderElect: config.leaderElect, attacher: config.attacher, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
+  logger.info('starting', { identity: config.identity, leaderElect: config.leaderElect, attacher: config.attacher, cephCsiConfig: config.cephCsiConfig === undefined ? '' : `${config.cephCsiConfig.namespace}/${config.cephCsiConfig.name}`, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
   await controller.run(shutdown.signal);
   await http?.close();
   await connections.close();

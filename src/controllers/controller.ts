@@ -7,6 +7,8 @@ import type { KubeFacade, ResourceKind, ResourceTypes } from '../kube/client.js'
 import { type EventRecorder, createEventRecorder } from '../kube/events.js';
 import { Informer, type ListWatchSource, type RestartReason } from '../kube/informer.js';
 import { createAttachLoop } from './attach/loop.js';
+import type { ClusterEntries } from './csiconfig/decisions.js';
+import { createCsiConfigLoop } from './csiconfig/loop.js';
 import type { Fencing } from './fencing.js';
 import type { Metrics } from './metrics.js';
 import { createProvisionLoop } from './provision/loop.js';
@@ -16,7 +18,7 @@ import { type Controller, type RunnerConfig, type RunnerTuning, createRunner } f
 
 export type { Controller, RunOutcome } from './runner.js';
 
-export type ControllerConfig = RunnerConfig & Pick<Config, 'provisionerName' | 'workers' | 'resyncPeriodMs'> & Partial<Pick<Config, 'attacher'>>;
+export type ControllerConfig = RunnerConfig & Pick<Config, 'provisionerName' | 'workers' | 'resyncPeriodMs'> & Partial<Pick<Config, 'attacher' | 'cephCsiConfig'>>;
 
 export interface ControllerTuning extends ReconcilerTuning, RunnerTuning {
   orphanScanPeriodMs: number;
@@ -38,6 +40,8 @@ export interface ControllerDeps {
   fencing?: Fencing;
   /** Passed to the runner: told when leading starts and stops. */
   onLeading?: (leading: boolean) => void;
+  /** With config.cephCsiConfig: which ceph-csi entry a class or PV needs (the RBD side implements it). */
+  clusterEntries?: ClusterEntries;
 }
 
 function sourceFor<K extends ResourceKind>(kube: KubeFacade, kind: K): ListWatchSource<ResourceTypes[K]> {
@@ -120,8 +124,23 @@ export function createController(deps: ControllerDeps): Controller {
     logger,
     clock,
   });
+  // ceph-csi's config map: only when asked for (it writes into another component's configuration).
+  const csiConfig = config.cephCsiConfig === undefined || deps.clusterEntries === undefined ? undefined : createCsiConfigLoop({
+    provisionerName: config.provisionerName,
+    target: config.cephCsiConfig,
+    classes,
+    volumes,
+    entries: deps.clusterEntries,
+    kube,
+    events,
+    metrics,
+    logger,
+    clock,
+    resyncPeriodMs: config.resyncPeriodMs,
+  });
+  const loops = [provision, ...(attach === undefined ? [] : [attach]), ...(csiConfig === undefined ? [] : [csiConfig])];
   controller = createRunner({
-    config, kube, informers, loops: attach === undefined ? [provision] : [provision, attach], events, logger, metrics, clock, tuning,
+    config, kube, informers, loops, events, logger, metrics, clock, tuning,
     ...(deps.fencing === undefined ? {} : { fencing: deps.fencing }),
     ...(deps.onLeading === undefined ? {} : { onLeading: deps.onLeading }),
   });

@@ -14,6 +14,14 @@ export interface Metrics {
   /** VolumeAttachments of our PVs released from the attacher finalizer on deletion, by result. */
   detachTotal: Counter<'result'>;
   detachDuration: Histogram<'result'>;
+  // ---- ceph-csi's config map (--ceph-csi-config) ----
+  /** Runs of the ceph-csi config loop by result (unchanged, created, updated, conflict, unreadable, forbidden, failed, aborted). */
+  cephCsiConfigSyncs: Counter<'result'>;
+  cephCsiConfigSyncDuration: Histogram<'result'>;
+  /** Entries of ceph-csi's config map this provisioner owns (writes and keeps). */
+  cephCsiConfigOwnedEntries: Gauge;
+  /** Classes (or PVs) whose clusterID another writer's entry holds with other contents, as of the last run. */
+  cephCsiConfigConflicts: Gauge;
   queueDepth: Gauge<'loop'>;
   queueInFlight: Gauge<'loop'>;
   queueRetries: Counter<'loop' | 'kind'>;
@@ -102,6 +110,29 @@ export function createMetrics(
       help: 'Duration of marking a VolumeAttachment detached and removing the attacher finalizer.',
       labelNames: ['result'],
       buckets: OPERATION_BUCKETS,
+      registers,
+    }),
+    cephCsiConfigSyncs: new Counter({
+      name: 'rbd_provisioner_ceph_csi_config_syncs_total',
+      help: 'Runs of the ceph-csi config loop by result (unchanged, created, updated, conflict, unreadable, forbidden, failed, aborted).',
+      labelNames: ['result'],
+      registers,
+    }),
+    cephCsiConfigSyncDuration: new Histogram({
+      name: 'rbd_provisioner_ceph_csi_config_sync_duration_seconds',
+      help: 'Duration of a run of the ceph-csi config loop, from reading the config map to writing it back.',
+      labelNames: ['result'],
+      buckets: OPERATION_BUCKETS,
+      registers,
+    }),
+    cephCsiConfigOwnedEntries: new Gauge({
+      name: 'rbd_provisioner_ceph_csi_config_owned_entries',
+      help: 'Entries of ceph-csi\'s config map this provisioner writes and keeps.',
+      registers,
+    }),
+    cephCsiConfigConflicts: new Gauge({
+      name: 'rbd_provisioner_ceph_csi_config_conflicts',
+      help: 'Classes (or PVs) whose clusterID is held in ceph-csi\'s config map by another writer\'s entry with other contents.',
       registers,
     }),
     queueDepth: new Gauge({ name: 'rbd_provisioner_workqueue_depth', help: 'Keys waiting for a worker, by loop.', labelNames: ['loop'], registers }),

@@ -8,6 +8,7 @@ import {
   StorageV1Api,
   Watch,
   type CoreV1Event,
+  type V1ConfigMap,
   type V1Lease,
   type V1PersistentVolume,
   type V1PersistentVolumeClaim,
@@ -71,6 +72,12 @@ export interface KubeFacade {
   createLease(namespace: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease>;
   /** Optimistic concurrency: lease.metadata.resourceVersion must be the one read; 409 otherwise. */
   replaceLease(namespace: string, name: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease>;
+  // ---- ConfigMaps (ceph-csi's config map, --ceph-csi-config) ----
+  /** Live read; undefined when it does not exist. */
+  readConfigMap(namespace: string, name: string, signal?: AbortSignal): Promise<V1ConfigMap | undefined>;
+  createConfigMap(namespace: string, configMap: V1ConfigMap, signal?: AbortSignal): Promise<V1ConfigMap>;
+  /** Optimistic concurrency: configMap.metadata.resourceVersion must be the one read; 409 otherwise. */
+  replaceConfigMap(namespace: string, name: string, configMap: V1ConfigMap, signal?: AbortSignal): Promise<V1ConfigMap>;
   list<K extends ResourceKind>(kind: K, signal?: AbortSignal): Promise<ListResult<ResourceTypes[K]>>;
   /**
    * Streams events from resourceVersion until the server ends the watch (resolves) or it fails (rejects). A
@@ -313,6 +320,12 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
     createLease: (namespace, lease, signal) => call('create lease', signal, (o) => coordination.createNamespacedLease({ namespace, body: lease }, o)),
     replaceLease: (namespace, name, lease, signal) =>
       call('replace lease', signal, (o) => coordination.replaceNamespacedLease({ namespace, name, body: lease }, o)),
+    readConfigMap: (namespace, name, signal) =>
+      orUndefined(call('read ConfigMap', signal, (o) => core.readNamespacedConfigMap({ namespace, name }, o))),
+    createConfigMap: (namespace, configMap, signal) =>
+      call('create ConfigMap', signal, (o) => core.createNamespacedConfigMap({ namespace, body: configMap }, o)),
+    replaceConfigMap: (namespace, name, configMap, signal) =>
+      call('replace ConfigMap', signal, (o) => core.replaceNamespacedConfigMap({ namespace, name, body: configMap }, o)),
     list: (<K extends ResourceKind>(kind: K, signal?: AbortSignal): Promise<ListResult<ResourceTypes[K]>> => {
       const op = `list ${kind}`;
       switch (kind) {

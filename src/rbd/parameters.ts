@@ -59,7 +59,7 @@ export interface SecretRef {
 export interface ClassParameters {
   /** Monitor addresses for librados `mon_host`, comma-separated, as validated. */
   readonly monitors: string;
-  /** ceph-csi clusterID: the class's, else derived from the monitors (see deriveClusterID). */
+  /** ceph-csi clusterID: the class's, else derived from the monitors and RADOS namespace (see deriveClusterID). */
   readonly clusterID: string;
   /** Ceph client id (without `client.`) that creates and removes images. */
   readonly adminId: string;
@@ -168,12 +168,40 @@ export function inTreeMonitorList(monitors: string): string[] {
 }
 
 /**
- * A stable clusterID for classes that name none: the same monitors (in any order) give the same id, at most 36
- * characters as ceph-csi requires. Users of ceph-csi's node plugin add this id to its config map, or set clusterID.
+ * A stable clusterID for classes that name none: the same monitors (in any order) and RADOS namespace give the same
+ * id, at most 36 characters as ceph-csi requires. ceph-csi's config map holds one radosNamespace per clusterID, so a
+ * non-empty namespace is part of the id: two classes on the same monitors and different namespaces get two entries.
+ * The default namespace ("") gives exactly the id of the monitors alone, what every PV made before namespaces counted
+ * carries. Computed offline (no Ceph connection), so `rbd-provisioner cluster-id` tells it before any claim.
  */
-export function deriveClusterID(entries: readonly MonitorEntry[]): string {
-  const canonical = entries.map((entry) => entry.address).sort().join(',');
+export function deriveClusterID(entries: readonly MonitorEntry[], radosNamespace = ''): string {
+  const monitors = entries.map((entry) => entry.address).sort().join(',');
+  // A monitor address never holds a NUL, so no monitors/namespace pair can hash like another.
+  const canonical = radosNamespace === '' ? monitors : `${monitors}\u0000radosNamespace=${radosNamespace}`;
   return `rbd-${createHash('sha256').update(canonical).digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * The clusterID a class gets: `clusterID` when given, else deriveClusterID. For the `cluster-id` subcommand, which
+ * must print exactly what parseClassParameters would: both call this. Throws ParameterError for a bad value.
+ */
+export function classClusterID(monitors: string, radosNamespace: string, clusterID?: string): string {
+  let entries: MonitorEntry[];
+  try {
+    entries = parseMonitors(monitors);
+  } catch (error) {
+    throw new ParameterError('monitors', (error as Error).message, MONITORS_ALLOWED);
+  }
+  if (radosNamespace !== '') {
+    const problem = nameProblem(NAME_RULES.radosNamespace, radosNamespace);
+    if (problem) throw new ParameterError('radosNamespace', problem, NAME_RULES.radosNamespace.allowed);
+  }
+  if (clusterID !== undefined) {
+    const problem = nameProblem(NAME_RULES.clusterID, clusterID);
+    if (problem) throw new ParameterError('clusterID', problem, NAME_RULES.clusterID.allowed);
+    return clusterID;
+  }
+  return deriveClusterID(entries, radosNamespace);
 }
 
 // ---- parsing ----------------------------------------------------------------------------------------------------
@@ -228,7 +256,7 @@ const WHEN_ABSENT: Record<Exclude<Key, EmptyIsAValue | 'monitors' | 'adminSecret
   userSecretNamespace: "the claim's namespace",
   imageFormat: 'format 2',
   fsType: `the default "${DEFAULTS.fsType}"`,
-  clusterID: 'an id derived from the monitors',
+  clusterID: 'an id derived from the monitors and radosNamespace',
   objectSize: 'the default 4MiB',
   stripeUnit: 'no striping',
   stripeCount: 'no striping',
@@ -296,7 +324,7 @@ export function parseClassParameters(params: Record<string, string> | undefined)
   const pool = name('pool', NAME_RULES.pool, DEFAULTS.pool);
   const dataPool = optionalName('dataPool', NAME_RULES.pool);
   const radosNamespace = optionalName('radosNamespace', NAME_RULES.radosNamespace) ?? '';
-  const clusterID = optionalName('clusterID', NAME_RULES.clusterID) ?? deriveClusterID(monitorEntries);
+  const clusterID = optionalName('clusterID', NAME_RULES.clusterID) ?? deriveClusterID(monitorEntries, radosNamespace);
 
   // image layout
   const imageFormat = given('imageFormat', '2');

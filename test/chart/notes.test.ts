@@ -75,4 +75,15 @@ describe('NOTES.txt', () => {
     assert.doesNotMatch(notes, /is not created by this release/);
     assert.match(notes, /waits for a consumer/);
   });
+
+  test('tells how to learn a class\'s clusterID for ceph-csi\'s config map, or where the controller keeps it', async () => {
+    const off = await notesFor({ storageClasses: [{ name: 'gold', create: true, parameters: { monitors: '10.0.0.1:6789', pool: 'p' }, secrets: { admin: { name: 'a' } } }] });
+    assert.match(off, /node dist\/src\/main\.js cluster-id --monitors="10\.0\.0\.1:6789" --entry/);
+    assert.match(off, /cephCsiConfig\.enabled=true/);
+    const on = await notesFor({ cephCsiConfig: { enabled: true, namespace: 'ceph-csi-rbd', name: 'ceph-csi-config' } });
+    assert.match(on, /keeps the entries of this release's clusterIDs in the\nconfig map ceph-csi-rbd\/ceph-csi-config/);
+    assert.match(on, /kubectl get configmap ceph-csi-config -n ceph-csi-rbd -o jsonpath='\{\.data\.config\\\.json\}'/);
+    assert.doesNotMatch(on, /cluster-id --monitors/);
+  });
 });
+

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type {
+  V1CSIDriver,
   V1ClusterRole,
   V1Container,
   V1Deployment,
@@ -129,6 +130,7 @@ describe('the controller container', () => {
         leaderElectionRetryPeriodMs: 2_000,
         identity: 'rel-rbd-provisioner-7d9f-abcde',
         httpAddress: ':8080',
+        cephCsiConfig: undefined,
         logLevel: 'info',
         logFormat: 'json',
         help: false,
@@ -407,5 +409,44 @@ describe('StorageClasses and Secrets', () => {
     assert.equal(monitor.metadata.labels?.['release'], 'prom');
     assert.deepEqual(monitor.spec.endpoints, [{ port: 'http-metrics', path: '/metrics', interval: '15s' }]);
     assert.ok(onlyOfKind<V1Service>(on, 'Service').spec?.ports?.some((p) => p.name === 'http-metrics'));
+  });
+});
+
+// ---- ceph-csi's node plugin: its config map (cephCsiConfig) and its CSIDriver (csiDriver) ----
+describe('ceph-csi\'s config map and CSIDriver', () => {
+  const csiConfigRoles = (manifests: readonly Manifest[]): V1Role[] =>
+    ofKind<V1Role>(manifests, 'Role').filter((role) => rulesGrant(role.rules, 'configmaps').length > 0);
+
+  test('off by default: no flag, no access to any ConfigMap, no CSIDriver', async () => {
+    const manifests = await render({}, CONTROLLER_ONLY);
+    assert.equal(parsedConfig(manifests).cephCsiConfig, undefined);
+    assert.deepEqual(csiConfigRoles(manifests), []);
+    assert.deepEqual(rulesGrant(onlyOfKind<V1ClusterRole>(manifests, 'ClusterRole').rules, 'configmaps'), []);
+    assert.deepEqual(ofKind(manifests, 'CSIDriver'), []);
+  });
+
+  test('on: the flag names the map, and a Role in its namespace grants get/update/patch on it by name, plus create', async () => {
+    for (const [namespace, expected] of [['', RELEASE_NAMESPACE], ['ceph-csi-rbd', 'ceph-csi-rbd']] as const) {
+      const manifests = await render({ cephCsiConfig: { enabled: true, namespace, name: 'ceph-csi-config' } }, CONTROLLER_ONLY);
+      assert.deepEqual(parsedConfig(manifests).cephCsiConfig, { namespace: expected, name: 'ceph-csi-config' });
+      const [role, ...others] = csiConfigRoles(manifests);
+      assert.deepEqual(others, []);
+      assert.equal(role?.metadata?.namespace, expected);
+      assert.deepEqual(role?.rules, [
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: ['ceph-csi-config'], verbs: ['get', 'update', 'patch'] },
+      ]);
+      const binding = ofKind<V1RoleBinding>(manifests, 'RoleBinding').find((b) => b.roleRef.name === role?.metadata?.name);
+      assert.equal(binding?.metadata?.namespace, expected);
+      assert.deepEqual(binding?.subjects, [{ kind: 'ServiceAccount', name: 'rel-rbd-provisioner', namespace: RELEASE_NAMESPACE }]);
+    }
+  });
+
+  test('csiDriver.create: the CSIDriver exactly as ceph-csi ships it', async () => {
+    const manifests = await render({ csiDriver: { create: true, name: 'rbd.csi.ceph.com' } }, CONTROLLER_ONLY);
+    const driver = onlyOfKind<V1CSIDriver>(manifests, 'CSIDriver');
+    assert.equal(driver.apiVersion, 'storage.k8s.io/v1');
+    assert.equal(driver.metadata?.name, 'rbd.csi.ceph.com');
+    assert.deepEqual(driver.spec, { attachRequired: true, podInfoOnMount: true, fsGroupPolicy: 'File', seLinuxMount: true });
   });
 });

@@ -32,6 +32,17 @@ const CASES: Case[] = [
     values: { log: { level: 'info', format: 'xml' } },
     expected: ['- log.format: log.format must be one of the following: "json", "text"'],
   },
+  {
+    name: 'cephCsiConfig.namespace not a namespace name',
+    values: { cephCsiConfig: { enabled: true, namespace: 'Ceph_CSI', name: 'ceph-csi-config' } },
+    expected: ['- cephCsiConfig.namespace: Does not match pattern'],
+  },
+  {
+    name: 'cephCsiConfig.name empty',
+    values: { cephCsiConfig: { enabled: true, namespace: '', name: '' } },
+    expected: ['- cephCsiConfig.name:'],
+  },
+  { name: 'csiDriver.create not a boolean', values: { csiDriver: { create: 'yes', name: 'rbd.csi.ceph.com' } }, expected: ['- csiDriver.create: Invalid type'] },
   { name: 'replicaCount 0', values: { replicaCount: 0 }, expected: ['- replicaCount: Must be greater than or equal to 1'] },
   {
     name: 'image.pullPolicy unknown',
@@ -135,6 +146,7 @@ describe('values that are accepted', () => {
     { name: 'a null parameter (drops a key)', values: withClass({ parameters: { pool: 'kube', fsType: null } }) },
     { name: 'a parent chart\'s global values', values: { global: { imageRegistry: 'x' } } },
     { name: 'no StorageClasses at all', values: { storageClasses: [] } },
+    { name: 'ceph-csi\'s config map kept and the CSIDriver created', values: { cephCsiConfig: { enabled: true, namespace: 'ceph-csi-rbd', name: 'ceph-csi-config' }, csiDriver: { create: true, name: 'rbd.csi.ceph.com' } } },
   ];
   for (const { name, values } of ACCEPTED) {
     test(name, async () => {

@@ -37,6 +37,7 @@ describe('parseConfig', () => {
       leaderElectionRetryPeriodMs: 2_000,
       identity: 'node-1_abcd1234',
       httpAddress: ':8080',
+      cephCsiConfig: undefined,
       logLevel: 'info',
       logFormat: 'json',
       help: false,
@@ -183,5 +184,18 @@ describe('--attacher', () => {
     assert.equal(parseConfig(['--attacher'], { RBD_PROVISIONER_ATTACHER: 'false' }, fixed).attacher, true);
     assert.match(parseError(['--attacher=maybe']).message, /^--attacher: must be true or false, got "maybe"$/);
     assert.match(helpText(), /--attacher\n.*VolumeAttachments.*\n\s+env RBD_PROVISIONER_ATTACHER; default: true/);
+  });
+});
+
+describe('--ceph-csi-config', () => {
+  test('off by default; <namespace>/<name> by flag or RBD_PROVISIONER_CEPH_CSI_CONFIG; anything else names the flag', () => {
+    assert.equal(parseConfig([], {}, fixed).cephCsiConfig, undefined);
+    assert.equal(parseConfig(['--ceph-csi-config='], {}, fixed).cephCsiConfig, undefined);
+    assert.deepEqual(parseConfig(['--ceph-csi-config=ceph-csi-rbd/ceph-csi-config'], {}, fixed).cephCsiConfig, { namespace: 'ceph-csi-rbd', name: 'ceph-csi-config' });
+    assert.deepEqual(parseConfig([], { RBD_PROVISIONER_CEPH_CSI_CONFIG: 'csi/cfg.v1' }, fixed).cephCsiConfig, { namespace: 'csi', name: 'cfg.v1' });
+    for (const bad of ['ceph-csi-config', 'a/b/c', '/name', 'ns/', 'Bad_NS/x', 'ns/Bad_Name']) {
+      assert.match(parseError([`--ceph-csi-config=${bad}`]).message, /^--ceph-csi-config: must be <namespace>\/<name> of a ConfigMap/, bad);
+    }
+    assert.match(helpText(), /--ceph-csi-config=<string>\n.*ceph-csi's config map.*\n\s+env RBD_PROVISIONER_CEPH_CSI_CONFIG; default: \n/);
   });
 });

@@ -1,6 +1,7 @@
 // Fakes for the controller's unit tests: a fake clock, an in-memory API facade and a scripted provisioner.
 import type {
   CoreV1Event,
+  V1ConfigMap,
   V1Lease,
   V1ObjectMeta,
   V1PersistentVolume,
@@ -164,6 +165,8 @@ export class FakeKube implements KubeFacade {
   /** Every VolumeAttachment patch: status (merge patch) or object (JSON patch). */
   readonly attachmentPatches: { name: string; subresource: 'status' | ''; patch: unknown }[] = [];
   readonly leases = new Map<string, V1Lease>();
+  /** namespace/name -> ConfigMap. */
+  readonly configMaps = new Map<string, V1ConfigMap>();
   /** namespace/name -> data (base64 values). */
   readonly secrets = new Map<string, Record<string, string>>();
   /** namespace/name -> labels, annotations and resourceVersion of the Secrets above (when written through the facade). */
@@ -241,6 +244,22 @@ export class FakeKube implements KubeFacade {
     const existed = this.classes.has(stored.metadata.name ?? '');
     this.classes.set(stored.metadata.name ?? '', stored);
     this.emit('storageClasses', existed ? 'MODIFIED' : 'ADDED', stored);
+  }
+
+  /** Deletes a StorageClass (classes hold no finalizers). */
+  removeClass(name: string): void {
+    const stored = this.classes.get(name);
+    if (stored === undefined) return;
+    this.classes.delete(name);
+    this.emit('storageClasses', 'DELETED', stored);
+  }
+
+  /** Deletes a PV at once, as an admin removing it after its finalizers are gone. */
+  removeVolume(name: string): void {
+    const stored = this.volumes.get(name);
+    if (stored === undefined) return;
+    this.volumes.delete(name);
+    this.emit('volumes', 'DELETED', stored);
   }
 
   /** Creates or replaces a VolumeAttachment, as the attach-detach controller would. */
@@ -453,6 +472,40 @@ export class FakeKube implements KubeFacade {
     stored.metadata = { ...stored.metadata, resourceVersion: this.nextVersion() };
     this.leases.set(key, stored);
     return clone(stored);
+  }
+
+  async readConfigMap(namespace: string, name: string, signal?: AbortSignal): Promise<V1ConfigMap | undefined> {
+    await this.enter('readConfigMap', signal);
+    return clone(this.configMaps.get(`${namespace}/${name}`));
+  }
+
+  async createConfigMap(namespace: string, configMap: V1ConfigMap, signal?: AbortSignal): Promise<V1ConfigMap> {
+    await this.enter('createConfigMap', signal);
+    const key = `${namespace}/${configMap.metadata?.name}`;
+    if (this.configMaps.has(key)) throw apiError(409, 'AlreadyExists', 'configmap exists');
+    const stored = clone(configMap);
+    stored.metadata = { ...stored.metadata, namespace, resourceVersion: this.nextVersion() };
+    this.configMaps.set(key, stored);
+    return clone(stored);
+  }
+
+  async replaceConfigMap(namespace: string, name: string, configMap: V1ConfigMap, signal?: AbortSignal): Promise<V1ConfigMap> {
+    await this.enter('replaceConfigMap', signal);
+    const key = `${namespace}/${name}`;
+    const current = this.configMaps.get(key);
+    if (current === undefined) throw apiError(404, 'NotFound', 'configmap not found');
+    if (current.metadata?.resourceVersion !== configMap.metadata?.resourceVersion) throw apiError(409, 'Conflict', 'the object has been modified');
+    const stored = clone(configMap);
+    stored.metadata = { ...stored.metadata, resourceVersion: this.nextVersion() };
+    this.configMaps.set(key, stored);
+    return clone(stored);
+  }
+
+  /** Writes a ConfigMap as another writer would (a new resourceVersion). */
+  putConfigMap(namespace: string, configMap: V1ConfigMap): void {
+    const stored = clone(configMap);
+    stored.metadata = { ...stored.metadata, namespace, resourceVersion: this.nextVersion() };
+    this.configMaps.set(`${namespace}/${configMap.metadata?.name}`, stored);
   }
 
   async list<K extends ResourceKind>(kind: K, signal?: AbortSignal): Promise<ListResult<ResourceTypes[K]>> {

@@ -139,3 +139,9 @@ their Secrets are read all the same.
 {{- end }}
 {{- toYaml (dict "read" $read "managed" $managed) }}
 {{- end }}
+
+{{/* ---- ceph-csi's config map (cephCsiConfig) ---- */}}
+{{/* Namespace of ceph-csi's config map: cephCsiConfig.namespace, else the release namespace. */}}
+{{- define "rbd-provisioner.cephCsiConfigNamespace" -}}
+{{- .Values.cephCsiConfig.namespace | default .Release.Namespace -}}
+{{- end }}

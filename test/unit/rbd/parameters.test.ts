@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { featureBits } from '../../../src/ceph/features.js';
 import { parseMonitors } from '../../../src/ceph/monitors.js';
 import {
-  type ClassParameters, deriveClusterID, inTreeMonitorList, KNOWN_PARAMETER_KEYS, ParameterError,
+  type ClassParameters, classClusterID, deriveClusterID, inTreeMonitorList, KNOWN_PARAMETER_KEYS, ParameterError,
   parseClassParameters,
 } from '../../../src/rbd/parameters.js';
 
@@ -382,6 +382,31 @@ describe('clusterID', () => {
     assert.notEqual(parse({ monitors: 'mon-a' }).clusterID, parse({ monitors: 'mon-c' }).clusterID);
   });
   test('an explicit clusterID wins', () => assert.equal(parse({ clusterID: 'rook-ceph' }).clusterID, 'rook-ceph'));
+  test('without a RADOS namespace the id is the one PVs made before namespaces counted carry (monitors only)', () => {
+    // Pinned: a PV's clusterID must keep matching the config map entry kept for its class.
+    assert.equal(deriveClusterID(parseMonitors('10.0.0.1:6789')), 'rbd-b16fbfe990ab77ce455f38b21c4d87bc');
+    assert.equal(parse({ radosNamespace: '' }).clusterID, deriveClusterID(parseMonitors('10.0.0.1:6789')));
+    assert.equal(parse().clusterID, 'rbd-b16fbfe990ab77ce455f38b21c4d87bc');
+  });
+  test('a RADOS namespace is part of the derived id: one ceph-csi entry (one radosNamespace) per class', () => {
+    const none = parse().clusterID;
+    const a = parse({ radosNamespace: 'team-a' }).clusterID;
+    const b = parse({ radosNamespace: 'team-b' }).clusterID;
+    assert.equal(new Set([none, a, b]).size, 3);
+    assert.match(a, /^rbd-[0-9a-f]{32}$/);
+    assert.equal(parse({ radosNamespace: 'team-a', monitors: '10.0.0.1:6789' }).clusterID, a);
+    assert.equal(parse({ radosNamespace: 'team-a', clusterID: 'mine' }).clusterID, 'mine');
+  });
+  test('classClusterID gives exactly what the class gets, and names the bad parameter', () => {
+    const cases: Record<string, string>[] = [{}, { radosNamespace: 'ns1' }, { monitors: 'mon-b:6789, [v2:mon-a:3300,v1:mon-a:6789]' }, { clusterID: 'c-1' }];
+    for (const extra of cases) {
+      const params = parse(extra);
+      assert.equal(classClusterID(extra['monitors'] ?? BASE.monitors, params.radosNamespace, extra['clusterID']), params.clusterID);
+    }
+    assertParameterError(() => classClusterID('', ''), 'monitors', 'empty', 'comma-separated');
+    assertParameterError(() => classClusterID('10.0.0.1', 'bad/ns'), 'radosNamespace', '', /./);
+    assertParameterError(() => classClusterID('10.0.0.1', '', 'x'.repeat(37)), 'clusterID', 'longer than 36', '1-36');
+  });
 });
 
 describe('imageFeatures', () => {
