@@ -23,15 +23,20 @@ after(async () => {
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-test('crash after the image is created, claim deleted while the controller is down: no image after a resync', async () => {
+/** An orphan: the controller dies right after creating a claim's image, and the claim is deleted while it is down. */
+async function orphanOfACrash(storageClass: string): Promise<string> {
   const faulty = await e2e.startController({ fault: 'crash-after-image-create' });
-  const storageClass = await e2e.createClass(e2e.baseParameters());
   const claim = await e2e.createClaim(storageClass);
   const image = `pvc-${claim.metadata!.uid}`;
   await faulty.exited;
   assert.ok((await e2e.images()).includes(image), 'the image was created before the crash');
   await e2e.core.deleteNamespacedPersistentVolumeClaim({ name: claim.metadata!.name!, namespace: e2e.namespace });
   await e2e.waitGone('claim', () => e2e.readClaim(claim.metadata!.name!));
+  return image;
+}
+
+test('crash after the image is created, claim deleted while the controller is down: no image after a resync', async () => {
+  const image = await orphanOfACrash(await e2e.createClass(e2e.baseParameters()));
 
   const restarted = await e2e.startController({ extraArgs: FAST_RESYNC });
   await e2e.waitGone(`orphaned image ${image}`, async () => (await e2e.images()).includes(image));
@@ -127,13 +132,7 @@ test('a location that cannot be scanned holds up no other: the orphan next door 
   const missingPool = uniqueName('no-such-pool');
   await e2e.createClass({ ...e2e.baseParameters(), pool: missingPool });
   const storageClass = await e2e.createClass(e2e.baseParameters());
-  const faulty = await e2e.startController({ fault: 'crash-after-image-create' });
-  const claim = await e2e.createClaim(storageClass);
-  const image = `pvc-${claim.metadata!.uid}`;
-  await faulty.exited;
-  assert.ok((await e2e.images()).includes(image), 'the image was created before the crash');
-  await e2e.core.deleteNamespacedPersistentVolumeClaim({ name: claim.metadata!.name!, namespace: e2e.namespace });
-  await e2e.waitGone('claim', () => e2e.readClaim(claim.metadata!.name!));
+  const image = await orphanOfACrash(storageClass);
 
   const restarted = await e2e.startController({ extraArgs: FAST_RESYNC });
   await e2e.waitGone(`orphaned image ${image}`, async () => (await e2e.images()).includes(image));

@@ -4,22 +4,9 @@ import { type ControllerConfig, createController } from '../../../src/controller
 import { LeaderLostError } from '../../../src/kube/leader.js';
 import { createMetrics } from '../../../src/controllers/metrics.js';
 import { FakeClock, FakeKube, FakeProvisioner, PROVISIONER, apiError, flush, makeClaim, makeClass, memoryLogger } from '../fakes.js';
+import { testConfig } from './running.js';
 
-function config(overrides: Partial<ControllerConfig> = {}): ControllerConfig {
-  return {
-    provisionerName: PROVISIONER,
-    workers: 4,
-    resyncPeriodMs: 600_000,
-    leaderElect: false,
-    leaderElectionNamespace: 'kube-system',
-    leaderElectionLeaseName: 'rbd-provisioner-ceph-io',
-    leaderElectionLeaseDurationMs: 15_000,
-    leaderElectionRenewDeadlineMs: 10_000,
-    leaderElectionRetryPeriodMs: 2_000,
-    identity: 'replica-a',
-    ...overrides,
-  };
-}
+const config = testConfig;
 
 function setup(kube = new FakeKube(), clock = new FakeClock(), overrides: Partial<ControllerConfig> = {}) {
   const provisioner = new FakeProvisioner();

@@ -1,45 +1,14 @@
 // The attach loop wired as the controller wires it, over the in-memory API server.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type ControllerConfig, createController } from '../../../../src/controllers/controller.js';
-import { createMetrics } from '../../../../src/controllers/metrics.js';
-import { FakeClock, FakeKube, FakeProvisioner, PROVISIONER, apiError, makeAttachment, makeCsiVolume, memoryLogger } from '../../fakes.js';
+import type { ControllerConfig } from '../../../../src/controllers/controller.js';
+import { FakeKube, PROVISIONER, apiError, makeAttachment, makeCsiVolume } from '../../fakes.js';
+import { runController } from '../running.js';
 
 const FINALIZER = 'external-attacher/rbd-csi-ceph-com';
 
 function setup(overrides: Partial<ControllerConfig> = {}) {
-  const kube = new FakeKube();
-  const clock = new FakeClock();
-  const { logger, lines } = memoryLogger('debug');
-  const metrics = createMetrics();
-  const controller = createController({
-    config: {
-      provisionerName: PROVISIONER,
-      workers: 4,
-      resyncPeriodMs: 600_000,
-      leaderElect: false,
-      leaderElectionNamespace: 'kube-system',
-      leaderElectionLeaseName: 'rbd-provisioner-ceph-io',
-      leaderElectionLeaseDurationMs: 15_000,
-      leaderElectionRenewDeadlineMs: 10_000,
-      leaderElectionRetryPeriodMs: 2_000,
-      identity: 'replica-a',
-      ...overrides,
-    },
-    kube, provisioner: new FakeProvisioner(), logger, metrics, clock,
-    tuning: { shutdownGraceMs: 5000, retryBaseDelayMs: 100, retryMaxDelayMs: 1000 },
-  });
-  const stop = new AbortController();
-  const running = controller.run(stop.signal);
-  const metric = async (name: string, labels: Record<string, string> = {}): Promise<number | undefined> =>
-    (await metrics.registry.getMetricsAsJSON())
-      .find((m) => m.name === name)?.values.find((v) => Object.entries(labels).every(([k, w]) => v.labels[k] === w))?.value;
-  const shutdown = async (): Promise<void> => {
-    stop.abort();
-    await clock.advance(0);
-    assert.equal(await running, 'shutdown');
-  };
-  return { kube, clock, controller, lines, metric, metrics, shutdown };
+  return runController({ config: overrides });
 }
 
 describe('attach loop', () => {
@@ -107,23 +76,11 @@ describe('attach loop', () => {
     kube.putVolume(makeCsiVolume('pvc-u1'));
     kube.putAttachment(makeAttachment('va-old', { attached: true }));
     kube.putAttachment(makeAttachment('va-new'));
-    const { clock } = { clock: new FakeClock() };
-    const { logger } = memoryLogger('debug');
-    const controller = createController({
-      config: {
-        provisionerName: PROVISIONER, workers: 2, resyncPeriodMs: 600_000, leaderElect: false, leaderElectionNamespace: 'kube-system',
-        leaderElectionLeaseName: 'l', leaderElectionLeaseDurationMs: 15_000, leaderElectionRenewDeadlineMs: 10_000, leaderElectionRetryPeriodMs: 2_000, identity: 'a',
-      },
-      kube, provisioner: new FakeProvisioner(), logger, metrics: createMetrics(), clock, tuning: { shutdownGraceMs: 1000 },
-    });
-    const stop = new AbortController();
-    const running = controller.run(stop.signal);
+    const { clock, shutdown } = runController({ kube, config: { workers: 2 } });
     await clock.advance(0);
     assert.equal(kube.attachments.get('va-new')?.status?.attached, true);
     assert.deepEqual(kube.attachmentPatches.map((p) => p.name), ['va-new']);
-    stop.abort();
-    await clock.advance(0);
-    await running;
+    await shutdown();
   });
 
   test('a failed status write is a Warning event and is retried with backoff', async () => {

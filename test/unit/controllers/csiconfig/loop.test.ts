@@ -2,10 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { V1PersistentVolume } from '@kubernetes/client-node';
-import { type ControllerConfig, createController } from '../../../../src/controllers/controller.js';
 import { CONFIG_KEY, type ClusterEntries, OWNERSHIP_ANNOTATION } from '../../../../src/controllers/csiconfig/decisions.js';
-import { createMetrics } from '../../../../src/controllers/metrics.js';
-import { FakeClock, FakeKube, FakeProvisioner, PROVISIONER, apiError, makeClass, makeCsiVolume, memoryLogger } from '../../fakes.js';
+import { PROVISIONER, apiError, makeClass, makeCsiVolume } from '../../fakes.js';
+import { runController } from '../running.js';
 
 const NS = 'ceph-csi-rbd';
 const NAME = 'ceph-csi-config';
@@ -33,38 +32,11 @@ function ourVolume(name: string, clusterID: string, monitors: string): V1Persist
 }
 
 function setup(options: { on?: boolean } = {}) {
-  const kube = new FakeKube();
-  const clock = new FakeClock();
-  const { logger, lines } = memoryLogger('debug');
-  const metrics = createMetrics();
-  const config: ControllerConfig = {
-    provisionerName: PROVISIONER,
-    workers: 4,
-    resyncPeriodMs: 600_000,
-    leaderElect: false,
-    leaderElectionNamespace: 'kube-system',
-    leaderElectionLeaseName: 'rbd-provisioner-ceph-io',
-    leaderElectionLeaseDurationMs: 15_000,
-    leaderElectionRenewDeadlineMs: 10_000,
-    leaderElectionRetryPeriodMs: 2_000,
-    identity: 'replica-a',
-    ...(options.on === false ? {} : { cephCsiConfig: { namespace: NS, name: NAME } }),
-  };
-  const controller = createController({
-    config, kube, provisioner: new FakeProvisioner(), logger, metrics, clock,
-    ...(options.on === false ? {} : { clusterEntries: entries }),
-    tuning: { shutdownGraceMs: 5000, retryBaseDelayMs: 100, retryMaxDelayMs: 1000 },
+  const on = options.on !== false;
+  const { kube, clock, lines, metric, shutdown } = runController({
+    config: on ? { cephCsiConfig: { namespace: NS, name: NAME } } : {},
+    deps: on ? { clusterEntries: entries } : {},
   });
-  const stop = new AbortController();
-  const running = controller.run(stop.signal);
-  const metric = async (name: string, labels: Record<string, string> = {}): Promise<number | undefined> =>
-    (await metrics.registry.getMetricsAsJSON())
-      .find((m) => m.name === name)?.values.find((v) => Object.entries(labels).every(([k, w]) => v.labels[k] === w))?.value;
-  const shutdown = async (): Promise<void> => {
-    stop.abort();
-    await clock.advance(0);
-    assert.equal(await running, 'shutdown');
-  };
   const map = () => kube.configMaps.get(`${NS}/${NAME}`);
   const list = () => JSON.parse(map()?.data?.[CONFIG_KEY] ?? '[]') as Array<Record<string, unknown>>;
   const owned = () => JSON.parse(map()?.metadata?.annotations?.[OWNERSHIP_ANNOTATION] ?? '{}') as Record<string, string[]>;
