@@ -479,6 +479,9 @@ case $cmd in
     mapfile -d '' apiserver_argv <"/proc/$pid/cmdline"
     kill -KILL -- "-$pid"
     while owned_pid kube-apiserver >/dev/null; do sleep 0.1; done
+    # The leader thread can be a zombie while the others still hold the listening socket: wait until the port is free.
+    deadline=$((SECONDS + 30))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$apiserver_port") 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
     started=$SECONDS
     launch kube-apiserver "${apiserver_argv[@]}"
     wait_until kube-apiserver 120 kube-apiserver https_ok "https://127.0.0.1:$apiserver_port/readyz"
