@@ -94,6 +94,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
     fencing: { fencer, holderDataAnnotation: CEPH_CLIENTS_ANNOTATION },
     // ceph-csi's config map (--ceph-csi-config): the RBD side says which entry a class or PV needs.
     ...(config.cephCsiConfig === undefined ? {} : { clusterEntries: rbdClusterEntries }),
+    // At every attach: the managed node Secret a PV names catches up with a key rotated in its source Secret.
+    nodeAccess: { prepare: (volume, signal) => nodeSecrets.refreshFor(volume, signal) },
     onLeading: (leading) => {
       if (leading) return;
       // A successor may blocklist these clients: leading again later must start with new ones (new addresses).

@@ -6,7 +6,7 @@ import { type Clock, realClock } from '../kube/clock.js';
 import type { KubeFacade, ResourceKind, ResourceTypes } from '../kube/client.js';
 import { type EventRecorder, createEventRecorder } from '../kube/events.js';
 import { Informer, type ListWatchSource, type RestartReason } from '../kube/informer.js';
-import { createAttachLoop } from './attach/loop.js';
+import { type NodeAccess, createAttachLoop } from './attach/loop.js';
 import type { ClusterEntries } from './csiconfig/decisions.js';
 import { createCsiConfigLoop } from './csiconfig/loop.js';
 import type { Fencing } from './fencing.js';
@@ -42,6 +42,8 @@ export interface ControllerDeps {
   onLeading?: (leading: boolean) => void;
   /** With config.cephCsiConfig: which ceph-csi entry a class or PV needs (the RBD side implements it). */
   clusterEntries?: ClusterEntries;
+  /** Passed to the attach loop: what the node needs before it stages a volume (the RBD side implements it). */
+  nodeAccess?: NodeAccess;
 }
 
 function sourceFor<K extends ResourceKind>(kube: KubeFacade, kind: K): ListWatchSource<ResourceTypes[K]> {
@@ -123,6 +125,7 @@ export function createController(deps: ControllerDeps): Controller {
     metrics,
     logger,
     clock,
+    ...(deps.nodeAccess === undefined ? {} : { nodeAccess: deps.nodeAccess }),
   });
   // ceph-csi's config map: only when asked for (it writes into another component's configuration).
   const csiConfig = config.cephCsiConfig === undefined || deps.clusterEntries === undefined ? undefined : createCsiConfigLoop({

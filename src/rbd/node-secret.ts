@@ -12,7 +12,7 @@
 // controller's API facade. The key lives only in Secrets and in memory: no message, log line, event or PV carries it.
 
 import { createHash } from 'node:crypto';
-import type { V1PersistentVolumeClaim, V1Secret } from '@kubernetes/client-node';
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1Secret } from '@kubernetes/client-node';
 import { CEPHX_KEY_ALLOWED, cephxKeyProblem } from '../ceph/index.js';
 import { isAlreadyExists, isConflict, KubeApiError, type KubeFacade } from '../kube/client.js';
 import { DNS_SUBDOMAIN, isKubeName } from '../kube/names.js';
@@ -225,6 +225,28 @@ export class NodeSecrets {
     });
     if (decision.kind === 'managed') await this.keep(decision.secret, source, signal);
     return decision.ref;
+  }
+
+  /**
+   * Brings the managed copy a PV names up to date with its source Secret (a key rotated since the PV was made), so
+   * the node stages the volume with the current key. A PV that names a user Secret directly, or a copy that is not
+   * ours or that is gone, is left as it is: there is nothing this could copy from. Throws NodeSecretError.
+   */
+  async refreshFor(volume: V1PersistentVolume, signal: AbortSignal): Promise<void> {
+    const ref = volume.spec?.csi?.nodeStageSecretRef;
+    if (!ref?.name || ref.namespace !== this.options.namespace || !ref.name.startsWith(NAME_PREFIX)) return;
+    const copy = await this.options.kube.readSecret(ref.namespace, ref.name, signal);
+    const annotations = copy?.metadata?.annotations ?? {};
+    const [sourceNamespace, sourceName, extra] = (annotations[NODE_SECRET_ANNOTATIONS.source] ?? '').split('/');
+    const userId = annotations[NODE_SECRET_ANNOTATIONS.user];
+    if (annotations[NODE_SECRET_ANNOTATIONS.provisioner] !== this.options.provisionerName || !sourceNamespace || !sourceName || extra !== undefined || !userId) return;
+    const source = { namespace: sourceNamespace, name: sourceName };
+    const data = await this.options.kube.readSecretData(source.namespace, source.name, signal);
+    const decision = decideNodeSecret({
+      source, userId, data: data === undefined ? undefined : decode(data),
+      provisionerName: this.options.provisionerName, namespace: this.options.namespace,
+    });
+    if (decision.kind === 'managed' && decision.ref.name === ref.name) await this.keep(decision.secret, source, signal);
   }
 
   /** Creates the managed Secret, or replaces it when its key (or provenance) differs. */

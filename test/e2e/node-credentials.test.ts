@@ -2,6 +2,7 @@
 // the Secret each PV names in nodeStageSecretRef, read by ceph-csi's documented rules (test/support/ceph-csi.ts),
 // opens the PV's image read-write as that user; with a legacy Secret (`key` only) and with a ceph-csi-format one. A
 // missing user Secret fails the claim at provision time, with an event that says how to fix it, and leaves no image.
+// A key rotated later reaches the managed copy at the next attach.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -10,6 +11,7 @@ import { Cluster, PermissionDenied } from '../../src/ceph/index.js';
 import { cephCsiNodeCredentials, decodeSecretData } from '../support/ceph-csi.js';
 import type { ControllerProcess } from '../support/controller.js';
 import { setupE2e, type E2e } from '../support/e2e.js';
+import { ignoreNotFound, waitFor } from '../support/kube.js';
 
 let e2e: E2e;
 let controller: ControllerProcess;
@@ -124,6 +126,46 @@ describe('node credentials', () => {
     const image = `pvc-${claim.metadata!.uid}`;
     assert.ok(!(await e2e.images()).includes(image), 'no image');
     assert.ok(!(await e2e.pool.listTrash()).some((entry) => entry.name === image), 'nothing in the trash');
+  });
+
+  // A key rotated in Ceph and in the legacy Secret reaches the managed copy at the next attach, right before the node
+  // stages the volume: the PV made with the old key still mounts. (A user of its own: rotating nodeUser's key would
+  // change what the other tests check.)
+  test('a key rotated since the PV was made reaches the managed copy at the next attach', async () => {
+    const user = `${nodeUser}-rot`;
+    const caps = ['mon', 'profile rbd', 'osd', `profile rbd pool=${e2e.poolName}`];
+    const attachment = `csi-rotate-${randomBytes(4).toString('hex')}`;
+    try {
+      await e2e.ceph.ceph(['auth', 'get-or-create', `client.${user}`, ...caps]);
+      const oldKey = (await e2e.ceph.ceph(['auth', 'get-key', `client.${user}`])).trim();
+      await createSecret('node-rotate', 'kubernetes.io/rbd', { key: oldKey });
+      const claim = await e2e.createClaim(await e2e.createClass({ ...nodeClass('node-rotate'), userId: user }));
+      const pv = await e2e.waitBound(claim.metadata!.name!);
+      assert.equal((await nodeCredentialsOf(pv)).key, oldKey);
+
+      await e2e.ceph.ceph(['auth', 'rm', `client.${user}`]);
+      await e2e.ceph.ceph(['auth', 'get-or-create', `client.${user}`, ...caps]);
+      const newKey = (await e2e.ceph.ceph(['auth', 'get-key', `client.${user}`])).trim();
+      assert.notEqual(newKey, oldKey);
+      await e2e.core.replaceNamespacedSecret({
+        namespace: e2e.namespace, name: 'node-rotate',
+        body: { metadata: { name: 'node-rotate' }, type: 'kubernetes.io/rbd', stringData: { key: newKey } },
+      });
+
+      // What kube-controller-manager's attach-detach controller creates when a Pod using the claim is scheduled.
+      await e2e.storage.createVolumeAttachment({
+        body: { metadata: { name: attachment }, spec: { attacher: 'rbd.csi.ceph.com', nodeName: 'e2e-creds-node', source: { persistentVolumeName: pv.metadata!.name! } } },
+      });
+      await waitFor(`VolumeAttachment ${attachment} attached`, async () => ((await e2e.storage.readVolumeAttachment({ name: attachment })).status?.attached ? true : undefined), { timeoutMs: 60_000, intervalMs: 200 });
+      const credentials = await nodeCredentialsOf(pv);
+      assert.equal(credentials.user, user);
+      assert.equal(credentials.key, newKey, 'the copy holds the rotated key');
+      await writeAndReadAs(credentials.user, credentials.key, pv);
+      assert.ok(!controller.output().includes(newKey) && !controller.output().includes(oldKey), 'no key in controller output');
+    } finally {
+      await ignoreNotFound(e2e.storage.deleteVolumeAttachment({ name: attachment }));
+      await e2e.ceph.ceph(['auth', 'rm', `client.${user}`]).catch(() => undefined);
+    }
   });
 
   test('the node key appears in no controller output and no event', async () => {

@@ -333,6 +333,12 @@ export class FakeKube implements KubeFacade {
     this.storeSecret(namespace, name, { metadata: meta, data });
   }
 
+  /** Test side: a Secret deleted by someone else. */
+  deleteSecret(namespace: string, name: string): void {
+    this.secrets.delete(`${namespace}/${name}`);
+    this.secretMeta.delete(`${namespace}/${name}`);
+  }
+
   private storeSecret(namespace: string, name: string, secret: V1Secret): void {
     const key = `${namespace}/${name}`;
     this.secrets.set(key, clone(secret.data ?? {}));

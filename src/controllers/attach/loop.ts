@@ -14,6 +14,14 @@ import { type ControlLoop, LoopKeys } from '../loop.js';
 import type { Metrics } from '../metrics.js';
 import { attachmentVolumeName, decideAttachment } from './decisions.js';
 
+/**
+ * What must be in place on the cluster side before a node stages one of our volumes (the RBD side keeps the node
+ * credentials the PV names up to date). Called at every attach, right before the kubelet stages the volume.
+ */
+export interface NodeAccess {
+  prepare(volume: V1PersistentVolume, signal: AbortSignal): Promise<void>;
+}
+
 export interface AttachLoopDeps {
   provisionerName: string;
   workers: number;
@@ -24,6 +32,7 @@ export interface AttachLoopDeps {
   metrics: Metrics;
   logger: Logger;
   clock: Clock;
+  nodeAccess?: NodeAccess;
 }
 
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
@@ -85,6 +94,7 @@ export function createAttachLoop(deps: AttachLoopDeps): ControlLoop {
       done('aborted');
       return undefined;
     }
+    await prepareNodeAccess(attachment, log, signal);
     try {
       // As external-attacher's markAsAttached: attached, and no error or metadata of an earlier attempt.
       await kube.patchAttachmentStatus(nameOf(attachment), { status: { attached: true, attachError: null, attachmentMetadata: null } }, signal);
@@ -106,6 +116,23 @@ export function createAttachLoop(deps: AttachLoopDeps): ControlLoop {
     log.info('marked the VolumeAttachment attached (ceph-csi has nothing to publish; the node plugin maps the image)');
     done('success');
     return undefined;
+  }
+
+  /**
+   * Best effort: what the node needs was in place when the PV was made (a key rotated since is refreshed here). A
+   * failure is reported and does not hold the attach up, since what the PV names may still work.
+   */
+  async function prepareNodeAccess(attachment: V1VolumeAttachment, log: Logger, signal: AbortSignal): Promise<void> {
+    const pvName = attachmentVolumeName(attachment);
+    const volume = pvName === undefined ? undefined : volumes.get(pvName);
+    if (deps.nodeAccess === undefined || volume === undefined) return;
+    try {
+      await deps.nodeAccess.prepare(volume, signal);
+    } catch (error) {
+      if (signal.aborted) return;
+      log.warn('could not bring the node credentials up to date; attaching with what the PV names', { error: describeError(error) });
+      events.event(referenceTo(volume, 'PersistentVolume'), 'Warning', 'NodeCredentialsNotRefreshed', `before attaching to node ${attachment.spec?.nodeName ?? ''}: ${errorMessage(error)}`);
+    }
   }
 
   async function detach(attachment: V1VolumeAttachment, finalizer: string, log: Logger, signal: AbortSignal): Promise<ProcessResult> {

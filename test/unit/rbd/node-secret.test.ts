@@ -2,7 +2,7 @@
 // a user Secret that cannot work. Pure decisions, then NodeSecrets over the fake API.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { isKubeName, DNS_SUBDOMAIN } from '../../../src/kube/names.js';
 import {
   cephCsiCredentials, decideNodeSecret, managedSecretName, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NODE_SECRET_ANNOTATIONS,
@@ -241,5 +241,45 @@ describe('NodeSecrets over the API', () => {
     const rbdParams = parseClassParameters({ monitors: '192.0.2.1:6789', adminSecretName: 'ceph-admin', volumeSource: 'rbd' });
     assert.equal(await secrets.resolve(rbdParams, claim, signal), undefined);
     assert.deepEqual(kube.calls, []);
+  });
+
+  describe('refreshFor: at attach, the copy a PV names catches up with its source', () => {
+    const volumeNaming = (ref: { namespace: string; name: string }): V1PersistentVolume => ({
+      metadata: { name: 'pvc-u' },
+      spec: { csi: { driver: 'rbd.csi.ceph.com', volumeHandle: 'pvc-u', nodeStageSecretRef: ref } },
+    });
+
+    test('a key rotated in the source Secret is copied; an up-to-date copy is not written', async () => {
+      const { kube, secrets } = setup();
+      kube.putSecret('apps', 'ceph-user', { key: b64(KEY) });
+      const ref = (await secrets.resolve(params(), claim, signal))!;
+      kube.calls.length = 0;
+      await secrets.refreshFor(volumeNaming(ref), signal);
+      assert.ok(!kube.calls.includes('replaceSecret'), 'nothing changed: nothing written');
+      kube.putSecret('apps', 'ceph-user', { key: b64(OTHER_KEY) });
+      await secrets.refreshFor(volumeNaming(ref), signal);
+      assert.equal(unb64((await kube.readSecret('rbd-provisioner', managedName))?.data?.['userKey']), OTHER_KEY);
+    });
+
+    test('a PV naming a user Secret directly, or a copy that is gone or not ours: nothing read beyond it, nothing written', async () => {
+      const { kube, secrets } = setup();
+      await secrets.refreshFor(volumeNaming({ namespace: 'apps', name: 'ceph-user' }), signal);
+      assert.deepEqual(kube.calls, [], 'a direct Secret is the user\'s own');
+      await secrets.refreshFor(volumeNaming({ namespace: 'rbd-provisioner', name: managedName }), signal);
+      assert.deepEqual(kube.calls, ['readSecret'], 'a copy that is gone has nothing to copy from');
+      kube.putSecret('rbd-provisioner', managedName, { userID: b64('kube'), userKey: b64(KEY) });
+      kube.calls.length = 0;
+      await secrets.refreshFor(volumeNaming({ namespace: 'rbd-provisioner', name: managedName }), signal);
+      assert.deepEqual(kube.calls, ['readSecret'], 'a Secret without our annotations is not ours');
+    });
+
+    test('a source Secret gone since: NodeSecretNotFound, the copy kept as it is', async () => {
+      const { kube, secrets } = setup();
+      kube.putSecret('apps', 'ceph-user', { key: b64(KEY) });
+      const ref = (await secrets.resolve(params(), claim, signal))!;
+      kube.deleteSecret('apps', 'ceph-user');
+      await assert.rejects(secrets.refreshFor(volumeNaming(ref), signal), (e: unknown) => e instanceof NodeSecretError && e.reason === 'NodeSecretNotFound');
+      assert.equal(unb64((await kube.readSecret('rbd-provisioner', managedName))?.data?.['userKey']), KEY);
+    });
   });
 });

@@ -1,14 +1,15 @@
 // The attach loop wired as the controller wires it, over the in-memory API server.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { NodeAccess } from '../../../../src/controllers/attach/loop.js';
 import type { ControllerConfig } from '../../../../src/controllers/controller.js';
 import { FakeKube, PROVISIONER, apiError, makeAttachment, makeCsiVolume } from '../../fakes.js';
 import { runController } from '../running.js';
 
 const FINALIZER = 'external-attacher/rbd-csi-ceph-com';
 
-function setup(overrides: Partial<ControllerConfig> = {}) {
-  return runController({ config: overrides });
+function setup(overrides: Partial<ControllerConfig> = {}, nodeAccess?: NodeAccess) {
+  return runController({ config: overrides, deps: nodeAccess === undefined ? {} : { nodeAccess } });
 }
 
 describe('attach loop', () => {
@@ -152,6 +153,32 @@ describe('attach loop', () => {
     assert.deepEqual(kube.attachmentPatches, []);
     assert.equal(await metric('rbd_provisioner_informer_synced', { informer: 'attachments' }), undefined);
     assert.equal(await metric('rbd_provisioner_informer_synced', { informer: 'volumes' }), 1);
+    await shutdown();
+  });
+
+  test('node access is prepared before the attachment is marked attached; a failure is a Warning and does not hold it up', async () => {
+    const prepared: string[] = [];
+    let failWith: Error | undefined;
+    const { kube, clock, shutdown } = setup({}, {
+      prepare: async (volume) => {
+        prepared.push(`${volume.metadata?.name} attached=${String(kube.attachments.get('va-1')?.status?.attached ?? false)}`);
+        if (failWith) throw failWith;
+      },
+    });
+    kube.putVolume(makeCsiVolume('pvc-u1'));
+    kube.putAttachment(makeAttachment('va-1'));
+    await clock.advance(0);
+    assert.deepEqual(prepared, ['pvc-u1 attached=false'], 'prepared first, once');
+    assert.equal(kube.attachments.get('va-1')?.status?.attached, true);
+
+    failWith = new Error('node secret apps/ceph-user not found');
+    kube.putAttachment(makeAttachment('va-2'));
+    await clock.advance(0);
+    assert.equal(kube.attachments.get('va-2')?.status?.attached, true, 'attached all the same');
+    const warning = kube.events.find((e) => e.reason === 'NodeCredentialsNotRefreshed');
+    assert.equal(warning?.type, 'Warning');
+    assert.equal(warning?.involvedObject.name, 'pvc-u1');
+    assert.match(warning?.message ?? '', /node secret apps\/ceph-user not found/);
     await shutdown();
   });
 });
