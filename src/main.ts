@@ -50,7 +50,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
   }
 
   const logger = createLogger({ level: config.logLevel, format: config.logFormat, defaultMeta: { provisioner: config.provisionerName } });
-  const metrics = createMetrics({ defaultMetrics: true, cephCallStats: callStats });
+  const metrics = createMetrics({ defaultMetrics: true, cephCallStats: callStats, buildInfo: buildInfo() });
   const kubeConfig = loadKubeConfig(config.kubeconfig);
   const { kube, health } = trackApiHealth(createKubeFacade(kubeConfig, { qps: config.kubeApiQps, burst: config.kubeApiBurst }), realClock);
 

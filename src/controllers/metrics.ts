@@ -4,6 +4,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export interface Metrics {
   registry: Registry;
+  /** Always 1, labelled with this build's version and the Node.js version. */
+  buildInfo: Gauge<'version' | 'node_version'>;
   provisionTotal: Counter<'class' | 'result'>;
   provisionDuration: Histogram<'class' | 'result'>;
   deleteTotal: Counter<'class' | 'result'>;
@@ -52,14 +54,28 @@ const OPERATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 12
 const CEPH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export function createMetrics(
-  options: { registry?: Registry; defaultMetrics?: boolean; cephCallStats?: () => CephCallStats } = {},
+  options: {
+    registry?: Registry;
+    /** Node's process metrics under the names prom-client gives them (process_*, nodejs_*), as stock dashboards expect. */
+    defaultMetrics?: boolean;
+    cephCallStats?: () => CephCallStats;
+    buildInfo?: { version: string; nodeVersion: string };
+  } = {},
 ): Metrics {
   const cephCallStats = options.cephCallStats;
   const registry = options.registry ?? new Registry();
-  if (options.defaultMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'rbd_provisioner_' });
+  if (options.defaultMetrics === true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const buildInfo = new Gauge({
+    name: 'rbd_provisioner_build_info',
+    help: 'Always 1; labelled with the version of rbd-provisioner and of the Node.js running it.',
+    labelNames: ['version', 'node_version'],
+    registers,
+  });
+  if (options.buildInfo !== undefined) buildInfo.set({ version: options.buildInfo.version, node_version: options.buildInfo.nodeVersion }, 1);
   return {
     registry,
+    buildInfo,
     provisionTotal: new Counter({
       name: 'rbd_provisioner_provision_total',
       help: 'Provisioning attempts by StorageClass and result (success, final, transient, in-progress, save-failed, aborted).',
