@@ -63,7 +63,8 @@ const derived = (text: string): Derived => ({ derived: text });
 // what --help says. parseConfig reads every flag through these declarations, and helpText prints them.
 // `alias`: the name kubernetes-csi's external-provisioner gives the same flag, accepted on the command line (it has no
 // environment variable of its own); given together with the flag itself, both must say the same.
-type FlagSpec = { readonly meaning: string; readonly alias?: string } & (
+// `commandLineOnly`: no environment variable (RBD_PROVISIONER_VERSION might well hold an image tag).
+type FlagSpec = { readonly meaning: string; readonly alias?: string; readonly commandLineOnly?: boolean } & (
   | { readonly kind: 'string'; readonly default: string | Derived }
   | { readonly kind: 'int'; readonly default: number; readonly min: number; readonly max?: number }
   | { readonly kind: 'number'; readonly default: number; readonly min: number }
@@ -106,7 +107,7 @@ const FLAGS = {
   'log-level': { kind: 'enum', default: 'info', allowed: LOG_LEVELS, meaning: 'log level' },
   'log-format': { kind: 'enum', default: 'json', allowed: LOG_FORMATS, meaning: 'log format' },
   help: { kind: 'bool', default: false, meaning: 'print this help and exit' },
-  version: { kind: 'bool', default: false, meaning: 'print the version and exit' },
+  version: { kind: 'bool', default: false, commandLineOnly: true, meaning: 'print the version and exit' },
 } as const satisfies Record<string, FlagSpec>;
 
 type Flags = typeof FLAGS;
@@ -139,7 +140,7 @@ export function helpText(): string {
     const { alias } = spec;
     lines.push(`  --${flag}${value}${alias === undefined ? '' : `   (alias --${alias}, as in external-provisioner)`}`);
     lines.push(`      ${spec.meaning}`);
-    lines.push(`      env ${envName(flag)}; default: ${defaultText(spec)}`);
+    lines.push(spec.commandLineOnly === true ? '      command line only' : `      env ${envName(flag)}; default: ${defaultText(spec)}`);
   }
   lines.push('', 'Durations are Go-style: "500ms", "15s", "2m", "1h30m".');
   return lines.join('\n') + '\n';
@@ -195,6 +196,7 @@ function collect(argv: readonly string[], env: Readonly<Record<string, string | 
   const raw: Raw = new Map();
   const spellings: Spellings = new Map();
   for (const flag of FLAG_NAMES) {
+    if ((FLAGS[flag] as FlagSpec).commandLineOnly === true) continue;
     const value = env[envName(flag)];
     if (value !== undefined) raw.set(flag, { value, source: `env ${envName(flag)}` });
   }

@@ -106,7 +106,7 @@ describe('parseConfig', () => {
   test('--help wins over bad values and lists every flag with its env name and default', () => {
     assert.equal(parseConfig(['--workers=0', '--help'], {}, fixed).help, true);
     const text = helpText();
-    for (const flag of ['provisioner-name', 'kubeconfig', 'workers', 'ceph-max-inflight', 'ceph-mount-timeout', 'ceph-mon-op-timeout', 'ceph-osd-op-timeout', 'kube-api-qps', 'kube-api-burst', 'resync-period', 'leader-elect', 'leader-election-namespace', 'leader-election-lease-name', 'leader-election-lease-duration', 'leader-election-renew-deadline', 'leader-election-retry-period', 'identity', 'http-address', 'log-level', 'log-format', 'help', 'version', 'retry-interval-start', 'retry-interval-max']) {
+    for (const flag of ['provisioner-name', 'kubeconfig', 'workers', 'ceph-max-inflight', 'ceph-mount-timeout', 'ceph-mon-op-timeout', 'ceph-osd-op-timeout', 'kube-api-qps', 'kube-api-burst', 'resync-period', 'leader-elect', 'leader-election-namespace', 'leader-election-lease-name', 'leader-election-lease-duration', 'leader-election-renew-deadline', 'leader-election-retry-period', 'identity', 'http-address', 'log-level', 'log-format', 'help', 'retry-interval-start', 'retry-interval-max']) {
       assert.match(text, new RegExp(`--${flag}\\b`));
       assert.match(text, new RegExp(`env RBD_PROVISIONER_${flag.toUpperCase().replace(/-/g, '_')}; default: `));
     }
@@ -264,6 +264,12 @@ describe('external-provisioner\'s flag names', () => {
 
   test('an alias has no environment variable of its own', () => {
     assert.equal(parseConfig([], { RBD_PROVISIONER_WORKER_THREADS: '3' }, fixed).workers, 16);
+  });
+
+  test('--version is read from the command line only (RBD_PROVISIONER_VERSION may hold an image tag)', () => {
+    assert.equal(parseConfig([], { RBD_PROVISIONER_VERSION: 'v1.2.3' }, fixed).version, false);
+    assert.equal(parseConfig([], { RBD_PROVISIONER_VERSION: 'true' }, fixed).version, false);
+    assert.match(helpText(), /  --version\n      print the version and exit\n      command line only\n/);
   });
 
   test('--version wins over bad values, as --help does', () => {
