@@ -67,8 +67,8 @@ async function main(): Promise<void> {
     const controller = await e2e.startController({ extraArgs: [`--ceph-max-inflight=${MAX_INFLIGHT}`, '--kube-api-qps=200', '--kube-api-burst=400'] });
     const storageClass = await e2e.createClass(e2e.baseParameters());
     const memory = async () => ({
-      rss: await metric(controller.httpPort, 'rbd_provisioner_process_resident_memory_bytes'),
-      heap: await metric(controller.httpPort, 'rbd_provisioner_nodejs_heap_size_used_bytes'),
+      rss: await metric(controller.httpPort, 'process_resident_memory_bytes'),
+      heap: await metric(controller.httpPort, 'nodejs_heap_size_used_bytes'),
     });
     const show = (label: string, m: { rss: number; heap: number }) =>
       console.log(`  memory ${label.padEnd(20)} RSS ${(m.rss / MiB).toFixed(0)} MiB, JS heap used ${(m.heap / MiB).toFixed(0)} MiB`);
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     let peakRss = 0;
     const sampler = setInterval(() => {
       void metric(controller.httpPort, 'rbd_provisioner_ceph_calls_in_flight').then((v) => { peakInflight = Math.max(peakInflight, v); }, () => {});
-      void metric(controller.httpPort, 'rbd_provisioner_process_resident_memory_bytes').then((v) => { peakRss = Math.max(peakRss, v); }, () => {});
+      void metric(controller.httpPort, 'process_resident_memory_bytes').then((v) => { peakRss = Math.max(peakRss, v); }, () => {});
     }, 50);
     console.log(`# ${ROUNDS} bursts of ${CLAIMS} claims, --ceph-max-inflight=${MAX_INFLIGHT}`);
     show('at start', await memory());

@@ -2,7 +2,7 @@
 // a flag on the command line wins over the environment, which wins over the defaults.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { isDeepStrictEqual, parseArgs, type ParseArgsConfig } from 'node:util';
 import { DNS_LABEL, DNS_SUBDOMAIN, isKubeName } from './kube/names.js';
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -20,6 +20,9 @@ export interface Config {
   kubeApiQps: number;
   kubeApiBurst: number;
   resyncPeriodMs: number;
+  /** Backoff of a failed key in every loop's work queue: first delay, doubled per failure up to the max. */
+  retryIntervalStartMs: number;
+  retryIntervalMaxMs: number;
   attacher: boolean;
   leaderElect: boolean;
   leaderElectionNamespace: string;
@@ -35,6 +38,8 @@ export interface Config {
   logLevel: LogLevel;
   logFormat: LogFormat;
   help: boolean;
+  /** --version: print the version and exit. */
+  version: boolean;
 }
 
 export class ConfigError extends Error {
@@ -56,7 +61,10 @@ const derived = (text: string): Derived => ({ derived: text });
 
 // Each flag once: its kind, its default as a typed value (durations in milliseconds), its range or choices, and
 // what --help says. parseConfig reads every flag through these declarations, and helpText prints them.
-type FlagSpec = { readonly meaning: string } & (
+// `alias`: the name kubernetes-csi's external-provisioner gives the same flag, accepted on the command line (it has no
+// environment variable of its own); given together with the flag itself, both must say the same.
+// `commandLineOnly`: no environment variable (RBD_PROVISIONER_VERSION might well hold an image tag).
+type FlagSpec = { readonly meaning: string; readonly alias?: string; readonly commandLineOnly?: boolean } & (
   | { readonly kind: 'string'; readonly default: string | Derived }
   | { readonly kind: 'int'; readonly default: number; readonly min: number; readonly max?: number }
   | { readonly kind: 'number'; readonly default: number; readonly min: number }
@@ -73,7 +81,7 @@ const MINUTE = 60 * SECOND;
 const FLAGS = {
   'provisioner-name': { kind: 'string', default: DEFAULT_PROVISIONER_NAME, meaning: 'the name StorageClasses use in their provisioner field' },
   kubeconfig: { kind: 'string', default: derived('env KUBECONFIG, else in-cluster, else ~/.kube/config'), meaning: 'kubeconfig file for API access' },
-  workers: { kind: 'int', default: 16, min: 1, max: 1000, meaning: 'claims/volumes reconciled at once' },
+  workers: { kind: 'int', default: 16, min: 1, max: 1000, alias: 'worker-threads', meaning: 'claims/volumes reconciled at once' },
   'ceph-max-inflight': { kind: 'int', default: 16, min: 1, max: 1024, meaning: 'librbd/librados calls in flight in the process' },
   'ceph-mount-timeout': { kind: 'duration', default: 10 * SECOND, meaning: 'librados client_mount_timeout' },
   'ceph-mon-op-timeout': { kind: 'duration', default: 30 * SECOND, meaning: 'rados_mon_op_timeout' },
@@ -81,8 +89,10 @@ const FLAGS = {
   'kube-api-qps': { kind: 'number', default: 50, min: 0.01, meaning: 'client-side rate limit for API calls (queries per second)' },
   'kube-api-burst': { kind: 'int', default: 100, min: 1, meaning: 'client-side burst for API calls' },
   'resync-period': { kind: 'duration', default: 10 * MINUTE, meaning: 'informer resync: every object is reconciled again this often' },
+  'retry-interval-start': { kind: 'duration', default: 1 * SECOND, meaning: 'first retry delay of a failed claim, volume or attachment; doubles with each failure up to --retry-interval-max' },
+  'retry-interval-max': { kind: 'duration', default: 5 * MINUTE, meaning: 'longest retry delay of a failed claim, volume or attachment, and the delay after an error only a human can fix (e.g. a bad StorageClass)' },
   attacher: { kind: 'bool', default: true, meaning: 'mark VolumeAttachments of our PVs attached (off when ceph-csi\'s csi-attacher runs)' },
-  'leader-elect': { kind: 'bool', default: true, meaning: 'run leader election on a coordination.k8s.io Lease; only the leader acts' },
+  'leader-elect': { kind: 'bool', default: true, alias: 'leader-election', meaning: 'run leader election on a coordination.k8s.io Lease; only the leader acts' },
   'leader-election-namespace': { kind: 'string', default: derived('env POD_NAMESPACE, else "default"'), meaning: 'namespace of the Lease' },
   'leader-election-lease-name': { kind: 'string', default: derived('the provisioner name with dots and slashes as dashes'), meaning: 'name of the Lease' },
   'leader-election-lease-duration': { kind: 'duration', default: 15 * SECOND, meaning: 'how long standbys wait before taking over a lease that is not renewed' },
@@ -93,10 +103,11 @@ const FLAGS = {
     kind: 'string', default: '',
     meaning: 'keep the entries our classes\' and PVs\' clusterIDs need in ceph-csi\'s config map <namespace>/<name> (e.g. ceph-csi-rbd/ceph-csi-config); "" leaves it alone',
   },
-  'http-address': { kind: 'string', default: ':8080', meaning: 'address for /healthz /readyz /metrics ("" disables)' },
+  'http-address': { kind: 'string', default: ':8080', alias: 'http-endpoint', meaning: 'address for /healthz /readyz /metrics ("" disables)' },
   'log-level': { kind: 'enum', default: 'info', allowed: LOG_LEVELS, meaning: 'log level' },
   'log-format': { kind: 'enum', default: 'json', allowed: LOG_FORMATS, meaning: 'log format' },
   help: { kind: 'bool', default: false, meaning: 'print this help and exit' },
+  version: { kind: 'bool', default: false, commandLineOnly: true, meaning: 'print the version and exit' },
 } as const satisfies Record<string, FlagSpec>;
 
 type Flags = typeof FLAGS;
@@ -106,6 +117,11 @@ type FlagsLike<S> = { [N in FlagName]: Flags[N] extends S ? N : never }[FlagName
 
 const FLAG_NAMES = Object.keys(FLAGS) as FlagName[];
 const isFlagName = (name: string): name is FlagName => Object.hasOwn(FLAGS, name);
+/** Alias -> the flag it names. */
+const ALIASES: ReadonlyMap<string, FlagName> = new Map(FLAG_NAMES.flatMap((flag) => {
+  const { alias } = FLAGS[flag] as FlagSpec;
+  return alias === undefined ? [] : [[alias, flag] as const];
+}));
 
 export function envName(flag: string): string {
   return ENV_PREFIX + flag.toUpperCase().replace(/-/g, '_');
@@ -117,13 +133,14 @@ function defaultText(spec: FlagSpec): string {
 }
 
 export function helpText(): string {
-  const lines = ['Usage: rbd-provisioner [flags]', '       rbd-provisioner cluster-id --monitors=<list> [--rados-namespace=<ns>]   (see cluster-id --help)', '', 'Flags (each also read from the environment variable shown; a flag wins):'];
+  const lines = ['Usage: rbd-provisioner [flags]', '       rbd-provisioner cluster-id --monitors=<list> [--rados-namespace=<ns>]   (see cluster-id --help)', '', 'Flags (each also read from the environment variable shown; a flag wins; an alias is read from the command line only):'];
   for (const flag of FLAG_NAMES) {
     const spec: FlagSpec = FLAGS[flag];
     const value = spec.kind === 'bool' ? '' : spec.kind === 'enum' ? `=<${spec.allowed.join('|')}>` : `=<${spec.kind}>`;
-    lines.push(`  --${flag}${value}`);
+    const { alias } = spec;
+    lines.push(`  --${flag}${value}${alias === undefined ? '' : `   (alias --${alias}, as in external-provisioner)`}`);
     lines.push(`      ${spec.meaning}`);
-    lines.push(`      env ${envName(flag)}; default: ${defaultText(spec)}`);
+    lines.push(spec.commandLineOnly === true ? '      command line only' : `      env ${envName(flag)}; default: ${defaultText(spec)}`);
   }
   lines.push('', 'Durations are Go-style: "500ms", "15s", "2m", "1h30m".');
   return lines.join('\n') + '\n';
@@ -161,18 +178,25 @@ export function formatDuration(ms: number): string {
 }
 
 type Raw = Map<FlagName, { value: string; source: string }>;
+/** Per flag, the last value given on the command line under each of its names (the flag, its alias). */
+type Spellings = Map<FlagName, Map<string, string>>;
 
 // How parseArgs splits each flag: booleans take no separate value (`--leader-elect false` is an error), the rest
 // take `--flag=value` or `--flag value`. Not strict: unknown flags, positionals and missing values come back as
 // tokens, so the errors below can name the flag the way the tests and users expect.
-const PARSE_OPTIONS: ParseArgsConfig['options'] = Object.fromEntries(FLAG_NAMES.map((flag) => [
-  flag,
-  { type: FLAGS[flag].kind === 'bool' ? 'boolean' : 'string', ...(flag === 'help' && { short: 'h' }) },
-]));
+const PARSE_OPTIONS: ParseArgsConfig['options'] = Object.fromEntries([
+  ...FLAG_NAMES.map((flag) => [
+    flag,
+    { type: FLAGS[flag].kind === 'bool' ? 'boolean' : 'string', ...(flag === 'help' && { short: 'h' }) },
+  ]),
+  ...[...ALIASES].map(([alias, flag]) => [alias, { type: FLAGS[flag].kind === 'bool' ? 'boolean' : 'string' }]),
+]);
 
-function collect(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Raw {
+function collect(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { raw: Raw; spellings: Spellings } {
   const raw: Raw = new Map();
+  const spellings: Spellings = new Map();
   for (const flag of FLAG_NAMES) {
+    if ((FLAGS[flag] as FlagSpec).commandLineOnly === true) continue;
     const value = env[envName(flag)];
     if (value !== undefined) raw.set(flag, { value, source: `env ${envName(flag)}` });
   }
@@ -182,15 +206,32 @@ function collect(argv: readonly string[], env: Readonly<Record<string, string | 
     if (token.kind === 'positional') {
       throw new ConfigError(token.value, `unexpected argument "${token.value}": flags are --name=value (see --help)`);
     }
-    if (!isFlagName(token.name)) throw new ConfigError(token.rawName, `unknown flag ${token.rawName} (see --help)`);
+    const flag = isFlagName(token.name) ? token.name : ALIASES.get(token.name);
+    if (flag === undefined) throw new ConfigError(token.rawName, `unknown flag ${token.rawName} (see --help)`);
     let value = token.value;
     if (value === undefined) {
-      if (FLAGS[token.name].kind !== 'bool') throw new ConfigError(`--${token.name}`, `--${token.name} needs a value`);
+      if (FLAGS[flag].kind !== 'bool') throw new ConfigError(`--${token.name}`, `--${token.name} needs a value`);
       value = 'true';
     }
-    raw.set(token.name, { value, source: token.rawName });
+    raw.set(flag, { value, source: token.rawName });
+    const given = spellings.get(flag) ?? new Map<string, string>();
+    given.set(`--${token.name}`, value);
+    spellings.set(flag, given);
   }
-  return raw;
+  return { raw, spellings };
+}
+
+/** A flag given under both its names must have one meaning: compared as parsed ("1" and "true" agree). */
+function checkAliases(spellings: Spellings): void {
+  for (const [flag, given] of spellings) {
+    if (given.size < 2) continue;
+    const [[first, firstValue], [second, secondValue]] = [...given] as [[string, string], [string, string]];
+    const parse = (name: string, value: string): unknown => new Reader(new Map([[flag, { value, source: name }]])).value(flag);
+    if (!isDeepStrictEqual(parse(first, firstValue), parse(second, secondValue))) {
+      throw new ConfigError(`--${flag}`,
+        `${first}=${firstValue} and ${second}=${secondValue} disagree (--${(FLAGS[flag] as FlagSpec).alias ?? flag} is another name for --${flag}): give one of them`);
+    }
+  }
 }
 
 /** Reads each flag as its declaration says: the value given (flag, else env), checked, else the declared default. */
@@ -199,7 +240,7 @@ class Reader {
 
   private fail(flag: FlagName, expected: string, got: string): never {
     const source = this.raw.get(flag)?.source ?? `--${flag}`;
-    const via = source.startsWith('env') ? ` (from ${source})` : '';
+    const via = source.startsWith('env') ? ` (from ${source})` : source === `--${flag}` ? '' : ` (given as ${source})`;
     throw new ConfigError(`--${flag}`, `--${flag}${via}: ${expected}, got "${got}"`);
   }
 
@@ -265,6 +306,19 @@ class Reader {
     return lowered as Flags[F]['allowed'][number];
   }
 
+  /** The flag's value as its kind reads it (a string flag trimmed; undefined when a derived default applies). */
+  value(flag: FlagName): unknown {
+    const spec: FlagSpec = FLAGS[flag];
+    switch (spec.kind) {
+      case 'int': return this.int(flag as FlagsLike<{ kind: 'int' }>);
+      case 'number': return this.number(flag as FlagsLike<{ kind: 'number' }>);
+      case 'bool': return this.bool(flag as FlagsLike<{ kind: 'bool' }>);
+      case 'duration': return this.duration(flag as FlagsLike<{ kind: 'duration' }>);
+      case 'enum': return this.choice(flag as FlagsLike<{ kind: 'enum' }>);
+      case 'string': return this.text(flag)?.trim();
+    }
+  }
+
   check(flag: FlagName, ok: boolean, expected: string): void {
     if (!ok) this.fail(flag, expected, this.text(flag) ?? '');
   }
@@ -296,11 +350,12 @@ export function parseConfig(
   env: Readonly<Record<string, string | undefined>>,
   defaults: ConfigDefaults = {},
 ): Config {
-  const raw = collect(argv, env);
-  if (new Reader(raw).bool('help')) {
-    // Nothing else matters when help is asked for; a bad value elsewhere must not hide the help text.
-    return { ...parseConfig([], {}, defaults), help: true };
-  }
+  const { raw, spellings } = collect(argv, env);
+  const asked = new Reader(raw);
+  // Nothing else matters when help or the version is asked for; a bad value elsewhere must not hide them.
+  if (asked.bool('help')) return { ...parseConfig([], {}, defaults), help: true };
+  if (asked.bool('version')) return { ...parseConfig([], {}, defaults), version: true };
+  checkAliases(spellings);
   const read = new Reader(raw);
 
   const provisionerName = read.string('provisioner-name').trim();
@@ -327,6 +382,10 @@ export function parseConfig(
     ?? nonEmpty(env['POD_NAME']) ?? `${(defaults.hostname ?? hostname)()}_${randomSuffix()}`;
   read.check('identity', identity !== '', 'must not be empty');
 
+  const retryIntervalStart = read.duration('retry-interval-start');
+  const retryIntervalMax = read.duration('retry-interval-max');
+  read.check('retry-interval-max', retryIntervalStart <= retryIntervalMax, 'must not be shorter than --retry-interval-start');
+
   const httpAddress = read.string('http-address').trim();
   read.check('http-address', httpAddress === '' || parseHttpAddress(httpAddress) !== undefined, 'must be "host:port", ":port", "[ipv6]:port" or "" to disable');
 
@@ -350,6 +409,8 @@ export function parseConfig(
     kubeApiQps: read.number('kube-api-qps'),
     kubeApiBurst: read.int('kube-api-burst'),
     resyncPeriodMs: read.duration('resync-period'),
+    retryIntervalStartMs: retryIntervalStart,
+    retryIntervalMaxMs: retryIntervalMax,
     attacher: read.bool('attacher'),
     leaderElect: read.bool('leader-elect'),
     leaderElectionNamespace: namespace,
@@ -363,6 +424,7 @@ export function parseConfig(
     logLevel: read.choice('log-level'),
     logFormat: read.choice('log-format'),
     help: read.bool('help'),
+    version: read.bool('version'),
   };
 }
 

@@ -11,6 +11,7 @@ import { createMetrics } from './controllers/metrics.js';
 import { createLogger, describeError } from './logger.js';
 import { RbdProvisioner, type RbdProvisionerOptions } from './rbd/provisioner.js';
 import { isEntryPoint } from './entry.js';
+import { buildInfo } from './version.js';
 import { kubeSecretReader } from './rbd/secrets.js';
 import { NodeSecrets } from './rbd/node-secret.js';
 import { CEPH_CLIENTS_ANNOTATION, CephClientRecord, RbdFencer } from './rbd/fencing.js';
@@ -42,9 +43,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
     process.stdout.write(helpText());
     return 0;
   }
+  if (config.version) {
+    const { version, nodeVersion } = buildInfo();
+    process.stdout.write(`rbd-provisioner ${version} (node ${nodeVersion})\n`);
+    return 0;
+  }
 
   const logger = createLogger({ level: config.logLevel, format: config.logFormat, defaultMeta: { provisioner: config.provisionerName } });
-  const metrics = createMetrics({ defaultMetrics: true, cephCallStats: callStats });
+  const metrics = createMetrics({ defaultMetrics: true, cephCallStats: callStats, buildInfo: buildInfo() });
   const kubeConfig = loadKubeConfig(config.kubeconfig);
   const { kube, health } = trackApiHealth(createKubeFacade(kubeConfig, { qps: config.kubeApiQps, burst: config.kubeApiBurst }), realClock);
 
@@ -91,6 +97,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
   });
   const controller = createController({
     config, kube, provisioner, logger, metrics,
+    // --retry-interval-start/-max: every loop's work queue backs off failed keys within these.
+    tuning: { retryBaseDelayMs: config.retryIntervalStartMs, retryMaxDelayMs: config.retryIntervalMaxMs },
     fencing: { fencer, holderDataAnnotation: CEPH_CLIENTS_ANNOTATION },
     // ceph-csi's config map (--ceph-csi-config): the RBD side says which entry a class or PV needs.
     ...(config.cephCsiConfig === undefined ? {} : { clusterEntries: rbdClusterEntries }),
@@ -125,7 +133,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
       logger,
     });
 
-  logger.info('starting', { identity: config.identity, leaderElect: config.leaderElect, attacher: config.attacher, cephCsiConfig: config.cephCsiConfig === undefined ? '' : `${config.cephCsiConfig.namespace}/${config.cephCsiConfig.name}`, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
+  logger.info('starting', { version: buildInfo().version, identity: config.identity, leaderElect: config.leaderElect, attacher: config.attacher, cephCsiConfig: config.cephCsiConfig === undefined ? '' : `${config.cephCsiConfig.namespace}/${config.cephCsiConfig.name}`, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
   await controller.run(shutdown.signal);
   await http?.close();
   await connections.close();

@@ -4,6 +4,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export interface Metrics {
   registry: Registry;
+  /** Always 1, labelled with this build's version and the Node.js version. */
+  buildInfo: Gauge<'version' | 'node_version'>;
   provisionTotal: Counter<'class' | 'result'>;
   provisionDuration: Histogram<'class' | 'result'>;
   deleteTotal: Counter<'class' | 'result'>;
@@ -22,9 +24,18 @@ export interface Metrics {
   cephCsiConfigOwnedEntries: Gauge;
   /** Classes (or PVs) whose clusterID another writer's entry holds with other contents, as of the last run. */
   cephCsiConfigConflicts: Gauge;
+  // ---- work queues, by loop: client-go's workqueue metrics, with `loop` for its `name` ----
   queueDepth: Gauge<'loop'>;
   queueInFlight: Gauge<'loop'>;
   queueRetries: Counter<'loop' | 'kind'>;
+  /** Keys added that were not already waiting (a key added while it runs counts: it runs again). */
+  queueAdds: Counter<'loop'>;
+  /** From a key being added to its run starting. */
+  queueDuration: Histogram<'loop'>;
+  /** Runs of a key, start to end. */
+  workDuration: Histogram<'loop'>;
+  /** Read at scrape time into the unfinished-work and longest-running gauges: each loop's current queue. */
+  queueProgress: Map<string, () => QueueProgress>;
   informerRestarts: Counter<'informer' | 'reason'>;
   informerSynced: Gauge<'informer'>;
   leader: Gauge;
@@ -42,6 +53,14 @@ export interface Metrics {
   cephCallsQueued: Gauge;
 }
 
+/** Runs in progress in one work queue, at the time of asking. */
+export interface QueueProgress {
+  /** Sum over the keys being processed of how long each has been running. */
+  unfinishedSeconds: number;
+  /** How long the longest-running of them has been running; 0 when none is. */
+  longestSeconds: number;
+}
+
 /** What the Ceph call pool reports; main.ts hands it over so this file needs no Ceph code. */
 export interface CephCallStats {
   inflight: number;
@@ -50,16 +69,46 @@ export interface CephCallStats {
 
 const OPERATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const CEPH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Waiting in a queue and working on a key: from a millisecond to the longest retry and the slowest Ceph call. */
+const QUEUE_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
 export function createMetrics(
-  options: { registry?: Registry; defaultMetrics?: boolean; cephCallStats?: () => CephCallStats } = {},
+  options: {
+    registry?: Registry;
+    /** Node's process metrics under the names prom-client gives them (process_*, nodejs_*), as stock dashboards expect. */
+    defaultMetrics?: boolean;
+    cephCallStats?: () => CephCallStats;
+    buildInfo?: { version: string; nodeVersion: string };
+  } = {},
 ): Metrics {
   const cephCallStats = options.cephCallStats;
   const registry = options.registry ?? new Registry();
-  if (options.defaultMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'rbd_provisioner_' });
+  if (options.defaultMetrics === true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const queueProgress = new Map<string, () => QueueProgress>();
+  const progressGauge = (name: string, help: string, pick: (progress: QueueProgress) => number): Gauge<'loop'> => new Gauge({
+    name, help, labelNames: ['loop'], registers,
+    collect() {
+      for (const [loop, progress] of queueProgress) this.set({ loop }, pick(progress()));
+    },
+  });
+  progressGauge('rbd_provisioner_workqueue_unfinished_work_seconds',
+    'Sum of how long the keys being processed now have been running, by loop: a value that keeps growing means stuck work.',
+    (progress) => progress.unfinishedSeconds);
+  progressGauge('rbd_provisioner_workqueue_longest_running_processor_seconds',
+    'How long the longest-running key being processed now has been running, by loop.',
+    (progress) => progress.longestSeconds);
+  const buildInfo = new Gauge({
+    name: 'rbd_provisioner_build_info',
+    help: 'Always 1; labelled with the version of rbd-provisioner and of the Node.js running it.',
+    labelNames: ['version', 'node_version'],
+    registers,
+  });
+  if (options.buildInfo !== undefined) buildInfo.set({ version: options.buildInfo.version, node_version: options.buildInfo.nodeVersion }, 1);
   return {
     registry,
+    buildInfo,
+    queueProgress,
     provisionTotal: new Counter({
       name: 'rbd_provisioner_provision_total',
       help: 'Provisioning attempts by StorageClass and result (success, final, transient, in-progress, save-failed, aborted).',
@@ -141,6 +190,26 @@ export function createMetrics(
       name: 'rbd_provisioner_workqueue_retries_total',
       help: 'Retries scheduled by the work queues, by loop and kind (backoff, slow).',
       labelNames: ['loop', 'kind'],
+      registers,
+    }),
+    queueAdds: new Counter({
+      name: 'rbd_provisioner_workqueue_adds_total',
+      help: 'Keys added to the work queues, by loop (not counting a key already waiting).',
+      labelNames: ['loop'],
+      registers,
+    }),
+    queueDuration: new Histogram({
+      name: 'rbd_provisioner_workqueue_queue_duration_seconds',
+      help: 'How long a key waited in its work queue before being processed, by loop.',
+      labelNames: ['loop'],
+      buckets: QUEUE_BUCKETS,
+      registers,
+    }),
+    workDuration: new Histogram({
+      name: 'rbd_provisioner_workqueue_work_duration_seconds',
+      help: 'How long processing a key took, by loop.',
+      labelNames: ['loop'],
+      buckets: QUEUE_BUCKETS,
       registers,
     }),
     informerRestarts: new Counter({

@@ -106,7 +106,7 @@ export function createRunner(deps: RunnerDeps): Controller {
   const mayAct = (): boolean => leading && (elector === undefined || elector.isLeaseCurrent());
 
   function queueFor(loop: ControlLoop, signal: AbortSignal): WorkQueue {
-    return new WorkQueue({
+    const queue: WorkQueue = new WorkQueue({
       concurrency: loop.workers,
       clock,
       signal,
@@ -121,7 +121,17 @@ export function createRunner(deps: RunnerDeps): Controller {
         logger.debug('scheduled a retry', { loop: loop.name, item: key, kind, delayMs: Math.round(delayMs), failures });
       },
       onError: (key, error) => logger.error('reconcile failed unexpectedly; retrying with backoff', { loop: loop.name, item: key, error: describeError(error) }),
+      onAdd: () => metrics.queueAdds.inc({ loop: loop.name }),
+      onStart: (_key, waitedMs) => metrics.queueDuration.observe({ loop: loop.name }, waitedMs / 1000),
+      onDone: (_key, workedMs) => metrics.workDuration.observe({ loop: loop.name }, workedMs / 1000),
     });
+    // Read at scrape time. The next session's queue replaces this one; until then it reports the runs it still has
+    // (work aborted on a lost lease that has not stopped yet is unfinished work too).
+    metrics.queueProgress.set(loop.name, () => {
+      const { unfinishedMs, longestMs } = queue.progress();
+      return { unfinishedSeconds: unfinishedMs / 1000, longestSeconds: longestMs / 1000 };
+    });
+    return queue;
   }
 
   /**

@@ -25,6 +25,20 @@ export interface WorkQueueOptions {
   onRetry?: (key: string, kind: 'backoff' | 'slow', delayMs: number, failures: number) => void;
   /** Called when process throws (treated as a backoff retry). */
   onError?: (key: string, error: unknown) => void;
+  /** Called when a key is added that was not already waiting (as client-go counts adds). */
+  onAdd?: (key: string) => void;
+  /** Called when a run starts, with how long the key waited since it was added. */
+  onStart?: (key: string, waitedMs: number) => void;
+  /** Called when a run ends, with how long it took. */
+  onDone?: (key: string, workedMs: number) => void;
+}
+
+/** Runs in progress now (for metrics read at scrape time). */
+export interface RunsInProgress {
+  /** Sum of how long each run in progress has been running. */
+  unfinishedMs: number;
+  /** The longest of them; 0 when nothing runs. */
+  longestMs: number;
 }
 
 interface Entry {
@@ -35,6 +49,10 @@ interface Entry {
   failures: number;
   timer?: TimerHandle;
   timerAt?: number;
+  /** When the key was added and not yet started (queued, or dirty while running). */
+  addedAt?: number;
+  /** When its run in progress started. */
+  startedAt?: number;
 }
 
 export const DEFAULT_BASE_DELAY_MS = 1000;
@@ -42,6 +60,8 @@ export const DEFAULT_MAX_DELAY_MS = 5 * 60_000;
 
 export class WorkQueue {
   private readonly entries = new Map<string, Entry>();
+  /** Entries with a run in progress. */
+  private readonly runs = new Set<Entry>();
   private readonly pq: PQueue;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
@@ -62,11 +82,13 @@ export class WorkQueue {
     if (this.closed) return;
     const entry = this.entry(key);
     if (entry.running) {
+      if (!entry.dirty) this.added(key, entry);
       entry.dirty = true;
       return;
     }
     if (entry.queued) return;
     this.cancelTimer(entry);
+    this.added(key, entry);
     this.enqueue(key, entry);
   }
 
@@ -112,6 +134,19 @@ export class WorkQueue {
     return this.running;
   }
 
+  /** How long the runs in progress have been running, now. */
+  progress(): RunsInProgress {
+    const now = this.options.clock.now();
+    let unfinishedMs = 0;
+    let longestMs = 0;
+    for (const entry of this.runs) {
+      const runningMs = Math.max(0, now - (entry.startedAt as number));
+      unfinishedMs += runningMs;
+      longestMs = Math.max(longestMs, runningMs);
+    }
+    return { unfinishedMs, longestMs };
+  }
+
   /** Delay before the next retry of a key that failed `failures` times in a row. */
   retryDelay(kind: 'backoff' | 'slow', failures: number): number {
     if (kind === 'slow') return this.slowDelayMs;
@@ -148,6 +183,11 @@ export class WorkQueue {
     return entry;
   }
 
+  private added(key: string, entry: Entry): void {
+    entry.addedAt = this.options.clock.now();
+    this.options.onAdd?.(key);
+  }
+
   private enqueue(key: string, entry: Entry): void {
     entry.queued = true;
     this.setWaiting(this.waiting + 1);
@@ -160,6 +200,11 @@ export class WorkQueue {
     this.setWaiting(this.waiting - 1);
     this.running += 1;
     this.options.onInFlight?.(this.running);
+    const startedAt = this.options.clock.now();
+    this.options.onStart?.(key, Math.max(0, startedAt - (entry.addedAt ?? startedAt)));
+    entry.addedAt = undefined;
+    entry.startedAt = startedAt;
+    this.runs.add(entry);
     let result: ProcessResult;
     try {
       result = await this.options.process(key, this.options.signal);
@@ -168,6 +213,9 @@ export class WorkQueue {
       result = { retry: 'backoff' };
     }
     entry.running = false;
+    this.runs.delete(entry);
+    this.options.onDone?.(key, Math.max(0, this.options.clock.now() - startedAt));
+    entry.startedAt = undefined;
     this.running -= 1;
     this.options.onInFlight?.(this.running);
     if (this.closed) return;

@@ -121,6 +121,8 @@ describe('the controller container', () => {
         kubeApiQps: 50,
         kubeApiBurst: 100,
         resyncPeriodMs: 600_000,
+        retryIntervalStartMs: 1_000,
+        retryIntervalMaxMs: 300_000,
         attacher: true,
         leaderElect: true,
         leaderElectionNamespace: RELEASE_NAMESPACE,
@@ -134,6 +136,7 @@ describe('the controller container', () => {
         logLevel: 'info',
         logFormat: 'json',
         help: false,
+        version: false,
       },
     );
     assert.deepEqual(

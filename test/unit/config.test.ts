@@ -28,6 +28,8 @@ describe('parseConfig', () => {
       kubeApiQps: 50,
       kubeApiBurst: 100,
       resyncPeriodMs: 600_000,
+      retryIntervalStartMs: 1_000,
+      retryIntervalMaxMs: 300_000,
       attacher: true,
       leaderElect: true,
       leaderElectionNamespace: 'default',
@@ -41,6 +43,7 @@ describe('parseConfig', () => {
       logLevel: 'info',
       logFormat: 'json',
       help: false,
+      version: false,
     });
   });
 
@@ -89,6 +92,8 @@ describe('parseConfig', () => {
     { name: 'missing value', argv: ['--workers'], flag: '--workers', fragment: 'needs a value' },
     { name: 'provisioner name', argv: ['--provisioner-name=bad name'], flag: '--provisioner-name', fragment: 'rbd.provisioner.ceph.io' },
     { name: 'lease name', argv: ['--leader-election-lease-name=Bad_Name'], flag: '--leader-election-lease-name', fragment: 'DNS-1123' },
+    { name: 'retry interval start zero', argv: ['--retry-interval-start=0'], flag: '--retry-interval-start', fragment: 'positive' },
+    { name: 'retry interval max below start', argv: ['--retry-interval-start=10s', '--retry-interval-max=5s'], flag: '--retry-interval-max', fragment: 'must not be shorter than --retry-interval-start' },
   ];
   for (const row of bad) {
     test(`rejects ${row.name}`, () => {
@@ -101,7 +106,7 @@ describe('parseConfig', () => {
   test('--help wins over bad values and lists every flag with its env name and default', () => {
     assert.equal(parseConfig(['--workers=0', '--help'], {}, fixed).help, true);
     const text = helpText();
-    for (const flag of ['provisioner-name', 'kubeconfig', 'workers', 'ceph-max-inflight', 'ceph-mount-timeout', 'ceph-mon-op-timeout', 'ceph-osd-op-timeout', 'kube-api-qps', 'kube-api-burst', 'resync-period', 'leader-elect', 'leader-election-namespace', 'leader-election-lease-name', 'leader-election-lease-duration', 'leader-election-renew-deadline', 'leader-election-retry-period', 'identity', 'http-address', 'log-level', 'log-format', 'help']) {
+    for (const flag of ['provisioner-name', 'kubeconfig', 'workers', 'ceph-max-inflight', 'ceph-mount-timeout', 'ceph-mon-op-timeout', 'ceph-osd-op-timeout', 'kube-api-qps', 'kube-api-burst', 'resync-period', 'leader-elect', 'leader-election-namespace', 'leader-election-lease-name', 'leader-election-lease-duration', 'leader-election-renew-deadline', 'leader-election-retry-period', 'identity', 'http-address', 'log-level', 'log-format', 'help', 'retry-interval-start', 'retry-interval-max']) {
       assert.match(text, new RegExp(`--${flag}\\b`));
       assert.match(text, new RegExp(`env RBD_PROVISIONER_${flag.toUpperCase().replace(/-/g, '_')}; default: `));
     }
@@ -133,6 +138,8 @@ describe('help text', () => {
     ['leader-elect', 'true', defaults.leaderElect],
     ['log-format', 'json', defaults.logFormat],
     ['http-address', ':8080', defaults.httpAddress],
+    ['retry-interval-start', '1s', defaults.retryIntervalStartMs],
+    ['retry-interval-max', '5m', defaults.retryIntervalMaxMs],
   ];
   for (const [flag, shown, value] of rows) {
     test(`--${flag} shows its default ${shown}`, () => {
@@ -197,5 +204,77 @@ describe('--ceph-csi-config', () => {
       assert.match(parseError([`--ceph-csi-config=${bad}`]).message, /^--ceph-csi-config: must be <namespace>\/<name> of a ConfigMap/, bad);
     }
     assert.match(helpText(), /--ceph-csi-config=<string>\n.*ceph-csi's config map.*\n\s+env RBD_PROVISIONER_CEPH_CSI_CONFIG; default: \n/);
+  });
+});
+
+// kubernetes-csi's external-provisioner names for the same flags, so that its users' command lines work here.
+describe('external-provisioner\'s flag names', () => {
+  const aliases: { alias: string; flag: string; field: keyof ReturnType<typeof parseConfig>; value: string; want: unknown }[] = [
+    { alias: 'leader-election', flag: 'leader-elect', field: 'leaderElect', value: 'false', want: false },
+    { alias: 'http-endpoint', flag: 'http-address', field: 'httpAddress', value: ':9090', want: ':9090' },
+    { alias: 'worker-threads', flag: 'workers', field: 'workers', value: '100', want: 100 },
+  ];
+  for (const row of aliases) {
+    test(`--${row.alias} is --${row.flag}`, () => {
+      assert.deepEqual(parseConfig([`--${row.alias}=${row.value}`], {}, fixed)[row.field], row.want);
+      assert.deepEqual(parseConfig([`--${row.alias}`, row.value].filter((arg) => arg !== 'false'), {}, fixed)[row.field],
+        row.value === 'false' ? true : row.want, 'with a separate value (a bare bool means true)');
+    });
+    test(`--${row.alias} beats RBD_PROVISIONER_ of --${row.flag}, like the flag itself`, () => {
+      const env = { [`RBD_PROVISIONER_${row.flag.toUpperCase().replace(/-/g, '_')}`]: row.field === 'leaderElect' ? 'true' : '7' };
+      assert.deepEqual(parseConfig([`--${row.alias}=${row.value}`], env, fixed)[row.field], row.want);
+    });
+    test(`--${row.alias} is listed with --${row.flag} in the help`, () => {
+      assert.match(helpText(), new RegExp(`  --${row.flag}(=<[a-z]+>)?   \\(alias --${row.alias}, as in external-provisioner\\)\n`));
+    });
+  }
+
+  test('the names external-provisioner shares with us are ours already: --kube-api-qps/-burst, --leader-election-namespace, --retry-interval-start/-max, --version', () => {
+    const config = parseConfig(['--kube-api-qps=5', '--kube-api-burst=10', '--leader-election-namespace=kube-system', '--retry-interval-start=2s', '--retry-interval-max=1m'], {}, fixed);
+    assert.deepEqual(
+      [config.kubeApiQps, config.kubeApiBurst, config.leaderElectionNamespace, config.retryIntervalStartMs, config.retryIntervalMaxMs],
+      [5, 10, 'kube-system', 2_000, 60_000],
+    );
+    assert.equal(parseConfig(['--version'], {}, fixed).version, true);
+  });
+
+  test('a flag and its alias that agree are fine, compared as parsed values', () => {
+    assert.equal(parseConfig(['--leader-elect=true', '--leader-election=1'], {}, fixed).leaderElect, true);
+    assert.equal(parseConfig(['--workers=8', '--worker-threads=+8'], {}, fixed).workers, 8);
+  });
+
+  const conflicts: { argv: string[]; fragment: string }[] = [
+    { argv: ['--leader-elect=true', '--leader-election=false'], fragment: '--leader-elect=true and --leader-election=false disagree' },
+    { argv: ['--worker-threads=4', '--workers=8'], fragment: '--worker-threads=4 and --workers=8 disagree' },
+    { argv: ['--http-address=:8080', '--http-endpoint=:9090'], fragment: '--http-address=:8080 and --http-endpoint=:9090 disagree' },
+  ];
+  for (const row of conflicts) {
+    test(`a flag and its alias that disagree are an error naming both: ${row.argv.join(' ')}`, () => {
+      const error = parseError(row.argv);
+      assert.match(error.message, new RegExp(row.fragment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+      assert.match(error.message, /is another name for/);
+    });
+  }
+
+  test('a bad value given under the alias names the flag and the alias', () => {
+    const error = parseError(['--worker-threads=0']);
+    assert.equal(error.flag, '--workers');
+    assert.match(error.message, /^--workers \(given as --worker-threads\): must be an integer from 1 to 1000, got "0"/);
+  });
+
+  test('an alias has no environment variable of its own', () => {
+    assert.equal(parseConfig([], { RBD_PROVISIONER_WORKER_THREADS: '3' }, fixed).workers, 16);
+  });
+
+  test('--version is read from the command line only (RBD_PROVISIONER_VERSION may hold an image tag)', () => {
+    assert.equal(parseConfig([], { RBD_PROVISIONER_VERSION: 'v1.2.3' }, fixed).version, false);
+    assert.equal(parseConfig([], { RBD_PROVISIONER_VERSION: 'true' }, fixed).version, false);
+    assert.match(helpText(), /  --version\n      print the version and exit\n      command line only\n/);
+  });
+
+  test('--version wins over bad values, as --help does', () => {
+    const config = parseConfig(['--workers=0', '--version'], {}, fixed);
+    assert.equal(config.version, true);
+    assert.equal(config.help, false);
   });
 });

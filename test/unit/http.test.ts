@@ -28,6 +28,13 @@ describe('HTTP endpoints', () => {
         'rbd_provisioner_provision_duration_seconds',
         'rbd_provisioner_delete_total',
         'rbd_provisioner_workqueue_depth',
+        'rbd_provisioner_workqueue_adds_total',
+        'rbd_provisioner_workqueue_queue_duration_seconds',
+        'rbd_provisioner_workqueue_work_duration_seconds',
+        'rbd_provisioner_workqueue_unfinished_work_seconds',
+        'rbd_provisioner_workqueue_longest_running_processor_seconds',
+        'rbd_provisioner_workqueue_retries_total',
+        'rbd_provisioner_build_info',
         'rbd_provisioner_informer_restarts_total',
         'rbd_provisioner_leader',
       ]) {

@@ -221,4 +221,73 @@ describe('WorkQueue', () => {
     // p-queue starts "a" at once; "b" waits for it.
     assert.deepEqual(depths, [1, 0, 1, 0]);
   });
+
+  // client-go's workqueue metrics: what the runner turns into rbd_provisioner_workqueue_*.
+  test('adds, the wait before a run and its duration, and the runs in progress, all on the clock', async () => {
+    const clock = new FakeClock();
+    const gates = new Map<string, ReturnType<typeof deferred>>();
+    const adds: string[] = [];
+    const waited: Array<[string, number]> = [];
+    const worked: Array<[string, number]> = [];
+    const queue = makeQueue(clock, async (key) => {
+      const gate = deferred();
+      gates.set(key, gate);
+      await gate.promise;
+      return undefined;
+    }, {
+      concurrency: 2,
+      onAdd: (key) => adds.push(key),
+      onStart: (key, ms) => waited.push([key, ms]),
+      onDone: (key, ms) => worked.push([key, ms]),
+    });
+    assert.deepEqual(queue.progress(), { unfinishedMs: 0, longestMs: 0 });
+
+    queue.add('a');
+    await flush();
+    clock.jump(1000);
+    queue.add('b');
+    queue.add('c'); // waits: two workers
+    queue.add('c'); // already waiting: not an add
+    await flush();
+    assert.deepEqual(adds, ['a', 'b', 'c']);
+    assert.deepEqual(waited, [['a', 0], ['b', 0]]);
+    clock.jump(500);
+    // a has run 1.5 s, b 0.5 s.
+    assert.deepEqual(queue.progress(), { unfinishedMs: 2000, longestMs: 1500 });
+
+    queue.add('a'); // running: it will run once more, and that counts as an add
+    queue.add('a');
+    assert.deepEqual(adds, ['a', 'b', 'c', 'a']);
+    clock.jump(500);
+    gates.get('a')!.resolve();
+    await flush();
+    // a took 2 s; c waited 1 s for a worker and starts now.
+    assert.deepEqual(worked, [['a', 2000]]);
+    assert.deepEqual(waited.at(-1), ['c', 1000]);
+    assert.deepEqual(queue.progress(), { unfinishedMs: 1000, longestMs: 1000 });
+
+    clock.jump(250);
+    gates.get('b')!.resolve();
+    await flush();
+    // a's second run waited from its second add (0.75 s ago), behind c.
+    assert.deepEqual(worked.at(-1), ['b', 1250]);
+    assert.deepEqual(waited.at(-1), ['a', 750]);
+    gates.get('a')!.resolve();
+    gates.get('c')!.resolve();
+    await flush();
+    assert.deepEqual(queue.progress(), { unfinishedMs: 0, longestMs: 0 });
+  });
+
+  test('a key scheduled for later is added when its timer fires; its wait starts then', async () => {
+    const clock = new FakeClock();
+    const adds: string[] = [];
+    const waited: number[] = [];
+    const queue = makeQueue(clock, async () => undefined, { onAdd: (key) => adds.push(key), onStart: (_key, ms) => waited.push(ms) });
+    queue.addAfter('a', 5000);
+    await clock.advance(4999);
+    assert.deepEqual(adds, []);
+    await clock.advance(1);
+    assert.deepEqual(adds, ['a']);
+    assert.deepEqual(waited, [0]);
+  });
 });
