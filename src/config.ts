@@ -21,6 +21,8 @@ export interface Config {
   kubeApiBurst: number;
   resyncPeriodMs: number;
   attacher: boolean;
+  /** --resizer: grow our PVs' images when their claims ask for more (off when ceph-csi's csi-resizer handles them). */
+  resizer: boolean;
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionLeaseName: string;
@@ -82,6 +84,7 @@ const FLAGS = {
   'kube-api-burst': { kind: 'int', default: 100, min: 1, meaning: 'client-side burst for API calls' },
   'resync-period': { kind: 'duration', default: 10 * MINUTE, meaning: 'informer resync: every object is reconciled again this often' },
   attacher: { kind: 'bool', default: true, meaning: 'mark VolumeAttachments of our PVs attached (off when ceph-csi\'s csi-attacher runs)' },
+  resizer: { kind: 'bool', default: true, meaning: 'grow the images and PVs of claims whose request grows (off when ceph-csi\'s csi-resizer handles rbd.csi.ceph.com)' },
   'leader-elect': { kind: 'bool', default: true, meaning: 'run leader election on a coordination.k8s.io Lease; only the leader acts' },
   'leader-election-namespace': { kind: 'string', default: derived('env POD_NAMESPACE, else "default"'), meaning: 'namespace of the Lease' },
   'leader-election-lease-name': { kind: 'string', default: derived('the provisioner name with dots and slashes as dashes'), meaning: 'name of the Lease' },
@@ -351,6 +354,7 @@ export function parseConfig(
     kubeApiBurst: read.int('kube-api-burst'),
     resyncPeriodMs: read.duration('resync-period'),
     attacher: read.bool('attacher'),
+    resizer: read.bool('resizer'),
     leaderElect: read.bool('leader-elect'),
     leaderElectionNamespace: namespace,
     leaderElectionLeaseName: leaseName,
