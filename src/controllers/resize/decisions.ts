@@ -2,8 +2,11 @@
 // each step. No I/O, table-tested.
 //
 // The protocol is the one kubernetes-csi/external-resizer follows for a CSI driver, with recovery from expansion
-// failure (KEP 1790, GA): kube-controller-manager's expand controller marks a bound claim whose PV is CSI with
-// `volume.kubernetes.io/storage-resizer: <driver>`; the resizer then
+// failure (KEP 1790, GA). kube-controller-manager's expand controller finds no plugin of its own for a CSI PV: it
+// only posts ExternalExpanding ("waiting for an external controller to expand this PVC") and leaves the claim to
+// the resizer of the PV's driver, which recognises it by `spec.csi.driver` (the annotation
+// `volume.kubernetes.io/storage-resizer: <driver>` is set only for in-tree PVs migrated to CSI; when a claim carries
+// one naming another driver, it is not ours to grow). The resizer then
 //   1. records the size it works towards: status.allocatedResources.storage, allocatedResourceStatuses.storage =
 //      ControllerResizeInProgress, condition Resizing;
 //   2. grows the volume, then the PV's spec.capacity;
@@ -19,7 +22,7 @@ import type { V1PersistentVolume, V1PersistentVolumeClaim, V1PersistentVolumeCla
 import { tryCompareQuantities } from '../../kube/quantity.js';
 import { ANN_PROVISIONED_BY } from '../provision/decisions.js';
 
-/** Set by kube-controller-manager's expand controller on a claim whose PV a CSI driver (or its resizer) must grow. */
+/** Set by kube-controller-manager's expand controller on a claim of a migrated in-tree PV: the CSI driver to grow it. */
 export const ANN_STORAGE_RESIZER = 'volume.kubernetes.io/storage-resizer';
 
 export const CONTROLLER_RESIZE_IN_PROGRESS = 'ControllerResizeInProgress';
@@ -78,7 +81,6 @@ export function decideClaimResize(
 ): ClaimResizeDecision {
   if (claim.status?.phase !== 'Bound') return { action: 'skip', reason: 'not bound' };
   const resizer = claim.metadata?.annotations?.[ANN_STORAGE_RESIZER];
-  if (resizer === undefined) return { action: 'skip', reason: 'no resize asked for (no storage-resizer annotation)' };
   if (volume === undefined) return { action: 'skip', reason: 'its PV is not known (yet)' };
   if (volume.metadata?.annotations?.[ANN_PROVISIONED_BY] !== provisionerName) return { action: 'skip', reason: 'the PV was not provisioned by us' };
   const claimRef = volume.spec?.claimRef;
@@ -88,7 +90,7 @@ export function decideClaimResize(
   if (volume.metadata?.deletionTimestamp != null) return { action: 'skip', reason: 'the PV is being deleted' };
   const driver = volume.spec?.csi?.driver;
   if (driver === undefined || driver === '') return { action: 'skip', reason: 'the PV is not a CSI volume' };
-  if (resizer !== driver) return { action: 'skip', reason: `the expand controller handed the claim to ${resizer}, the PV's driver is ${driver}` };
+  if (resizer !== undefined && resizer !== driver) return { action: 'skip', reason: `the expand controller handed the claim to ${resizer}, the PV's driver is ${driver}` };
 
   const target = targetSize(claim);
   const capacity = storageOf(volume.spec?.capacity);

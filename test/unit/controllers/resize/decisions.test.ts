@@ -35,7 +35,7 @@ describe('decideClaimResize: only claims the expand controller handed to our PV\
     { name: 'a block volume the same way', claim: resizableClaim(), volume: boundVolume({ block: true }), action: 'expand', size: '2Gi' },
     { name: 'equal quantities spelled differently', claim: resizableClaim({ request: '1024Mi' }), volume: boundVolume(), action: 'skip', fragment: 'as large as asked' },
     { name: 'request below the PV capacity (never shrink)', claim: resizableClaim({ request: '1Gi' }), volume: boundVolume({ capacity: '2Gi' }), action: 'skip', fragment: 'as large as asked' },
-    { name: 'no storage-resizer annotation (the expand controller has not acted)', claim: resizableClaim({ resizer: null }), volume: boundVolume(), action: 'skip', fragment: 'no resize asked' },
+    { name: 'no storage-resizer annotation (what the expand controller leaves on a CSI PV\'s claim)', claim: resizableClaim({ resizer: null }), volume: boundVolume(), action: 'expand', size: '2Gi' },
     { name: 'handed to another resizer', claim: resizableClaim({ resizer: 'other.csi.example.com' }), volume: boundVolume(), action: 'skip', fragment: 'handed the claim to other.csi.example.com' },
     { name: 'a rbd.csi.ceph.com PV not provisioned by us', claim: resizableClaim(), volume: boundVolume({ provisionedBy: 'rbd.csi.ceph.com' }), action: 'skip', fragment: 'not provisioned by us' },
     { name: 'a PV made by hand', claim: resizableClaim(), volume: boundVolume({ provisionedBy: null }), action: 'skip', fragment: 'not provisioned by us' },
