@@ -26,6 +26,7 @@ import { ANN_PROVISIONED_BY } from '../provision/decisions.js';
 export const ANN_STORAGE_RESIZER = 'volume.kubernetes.io/storage-resizer';
 
 export const CONTROLLER_RESIZE_IN_PROGRESS = 'ControllerResizeInProgress';
+// The API server accepts only these values (the API docs' "ControllerResizeFailed" is refused: 422).
 export const CONTROLLER_RESIZE_INFEASIBLE = 'ControllerResizeInfeasible';
 export const NODE_RESIZE_PENDING = 'NodeResizePending';
 
