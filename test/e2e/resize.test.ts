@@ -94,6 +94,11 @@ describe('with the controller running', () => {
     assert.equal(storageStatus(blockClaim), undefined, 'no resize left in progress');
     assert.deepEqual(resizeConditions(blockClaim), []);
     await e2e.waitEvent(block.name, 'VolumeResizeSuccessful');
+
+    // Never shrink: a request below the claim's capacity is refused by the API server itself.
+    const shrink = await requestSize(block.name, '1Gi').then(() => undefined, (e: unknown) => e);
+    assert.ok(isApiError(shrink, 422), `expected 422, got ${String(shrink)}`);
+    assert.match(String((shrink as k8s.ApiException<unknown>).body), /less than status\.capacity/);
   });
 
   test('2. two quick requests (2Gi then 3Gi): ends at 3Gi, at most one grow each, no error', async () => {
