@@ -54,6 +54,22 @@ describe('resize loop', () => {
     await shutdown();
   });
 
+  test('no storage-resizer annotation (what the expand controller leaves for a CSI PV): grown all the same', async () => {
+    const { clock, resizer, volume, shutdown } = setup({ claim: { resizer: null } });
+    await clock.advance(0);
+    assert.equal(resizer.grows, 1);
+    assert.equal(volume().spec?.capacity?.['storage'], '2Gi');
+    await shutdown();
+  });
+
+  test('a claim handed to another driver\'s resizer is left to it', async () => {
+    const { clock, kube, resizer, shutdown } = setup({ claim: { resizer: 'other.csi.example.com' } });
+    await clock.advance(0);
+    assert.equal(resizer.calls.length, 0);
+    assert.deepEqual(kube.claimStatusPatches, []);
+    await shutdown();
+  });
+
   test('a PV that is not ours is never touched', async () => {
     const { clock, kube, resizer, reasons, shutdown } = setup({ provisionedBy: 'rbd.csi.ceph.com' });
     await clock.advance(0);
