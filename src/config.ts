@@ -24,6 +24,8 @@ export interface Config {
   retryIntervalStartMs: number;
   retryIntervalMaxMs: number;
   attacher: boolean;
+  /** --resizer: grow our PVs' images when their claims ask for more (off when ceph-csi's csi-resizer handles them). */
+  resizer: boolean;
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionLeaseName: string;
@@ -92,6 +94,7 @@ const FLAGS = {
   'retry-interval-start': { kind: 'duration', default: 1 * SECOND, meaning: 'first retry delay of a failed claim, volume or attachment; doubles with each failure up to --retry-interval-max' },
   'retry-interval-max': { kind: 'duration', default: 5 * MINUTE, meaning: 'longest retry delay of a failed claim, volume or attachment, and the delay after an error only a human can fix (e.g. a bad StorageClass)' },
   attacher: { kind: 'bool', default: true, meaning: 'mark VolumeAttachments of our PVs attached (off when ceph-csi\'s csi-attacher runs)' },
+  resizer: { kind: 'bool', default: true, meaning: 'grow the images and PVs of claims whose request grows (off when ceph-csi\'s csi-resizer handles rbd.csi.ceph.com)' },
   'leader-elect': { kind: 'bool', default: true, alias: 'leader-election', meaning: 'run leader election on a coordination.k8s.io Lease; only the leader acts' },
   'leader-election-namespace': { kind: 'string', default: derived('env POD_NAMESPACE, else "default"'), meaning: 'namespace of the Lease' },
   'leader-election-lease-name': { kind: 'string', default: derived('the provisioner name with dots and slashes as dashes'), meaning: 'name of the Lease' },
@@ -412,6 +415,7 @@ export function parseConfig(
     retryIntervalStartMs: retryIntervalStart,
     retryIntervalMaxMs: retryIntervalMax,
     attacher: read.bool('attacher'),
+    resizer: read.bool('resizer'),
     leaderElect: read.bool('leader-elect'),
     leaderElectionNamespace: namespace,
     leaderElectionLeaseName: leaseName,

@@ -21,7 +21,7 @@ import { rbdClusterEntries } from './rbd/cluster-entries.js';
 
 /** What a test entry point may change in the wiring (fault injection); production passes nothing. */
 export interface MainHooks {
-  provisionerOptions?: Pick<RbdProvisionerOptions, 'afterImageCreated' | 'afterImageRemoved'>;
+  provisionerOptions?: Pick<RbdProvisionerOptions, 'afterImageCreated' | 'afterImageRemoved' | 'afterImageResized'>;
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHooks = {}): Promise<number> {
@@ -104,6 +104,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
     ...(config.cephCsiConfig === undefined ? {} : { clusterEntries: rbdClusterEntries }),
     // At every attach: the managed node Secret a PV names catches up with a key rotated in its source Secret.
     nodeAccess: { prepare: (volume, signal) => nodeSecrets.refreshFor(volume, signal) },
+    // Volume expansion (--resizer): the provisioner grows its own images.
+    ...(config.resizer ? { resizer: provisioner } : {}),
     onLeading: (leading) => {
       if (leading) return;
       // A successor may blocklist these clients: leading again later must start with new ones (new addresses).
@@ -133,7 +135,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
       logger,
     });
 
-  logger.info('starting', { version: buildInfo().version, identity: config.identity, leaderElect: config.leaderElect, attacher: config.attacher, cephCsiConfig: config.cephCsiConfig === undefined ? '' : `${config.cephCsiConfig.namespace}/${config.cephCsiConfig.name}`, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
+  logger.info('starting', { version: buildInfo().version, identity: config.identity, leaderElect: config.leaderElect, attacher: config.attacher, resizer: config.resizer, cephCsiConfig: config.cephCsiConfig === undefined ? '' : `${config.cephCsiConfig.namespace}/${config.cephCsiConfig.name}`, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
   await controller.run(shutdown.signal);
   await http?.close();
   await connections.close();

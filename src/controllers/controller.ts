@@ -12,13 +12,15 @@ import { createCsiConfigLoop } from './csiconfig/loop.js';
 import type { Fencing } from './fencing.js';
 import type { Metrics } from './metrics.js';
 import { createProvisionLoop } from './provision/loop.js';
+import { createResizeLoop } from './resize/loop.js';
+import type { VolumeResizer } from './resize/resizer.js';
 import type { Provisioner } from './provision/provisioner.js';
 import { type CacheView, Reconciler, type ReconcilerTuning } from './provision/reconciler.js';
 import { type Controller, type RunnerConfig, type RunnerTuning, createRunner } from './runner.js';
 
 export type { Controller, RunOutcome } from './runner.js';
 
-export type ControllerConfig = RunnerConfig & Pick<Config, 'provisionerName' | 'workers' | 'resyncPeriodMs'> & Partial<Pick<Config, 'attacher' | 'cephCsiConfig'>>;
+export type ControllerConfig = RunnerConfig & Pick<Config, 'provisionerName' | 'workers' | 'resyncPeriodMs'> & Partial<Pick<Config, 'attacher' | 'cephCsiConfig' | 'resizer'>>;
 
 export interface ControllerTuning extends ReconcilerTuning, RunnerTuning {
   orphanScanPeriodMs: number;
@@ -44,6 +46,8 @@ export interface ControllerDeps {
   clusterEntries?: ClusterEntries;
   /** Passed to the attach loop: what the node needs before it stages a volume (the RBD side implements it). */
   nodeAccess?: NodeAccess;
+  /** With config.resizer (default on): grows volumes for the resize loop (the RBD side implements it). */
+  resizer?: VolumeResizer;
 }
 
 function sourceFor<K extends ResourceKind>(kube: KubeFacade, kind: K): ListWatchSource<ResourceTypes[K]> {
@@ -141,7 +145,20 @@ export function createController(deps: ControllerDeps): Controller {
     clock,
     resyncPeriodMs: config.resyncPeriodMs,
   });
-  const loops = [provision, ...(attach === undefined ? [] : [attach]), ...(csiConfig === undefined ? [] : [csiConfig])];
+  // Volume expansion: on unless --resizer=false (for clusters where ceph-csi's csi-resizer handles our driver).
+  const resize = (config.resizer ?? true) && deps.resizer !== undefined ? createResizeLoop({
+    provisionerName: config.provisionerName,
+    workers: config.workers,
+    claims,
+    volumes,
+    resizer: deps.resizer,
+    kube,
+    events,
+    metrics,
+    logger,
+    clock,
+  }) : undefined;
+  const loops = [provision, ...(attach === undefined ? [] : [attach]), ...(csiConfig === undefined ? [] : [csiConfig]), ...(resize === undefined ? [] : [resize])];
   controller = createRunner({
     config, kube, informers, loops, events, logger, metrics, clock, tuning,
     ...(deps.fencing === undefined ? {} : { fencing: deps.fencing }),

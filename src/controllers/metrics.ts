@@ -10,6 +10,9 @@ export interface Metrics {
   provisionDuration: Histogram<'class' | 'result'>;
   deleteTotal: Counter<'class' | 'result'>;
   deleteDuration: Histogram<'class' | 'result'>;
+  /** Claim expansions by StorageClass and result (success, infeasible, failed, conflict, gone, save-failed, aborted). */
+  resizeTotal: Counter<'class' | 'result'>;
+  resizeDuration: Histogram<'class' | 'result'>;
   /** VolumeAttachments of our PVs marked attached, by result (success, gone, failed, aborted). */
   attachTotal: Counter<'result'>;
   attachDuration: Histogram<'result'>;
@@ -131,6 +134,19 @@ export function createMetrics(
     deleteDuration: new Histogram({
       name: 'rbd_provisioner_delete_duration_seconds',
       help: 'Duration of volume deletion attempts.',
+      labelNames: ['class', 'result'],
+      buckets: OPERATION_BUCKETS,
+      registers,
+    }),
+    resizeTotal: new Counter({
+      name: 'rbd_provisioner_resize_total',
+      help: 'Claim expansions by StorageClass and result (success, infeasible, failed, conflict, gone, save-failed, aborted).',
+      labelNames: ['class', 'result'],
+      registers,
+    }),
+    resizeDuration: new Histogram({
+      name: 'rbd_provisioner_resize_duration_seconds',
+      help: 'Duration of claim expansions, from the decision to act to the claim\'s status being saved.',
       labelNames: ['class', 'result'],
       buckets: OPERATION_BUCKETS,
       registers,

@@ -61,6 +61,11 @@ export interface KubeFacade {
   deleteVolume(name: string, uid?: string, signal?: AbortSignal): Promise<boolean>;
   /** RFC 6902 JSON patch: finalizer changes never rewrite the whole object. */
   patchVolume(name: string, patch: JsonPatchOperation[], signal?: AbortSignal): Promise<V1PersistentVolume>;
+  /**
+   * JSON merge patch of a claim's status subresource (the resize loop's allocatedResources, conditions, capacity);
+   * a metadata.resourceVersion in the patch makes it conditional (409 when the claim changed).
+   */
+  patchClaimStatus(namespace: string, name: string, patch: object, signal?: AbortSignal): Promise<V1PersistentVolumeClaim>;
   /** JSON merge patch of a VolumeAttachment's status subresource (status.attached and its errors). */
   patchAttachmentStatus(name: string, patch: object, signal?: AbortSignal): Promise<V1VolumeAttachment>;
   /** RFC 6902 JSON patch of a VolumeAttachment (its finalizers). */
@@ -309,6 +314,8 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
     },
     // The generated client sends application/json-patch+json for a patch body unless told otherwise.
     patchVolume: (name, patch, signal) => call('patch PV', signal, (o) => core.patchPersistentVolume({ name, body: patch }, o)),
+    patchClaimStatus: (namespace, name, patch, signal) =>
+      call('patch PVC status', signal, (o) => core.patchNamespacedPersistentVolumeClaimStatus({ namespace, name, body: patch }, o), MERGE_PATCH_OPTIONS),
     patchAttachmentStatus: (name, patch, signal) =>
       call('patch VolumeAttachment status', signal, (o) => storage.patchVolumeAttachmentStatus({ name, body: patch }, o), MERGE_PATCH_OPTIONS),
     patchAttachment: (name, patch, signal) => call('patch VolumeAttachment', signal, (o) => storage.patchVolumeAttachment({ name, body: patch }, o)),

@@ -9,6 +9,8 @@ import {
 } from '../ceph/index.js';
 import { DeleteError, ProvisionError } from '../controllers/provision/errors.js';
 import type { OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../controllers/provision/provisioner.js';
+import { type ExpandRequest, type ExpandResult, ResizeError, type VolumeResizer } from '../controllers/resize/resizer.js';
+import { formatBytes, quantityToWholeMiB } from './size.js';
 import { ParameterError, parseClassParameters, type ClassParameters, type SecretRef } from './parameters.js';
 import { NodeSecretError } from './node-secret.js';
 import { buildVolume, checkClaim, ClaimError, deleteTargetOf, imageNameFor, readDeleteTarget, VolumeRecordError, type DeleteTarget } from './volume.js';
@@ -70,12 +72,14 @@ export interface RbdProvisionerOptions {
   afterImageCreated?: (image: string) => void;
   /** Test-only fault injection: called right after a delete has moved the image to the trash, before the PV goes. */
   afterImageRemoved?: (image: string) => void;
+  /** Test-only fault injection: called right after an image has grown, before its PV shows the new capacity. */
+  afterImageResized?: (image: string) => void;
 }
 
 // `pvc-<uuid>` after the class's prefix: how our image names end, and where the claim uid comes from.
 const PV_NAME = /(pvc-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))$/;
 
-export class RbdProvisioner implements Provisioner {
+export class RbdProvisioner implements Provisioner, VolumeResizer {
   // Few at once: each purge holds one of the addon's Ceph threads for as long as it runs.
   private readonly purges = new PQueue({ concurrency: 2 });
 
@@ -125,6 +129,74 @@ export class RbdProvisioner implements Provisioner {
       }
     });
     return buildVolume({ params, claim: req.claim, imageName, imageSizeBytes: size, mountOptions: req.storageClass.mountOptions, nodeStageSecret });
+  }
+
+  /**
+   * Grows the PV's image to the size asked for, rounded up to whole MiB as provisioning rounds. The image's actual
+   * size is the truth: one that already has the size (a retry after a crash between growing it and saving the PV) is
+   * left as it is, and one is never shrunk. An image whose metadata does not name the claim is never touched.
+   */
+  async expand(req: ExpandRequest, signal: AbortSignal): Promise<ExpandResult> {
+    let target: DeleteTarget;
+    try {
+      target = readDeleteTarget(req.volume);
+    } catch (err) {
+      if (err instanceof VolumeRecordError) throw new ResizeError('infeasible', 'InvalidVolumeRecord', err.message, { cause: err });
+      throw err;
+    }
+    let wanted: number;
+    try {
+      wanted = quantityToWholeMiB(req.size);
+    } catch (err) {
+      throw new ResizeError('infeasible', 'InvalidSize', `size ${JSON.stringify(req.size)} is ${err instanceof RangeError ? err.message : 'not a Kubernetes quantity'}`, { cause: err });
+    }
+    const imageName = target.image;
+    try {
+      return await this.withPool(target, signal, 'provision', (pool) => pool.withImage(imageName, async (image) => {
+        const owner = await image.getMetadata(OWNER_KEYS.claimUid);
+        if (owner !== req.claimUid) {
+          throw new ResizeError('infeasible', 'ImageNotOurs', `image ${pool.spec}/${imageName} ${owner === undefined ? 'names no claim' : `belongs to claim uid ${owner}`}, not ${req.claimUid}; not resizing it`);
+        }
+        const { size } = await image.stat();
+        if (size >= wanted) {
+          this.options.logger.info('image already has the size asked for; not resizing it', { image: `${pool.spec}/${imageName}`, size, wanted });
+          return { capacity: formatBytes(size), grown: false };
+        }
+        await this.ensureRoomToGrow(pool, wanted);
+        abortIfLost(signal);
+        await image.resize(wanted);
+        this.options.logger.info('image grown', { image: `${pool.spec}/${imageName}`, from: size, to: wanted });
+        this.options.afterImageResized?.(imageName);
+        return { capacity: formatBytes(wanted), grown: true };
+      }));
+    } catch (err) {
+      if (err instanceof ResizeError) throw err;
+      if (err instanceof ProvisionError) {
+        if (err.cause instanceof ImageNotFound) throw new ResizeError('infeasible', 'ImageNotFound', err.message, { cause: err });
+        throw new ResizeError(err.kind === 'final' ? 'infeasible' : 'transient', err.reason, err.message, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * A grown image reserves nothing (thin), but one larger than the pool's whole byte quota could never be filled, and
+   * a pool at its quota or a full cluster would pause the resize's own header write: refused with what to raise.
+   */
+  private async ensureRoomToGrow(pool: Pool, wanted: number): Promise<void> {
+    const usage = await pool.usage();
+    if (usage.quotaMaxBytes > 0 && usage.usedBytes >= usage.quotaMaxBytes) {
+      throw new ResizeError('transient', 'PoolQuotaReached', `pool ${pool.spec} has reached its quota of ${usage.quotaMaxBytes} bytes; raise it with "ceph osd pool set-quota ${pool.name} max_bytes <bytes>"`);
+    }
+    if (usage.quotaMaxBytes > 0 && wanted > usage.quotaMaxBytes) {
+      throw new ResizeError('transient', 'PoolQuotaTooSmall', `pool ${pool.spec} has a quota of ${usage.quotaMaxBytes} bytes (${formatBytes(usage.quotaMaxBytes)}), less than the ${wanted} bytes (${formatBytes(wanted)}) asked for; raise it with "ceph osd pool set-quota ${pool.name} max_bytes <bytes>"`);
+    }
+    if (usage.quotaMaxObjects > 0 && usage.objects >= usage.quotaMaxObjects) {
+      throw new ResizeError('transient', 'PoolQuotaReached', `pool ${pool.spec} has reached its quota of ${usage.quotaMaxObjects} objects`);
+    }
+    if (usage.clusterAvailableBytes === 0) {
+      throw new ResizeError('transient', 'ClusterFull', `cluster has no free space to grow an image in pool ${pool.spec}`);
+    }
   }
 
   private async resolveNodeStageSecret(params: ClassParameters, claim: V1PersistentVolumeClaim, signal: AbortSignal): Promise<SecretRef | undefined> {
@@ -359,7 +431,7 @@ export class RbdProvisioner implements Provisioner {
         }
       });
     } catch (err) {
-      if (err instanceof ProvisionError || err instanceof DeleteError) throw err;
+      if (err instanceof ProvisionError || err instanceof DeleteError || err instanceof ResizeError) throw err;
       if (connection && err instanceof CephError && ['ESHUTDOWN', 'ENOTCONN'].includes(err.code)) this.options.connections.evict(clusterTarget, connection);
       throw classify(op, err);
     }

@@ -83,7 +83,7 @@ after(async () => {
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
-test('the controller, run as the chart\'s ServiceAccount with the chart\'s arguments, provisions and deletes', async () => {
+test('the controller, run as the chart\'s ServiceAccount with the chart\'s arguments, provisions, grows and deletes', async () => {
   const invocation = await chartControllerInvocation(release);
   const kubeconfigPath = path.join(scratch, 'sa.kubeconfig');
   await writeServiceAccountKubeconfig(controlPlane, release.namespace, invocation.serviceAccount, kubeconfigPath);
@@ -112,6 +112,19 @@ test('the controller, run as the chart\'s ServiceAccount with the chart\'s argum
   const stored = await core.readNamespacedSecret({ namespace: nodeSecret!.namespace!, name: nodeSecret!.name! });
   assert.equal(Buffer.from(stored.data?.['userID'] ?? '', 'base64').toString(), nodeUser);
 
+  // The chart's class allows expansion by default, and its RBAC lets the resizer write the claim's status.
+  await core.patchNamespacedPersistentVolumeClaim(
+    { name: 'data', namespace: apps.name, body: { spec: { resources: { requests: { storage: '2Gi' } } } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+  await waitFor('PV grown and the claim left for the node step', async (observe) => {
+    const pv = await core.readPersistentVolume({ name: image });
+    const c = await core.readNamespacedPersistentVolumeClaim({ name: 'data', namespace: apps.name });
+    observe({ pv: pv.spec?.capacity, claim: c.status, controller: controller!.output().slice(-2000) });
+    const status = (c.status?.allocatedResourceStatuses as Record<string, string> | undefined)?.['storage'];
+    return pv.spec?.capacity?.['storage'] === '2Gi' && status === 'NodeResizePending' ? true : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 200 });
+
   await core.deleteNamespacedPersistentVolumeClaim({ name: 'data', namespace: apps.name });
   await waitFor('PV and image gone', async () => {
     const pv = await ignoreNotFound(core.readPersistentVolume({ name: image }));
@@ -137,6 +150,8 @@ test('the chart\'s RBAC is minimal', async () => {
   assert.equal(await may({ verb: 'create', resource: 'storageclasses', group: 'storage.k8s.io' }), false);
   assert.equal(await may({ verb: 'create', resource: 'persistentvolumes' }), true);
   assert.equal(await may({ verb: 'watch', resource: 'persistentvolumeclaims' }), true);
+  assert.equal(await may({ verb: 'patch', resource: 'persistentvolumeclaims', subresource: 'status', namespace: apps.name }), true, 'the resizer');
+  assert.equal(await may({ verb: 'patch', resource: 'persistentvolumeclaims', namespace: apps.name }), false, 'never a claim\'s spec');
 });
 
 test('helm uninstall removes what the chart created', async () => {

@@ -98,6 +98,7 @@ describe('the controller container', () => {
       'kube-api-qps',
       'kube-api-burst',
       'attacher',
+      'resizer',
       'leader-elect',
       'leader-election-lease-name',
       'leader-election-lease-duration',
@@ -124,6 +125,7 @@ describe('the controller container', () => {
         retryIntervalStartMs: 1_000,
         retryIntervalMaxMs: 300_000,
         attacher: true,
+        resizer: true,
         leaderElect: true,
         leaderElectionNamespace: RELEASE_NAMESPACE,
         leaderElectionLeaseName: 'rbd-provisioner-ceph-io',
@@ -218,6 +220,27 @@ describe('the controller container', () => {
     assert.deepEqual(rulesGrant(offRole.rules, 'volumeattachments/status'), []);
   });
 
+  test('the resizer: on by default with patch on claims\' status (PVs are patched anyway); off, no claim status access', async () => {
+    const on = await render({});
+    assert.equal(parsedConfig(on).resizer, true);
+    const role = onlyOfKind<V1ClusterRole>(on, 'ClusterRole');
+    assert.deepEqual(rulesGrant(role.rules, 'persistentvolumeclaims/status').map((r) => [r.apiGroups, r.verbs]), [[[''], ['patch']]]);
+    assert.ok(rulesGrant(role.rules, 'persistentvolumes').some((r) => r.verbs.includes('patch')));
+
+    const off = await render({ resizer: { enabled: false } });
+    assert.equal(parsedConfig(off).resizer, false);
+    assert.deepEqual(rulesGrant(onlyOfKind<V1ClusterRole>(off, 'ClusterRole').rules, 'persistentvolumeclaims/status'), []);
+  });
+
+  test('allowVolumeExpansion: true unless a class sets it; an explicit false stays false', async () => {
+    const manifests = await render({ storageClasses: [
+      { name: 'unset', create: true, parameters: { pool: 'a' }, secrets: { admin: { name: 'ceph-admin' } } },
+      { name: 'off', create: true, allowVolumeExpansion: false, parameters: { pool: 'b' }, secrets: { admin: { name: 'ceph-admin' } } },
+    ] });
+    const classes = ofKind<V1StorageClass>(manifests, 'StorageClass');
+    assert.deepEqual(classes.map((c) => [c.metadata?.name, c.allowVolumeExpansion]), [['unset', true], ['off', false]]);
+  });
+
   test('the Pod runs non-root on a read-only root filesystem, without capabilities, under RuntimeDefault seccomp', async () => {
     const manifests = await render({});
     const deployment = onlyOfKind<V1Deployment>(manifests, 'Deployment');
@@ -264,6 +287,7 @@ describe('RBAC', () => {
       { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['storage.k8s.io'], resources: ['storageclasses'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      { apiGroups: [''], resources: ['persistentvolumeclaims/status'], verbs: ['patch'] },
       { apiGroups: ['storage.k8s.io'], resources: ['volumeattachments'], verbs: ['get', 'list', 'watch', 'patch'] },
       { apiGroups: ['storage.k8s.io'], resources: ['volumeattachments/status'], verbs: ['patch'] },
     ]);
@@ -381,7 +405,7 @@ describe('StorageClasses and Secrets', () => {
     assert.equal(slow.metadata?.annotations, undefined);
     assert.deepEqual(
       [slow.reclaimPolicy, slow.volumeBindingMode, slow.allowVolumeExpansion, slow.mountOptions],
-      ['Delete', 'Immediate', false, undefined],
+      ['Delete', 'Immediate', true, undefined],
     );
     // Only what values set: no user keys without a user Secret; the explicit (differently cased) key wins.
     assert.deepEqual(slow.parameters, { pool: 'slow', AdminSecretName: 'explicit-admin', adminSecretNamespace: 'ceph' });

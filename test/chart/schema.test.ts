@@ -70,6 +70,7 @@ const CASES: Case[] = [
     expected: ['- leaderElection.leaseDuration: Invalid type. Expected: string, given: integer'],
   },
   { name: 'attacher.enabled given as a string', values: { attacher: { enabled: 'false' } }, expected: ['- attacher.enabled: Invalid type. Expected: boolean, given: string'] },
+  { name: 'resizer.enabled given as a string', values: { resizer: { enabled: 'false' } }, expected: ['- resizer.enabled: Invalid type. Expected: boolean, given: string'] },
   { name: 'attacher as a bare boolean', values: { attacher: false }, expected: ['- attacher: Invalid type. Expected: object, given: boolean'] },
   { name: 'workers 0', values: { workers: 0 }, expected: ['- workers: Must be greater than or equal to 1'] },
   { name: 'metrics.port beyond 65535', values: { metrics: { enabled: true, port: 70000 } }, expected: ['- metrics.port: Must be less than or equal to 65535'] },

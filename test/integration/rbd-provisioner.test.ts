@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ConnectionPool, type Pool } from '../../src/ceph/index.js';
 import { DeleteError, ProvisionError } from '../../src/controllers/provision/errors.js';
+import { ResizeError } from '../../src/controllers/resize/resizer.js';
 import { DELETING_KEY, OWNER_KEYS, PV_MAY_EXIST_KEY, RbdProvisioner, SecretError } from '../../src/rbd/provisioner.js';
 import { kubeSecretReader } from '../../src/rbd/secrets.js';
 import { openTestPool, type CephTestCluster, type OpenTestPool } from '../support/ceph.js';
@@ -219,6 +220,63 @@ describe('provision', () => {
     const c = claim();
     await assert.rejects(provisioner.provision(request(c), aborted), /lost the lease/);
     assert.ok(!(await pool.listImages()).includes(`pvc-${c.metadata!.uid}`));
+  });
+});
+
+describe('expand', () => {
+  const imageSize = (name: string) => pool.withImage(name, async (img) => (await img.stat()).size, { readOnly: true });
+  const expandOf = (pv: V1PersistentVolume, c: V1PersistentVolumeClaim, size: string) =>
+    provisioner.expand({ volume: boundTo(pv, c), claimUid: c.metadata!.uid!, size }, signal);
+
+  test('grows the image to the size rounded up to whole MiB; the capacity is the rounded size', async () => {
+    const c = claim('10Mi');
+    const pv = await provisioner.provision(request(c), signal);
+    const result = await expandOf(pv, c, '20000Ki');
+    assert.deepEqual(result, { capacity: '20Mi', grown: true });
+    assert.equal(await imageSize(`pvc-${c.metadata!.uid}`), 20 * MiB);
+  });
+
+  test('a retry (image already grown) does not grow again; a smaller size never shrinks it', async () => {
+    const c = claim('10Mi');
+    const pv = await provisioner.provision(request(c), signal);
+    assert.equal((await expandOf(pv, c, '30Mi')).grown, true);
+    assert.deepEqual(await expandOf(pv, c, '30Mi'), { capacity: '30Mi', grown: false });
+    assert.deepEqual(await expandOf(pv, c, '20Mi'), { capacity: '30Mi', grown: false });
+    assert.equal(await imageSize(`pvc-${c.metadata!.uid}`), 30 * MiB);
+  });
+
+  test('an image whose metadata names another claim is never resized: infeasible', async () => {
+    const c = claim('10Mi');
+    const pv = await provisioner.provision(request(c), signal);
+    const image = `pvc-${c.metadata!.uid}`;
+    await pool.withImage(image, (img) => img.setMetadata(OWNER_KEYS.claimUid, 'someone-else'));
+    const err = await expandOf(pv, c, '20Mi').then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof ResizeError && err.kind === 'infeasible' && err.reason === 'ImageNotOurs', String(err));
+    assert.equal(await imageSize(image), 10 * MiB);
+  });
+
+  test('a pool quota smaller than the new size: transient, naming the quota; the image keeps its size', async () => {
+    const c = claim('10Mi');
+    const pv = await provisioner.provision(request(c), signal);
+    await ceph.ceph(['osd', 'pool', 'set-quota', pool.name, 'max_bytes', String(15 * MiB)]);
+    try {
+      // The quota reaches the client through the OSD map: wait until the pool shows it.
+      for (let i = 0; i < 100 && (await pool.usage()).quotaMaxBytes === 0; i++) await new Promise((resolve) => setTimeout(resolve, 200));
+      const err = await expandOf(pv, c, '20Mi').then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof ResizeError && err.kind === 'transient' && err.reason === 'PoolQuotaTooSmall', String(err));
+      assert.match((err as Error).message, /quota of 15728640 bytes \(15Mi\)/);
+      assert.equal(await imageSize(`pvc-${c.metadata!.uid}`), 10 * MiB);
+    } finally {
+      await ceph.ceph(['osd', 'pool', 'set-quota', pool.name, 'max_bytes', '0']);
+    }
+  });
+
+  test('a missing image is infeasible, naming it', async () => {
+    const c = claim('10Mi');
+    const pv = await provisioner.provision(request(c), signal);
+    await pool.removeImage(`pvc-${c.metadata!.uid}`);
+    const err = await expandOf(pv, c, '20Mi').then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof ResizeError && err.kind === 'infeasible' && err.reason === 'ImageNotFound', String(err));
   });
 });
 

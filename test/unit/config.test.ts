@@ -31,6 +31,7 @@ describe('parseConfig', () => {
       retryIntervalStartMs: 1_000,
       retryIntervalMaxMs: 300_000,
       attacher: true,
+      resizer: true,
       leaderElect: true,
       leaderElectionNamespace: 'default',
       leaderElectionLeaseName: 'rbd-provisioner-ceph-io',
@@ -191,6 +192,17 @@ describe('--attacher', () => {
     assert.equal(parseConfig(['--attacher'], { RBD_PROVISIONER_ATTACHER: 'false' }, fixed).attacher, true);
     assert.match(parseError(['--attacher=maybe']).message, /^--attacher: must be true or false, got "maybe"$/);
     assert.match(helpText(), /--attacher\n.*VolumeAttachments.*\n\s+env RBD_PROVISIONER_ATTACHER; default: true/);
+  });
+});
+
+describe('--resizer', () => {
+  test('on by default; off with the flag or the environment; the flag wins', () => {
+    assert.equal(parseConfig([], {}, fixed).resizer, true);
+    assert.equal(parseConfig(['--resizer=false'], {}, fixed).resizer, false);
+    assert.equal(parseConfig([], { RBD_PROVISIONER_RESIZER: 'false' }, fixed).resizer, false);
+    assert.equal(parseConfig(['--resizer'], { RBD_PROVISIONER_RESIZER: 'false' }, fixed).resizer, true);
+    assert.match(parseError(['--resizer=maybe']).message, /^--resizer: must be true or false, got "maybe"$/);
+    assert.match(helpText(), /--resizer\n.*csi-resizer.*\n\s+env RBD_PROVISIONER_RESIZER; default: true/);
   });
 });
 

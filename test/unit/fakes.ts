@@ -24,6 +24,8 @@ import {
 } from '../../src/kube/client.js';
 import type { OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../../src/controllers/provision/provisioner.js';
 import { createLogger, type Logger } from '../../src/logger.js';
+import type { ExpandRequest, ExpandResult, VolumeResizer } from '../../src/controllers/resize/resizer.js';
+import { compareQuantities } from '../../src/kube/quantity.js';
 
 /** Lets promise chains and setImmediate callbacks run. */
 export async function flush(rounds = 10): Promise<void> {
@@ -154,6 +156,17 @@ function applyJsonPatch(target: Record<string, unknown>, patch: JsonPatchOperati
         break;
     }
   }
+}
+
+/** RFC 7386 JSON merge patch. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const result: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
 }
 
 /** An in-memory API server behind the facade interface, with per-method failure injection and watch support. */
@@ -393,6 +406,28 @@ export class FakeKube implements KubeFacade {
       this.volumes.set(name, updated);
       this.emit('volumes', 'MODIFIED', updated);
     }
+    return clone(updated);
+  }
+
+  /** Every claim status patch, as sent. */
+  readonly claimStatusPatches: { key: string; patch: unknown }[] = [];
+
+  async patchClaimStatus(namespace: string, name: string, patch: object, signal?: AbortSignal): Promise<V1PersistentVolumeClaim> {
+    await this.enter('patchClaimStatus', signal);
+    this.claimStatusPatches.push({ key: `${namespace}/${name}`, patch: clone(patch) });
+    const key = `${namespace}/${name}`;
+    const stored = this.claims.get(key);
+    if (stored === undefined) throw apiError(404, 'NotFound', `persistentvolumeclaims "${name}" not found`);
+    const { metadata, status } = patch as { metadata?: { resourceVersion?: string }; status?: Record<string, unknown> };
+    if (metadata?.resourceVersion !== undefined && metadata.resourceVersion !== stored.metadata?.resourceVersion) {
+      throw apiError(409, 'Conflict', `Operation cannot be fulfilled on persistentvolumeclaims "${name}": the object has been modified`);
+    }
+    const updated = clone(stored);
+    // The status subresource takes only the status, merged as RFC 7386 says (null removes a field).
+    updated.status = mergePatch(updated.status ?? {}, JSON.parse(JSON.stringify(status ?? {}))) as V1PersistentVolumeClaim['status'];
+    updated.metadata = { ...updated.metadata, resourceVersion: this.nextVersion() };
+    this.claims.set(key, updated);
+    this.emit('claims', 'MODIFIED', updated);
     return clone(updated);
   }
 
@@ -684,4 +719,28 @@ export function makeCsiVolume(name: string, options: { provisionedBy?: string | 
   if (options.provisionedBy === null) delete volume.metadata!.annotations;
   if (options.driver !== null) volume.spec = { ...volume.spec, csi: { driver: options.driver ?? CSI_DRIVER, volumeHandle: name } };
   return volume;
+}
+
+/** A volume resizer over in-memory sizes (PV name -> quantity); scripted errors; counts the grows. */
+export class FakeResizer implements VolumeResizer {
+  readonly sizes = new Map<string, string>();
+  readonly calls: ExpandRequest[] = [];
+  grows = 0;
+  errors: unknown[] = [];
+  /** When set, expand waits for it (to hold a resize in flight). */
+  gate: Promise<void> | undefined;
+
+  async expand(req: ExpandRequest, signal: AbortSignal): Promise<ExpandResult> {
+    this.calls.push(req);
+    if (this.gate !== undefined) await this.gate;
+    if (signal.aborted) throw signal.reason;
+    const error = this.errors.shift();
+    if (error !== undefined) throw error;
+    const name = req.volume.metadata?.name ?? '';
+    const current = this.sizes.get(name) ?? req.volume.spec?.capacity?.['storage'] ?? '0';
+    if (compareQuantities(current, req.size) >= 0) return { capacity: current, grown: false };
+    this.sizes.set(name, req.size);
+    this.grows += 1;
+    return { capacity: req.size, grown: true };
+  }
 }
