@@ -1,6 +1,7 @@
 // Prometheus metrics. One registry per process (tests make their own). The Ceph call metrics are created here and
 // handed to whoever wraps Ceph calls (main.ts wires them), so the controller stays free of Ceph code.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Clock } from '../kube/clock.js';
 
 export interface Metrics {
   registry: Registry;
@@ -288,5 +289,23 @@ export function createMetrics(
         if (cephCallStats) this.set(cephCallStats().queued);
       },
     }),
+  };
+}
+
+/**
+ * Starts timing one operation (a provision, a delete, an attach, ...): the returned function, called once with its
+ * result, counts it in `total` and observes its duration in `duration`, both under `labels` plus `result`.
+ */
+export function startOperation<T extends string>(
+  clock: Clock,
+  total: Counter<T>,
+  duration: Histogram<T>,
+  labels: Record<Exclude<T, 'result'>, string>,
+): (result: string) => void {
+  const started = clock.now();
+  return (result) => {
+    const all = { ...labels, result } as Record<T, string>;
+    total.inc(all);
+    duration.observe(all, (clock.now() - started) / 1000);
   };
 }

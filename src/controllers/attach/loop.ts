@@ -11,7 +11,7 @@ import type { Informer } from '../../kube/informer.js';
 import type { ProcessResult } from '../../kube/workqueue.js';
 import { type Logger, describeError, operationLogger } from '../../logger.js';
 import { type ControlLoop, LoopKeys } from '../loop.js';
-import type { Metrics } from '../metrics.js';
+import { type Metrics, startOperation } from '../metrics.js';
 import { attachmentVolumeName, decideAttachment } from './decisions.js';
 
 /**
@@ -85,11 +85,7 @@ export function createAttachLoop(deps: AttachLoopDeps): ControlLoop {
   volumes.addHandlers({ onAdd: onVolume, onUpdate: onVolume });
 
   async function attach(attachment: V1VolumeAttachment, log: Logger, signal: AbortSignal): Promise<ProcessResult> {
-    const started = clock.now();
-    const done = (result: string): void => {
-      metrics.attachTotal.inc({ result });
-      metrics.attachDuration.observe({ result }, (clock.now() - started) / 1000);
-    };
+    const done = startOperation(clock, metrics.attachTotal, metrics.attachDuration, {});
     if (signal.aborted) {
       done('aborted');
       return undefined;
@@ -137,11 +133,7 @@ export function createAttachLoop(deps: AttachLoopDeps): ControlLoop {
 
   async function detach(attachment: V1VolumeAttachment, finalizer: string, log: Logger, signal: AbortSignal): Promise<ProcessResult> {
     const name = nameOf(attachment);
-    const started = clock.now();
-    const done = (result: string): void => {
-      metrics.detachTotal.inc({ result });
-      metrics.detachDuration.observe({ result }, (clock.now() - started) / 1000);
-    };
+    const done = startOperation(clock, metrics.detachTotal, metrics.detachDuration, {});
     if (signal.aborted) {
       done('aborted');
       return undefined;

@@ -12,7 +12,7 @@ import type { Informer } from '../../kube/informer.js';
 import type { ProcessResult } from '../../kube/workqueue.js';
 import { type Logger, describeError, operationLogger } from '../../logger.js';
 import { type ControlLoop, LoopKeys } from '../loop.js';
-import type { Metrics } from '../metrics.js';
+import { type Metrics, startOperation } from '../metrics.js';
 import { ANN_PROVISIONED_BY } from '../provision/decisions.js';
 import {
   CONFIG_KEY, type ClusterEntries, type ClusterEntry, type Conflict, type Disagreement, type EntrySource, OWNERSHIP_ANNOTATION,
@@ -160,11 +160,7 @@ export function createCsiConfigLoop(deps: CsiConfigLoopDeps): ControlLoop {
 
   async function sync(signal: AbortSignal): Promise<ProcessResult> {
     const log = operationLogger(logger, { op: 'ceph-csi-config', configMap: key });
-    const started = clock.now();
-    const done = (result: string): void => {
-      metrics.cephCsiConfigSyncs.inc({ result });
-      metrics.cephCsiConfigSyncDuration.observe({ result }, (clock.now() - started) / 1000);
-    };
+    const done = startOperation(clock, metrics.cephCsiConfigSyncs, metrics.cephCsiConfigSyncDuration, {});
     const all = sources(log);
     const { wanted, disagreements } = wantedEntries(all);
     for (let attempt = 1; ; attempt++) {

@@ -6,6 +6,7 @@ import { isAlreadyExists, isDefiniteRefusal, isRetryable } from '../../kube/clie
 import { referenceTo } from '../../kube/events.js';
 import type { ProcessResult } from '../../kube/workqueue.js';
 import { type Logger, describeError, operationLogger } from '../../logger.js';
+import { startOperation } from '../metrics.js';
 import { claimClassName, claimKey, decideClaim, type ClaimDecision } from './decisions.js';
 import { ProvisionError } from './errors.js';
 import { type ReconcilerParts, errorMessage, retryUnlessAborted } from './reconciler.js';
@@ -65,11 +66,7 @@ export class ClaimSync {
     const className = storageClass.metadata?.name ?? '';
     const log = operationLogger(this.options.logger, { op: 'provision', pvc: claimKey(claim), pv: pvName, storageClass: className });
     const claimRef = referenceTo(claim, 'PersistentVolumeClaim');
-    const started = clock.now();
-    const done = (result: string): void => {
-      metrics.provisionTotal.inc({ class: className, result });
-      metrics.provisionDuration.observe({ class: className, result }, (clock.now() - started) / 1000);
-    };
+    const done = startOperation(clock, metrics.provisionTotal, metrics.provisionDuration, { class: className });
     if (!this.options.mayAct() || signal.aborted) {
       done('aborted');
       return retryUnlessAborted(signal);

@@ -1,5 +1,6 @@
 // Errors the provisioner throws to tell the controller how to retry. Messages are shown in events and logs, so the
 // provisioner guarantees they carry no secrets.
+import { StorageError } from '../storage-error.js';
 
 export type ProvisionErrorKind = 'final' | 'transient' | 'in-progress';
 
@@ -9,29 +10,13 @@ export type ProvisionErrorKind = 'final' | 'transient' | 'in-progress';
  * in-progress: a timeout after which the volume may still appear; retried with the same name, never treated as
  * "failed, clean up".
  */
-export class ProvisionError extends Error {
+export class ProvisionError extends StorageError<ProvisionErrorKind> {
   override readonly name = 'ProvisionError';
-  constructor(
-    readonly kind: ProvisionErrorKind,
-    readonly reason: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 export type DeleteErrorKind = 'in-use' | 'has-snapshots' | 'transient' | 'final';
 
 /** Any kind leads to a VolumeFailedDelete Warning event on the PV and a backed-off retry (final: the slow one). */
-export class DeleteError extends Error {
+export class DeleteError extends StorageError<DeleteErrorKind> {
   override readonly name = 'DeleteError';
-  constructor(
-    readonly kind: DeleteErrorKind,
-    readonly reason: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }

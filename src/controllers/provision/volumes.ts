@@ -4,6 +4,7 @@ import { type JsonPatchOperation, isConflict, isNotFound } from '../../kube/clie
 import { referenceTo } from '../../kube/events.js';
 import type { ProcessResult } from '../../kube/workqueue.js';
 import { type Logger, describeError, operationLogger } from '../../logger.js';
+import { startOperation } from '../metrics.js';
 import { PV_FINALIZER, decideVolume } from './decisions.js';
 import { DeleteError } from './errors.js';
 import { type ReconcilerParts, errorMessage, retryUnlessAborted } from './reconciler.js';
@@ -76,11 +77,7 @@ export class VolumeSync {
       return this.finishDeletedVolume(volume, log, signal, () => undefined);
     }
     const className = volume.spec?.storageClassName ?? '';
-    const started = clock.now();
-    const done = (result: string): void => {
-      metrics.deleteTotal.inc({ class: className, result });
-      metrics.deleteDuration.observe({ class: className, result }, (clock.now() - started) / 1000);
-    };
+    const done = startOperation(clock, metrics.deleteTotal, metrics.deleteDuration, { class: className });
 
     // The PV controller's cache may lag: a claim that is still there must keep its volume (RELIABILITY #17).
     const ref = volume.spec?.claimRef;

@@ -11,7 +11,7 @@ import type { Informer } from '../../kube/informer.js';
 import type { ProcessResult } from '../../kube/workqueue.js';
 import { type Logger, describeError, operationLogger } from '../../logger.js';
 import { type ControlLoop, LoopKeys } from '../loop.js';
-import type { Metrics } from '../metrics.js';
+import { type Metrics, startOperation } from '../metrics.js';
 import { ANN_PROVISIONED_BY } from '../provision/decisions.js';
 import {
   ANN_STORAGE_RESIZER, CONDITION_CONTROLLER_RESIZE_ERROR, CONTROLLER_RESIZE_IN_PROGRESS, CONTROLLER_RESIZE_INFEASIBLE, type StatusPatch, decideClaimResize, markExpanded, markFailed, markInProgress, needsNodeExpansion,
@@ -143,12 +143,7 @@ export function createResizeLoop(deps: ResizeLoopDeps): ControlLoop {
   }
 
   async function expand(claim: V1PersistentVolumeClaim, volume: V1PersistentVolume, size: string, log: Logger, signal: AbortSignal): Promise<ProcessResult> {
-    const started = clock.now();
-    const storageClass = claim.spec?.storageClassName ?? '';
-    const done = (result: string): void => {
-      metrics.resizeTotal.inc({ class: storageClass, result });
-      metrics.resizeDuration.observe({ class: storageClass, result }, (clock.now() - started) / 1000);
-    };
+    const done = startOperation(clock, metrics.resizeTotal, metrics.resizeDuration, { class: claim.spec?.storageClassName ?? '' });
     let current = claim;
     try {
       if (!(resizeStatus(claim) === CONTROLLER_RESIZE_IN_PROGRESS && claim.status?.allocatedResources?.['storage'] === size)) {
@@ -228,12 +223,7 @@ export function createResizeLoop(deps: ResizeLoopDeps): ControlLoop {
         case 'expand':
           return expand(claim, decision.volume, decision.size, log, signal);
         case 'finish': {
-          const started = clock.now();
-          const storageClass = claim.spec?.storageClassName ?? '';
-          const done = (result: string): void => {
-            metrics.resizeTotal.inc({ class: storageClass, result });
-            metrics.resizeDuration.observe({ class: storageClass, result }, (clock.now() - started) / 1000);
-          };
+          const done = startOperation(clock, metrics.resizeTotal, metrics.resizeDuration, { class: claim.spec?.storageClassName ?? '' });
           try {
             log.info('the PV has its new capacity already (an interrupted resize); finishing the claim\'s status', { capacity: decision.capacity });
             await finish(claim, decision.volume, decision.capacity, log, signal);

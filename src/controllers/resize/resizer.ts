@@ -1,5 +1,6 @@
 // The storage side of the resize loop, declared here (what the loop needs) and implemented by the RBD provisioner;
 // the loop never imports Ceph or RBD code.
+import { StorageError } from '../storage-error.js';
 import type { V1PersistentVolume } from '@kubernetes/client-node';
 
 export interface ExpandRequest {
@@ -38,14 +39,6 @@ export interface VolumeResizer {
  */
 export type ResizeErrorKind = 'infeasible' | 'transient';
 
-export class ResizeError extends Error {
+export class ResizeError extends StorageError<ResizeErrorKind> {
   override readonly name = 'ResizeError';
-  constructor(
-    readonly kind: ResizeErrorKind,
-    readonly reason: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
