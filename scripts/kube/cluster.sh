@@ -410,16 +410,28 @@ print_summary() {
 EOF
 }
 
+# Whether a process we signalled is still there. Not owned_pid: while a process exits its command line reads empty
+# (so it no longer looks like ours) before it is gone, and its leader thread can be a zombie while other threads still
+# hold its sockets. Gone means: no such pid, or a zombie with no thread left but the leader.
+pid_alive() {
+  local stat tasks
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]] && return 0
+  tasks=("/proc/$1/task/"*)
+  ((${#tasks[@]} > 1))
+}
+
 stop_one() {
   local name=$1 pid
   pid=$(owned_pid "$name") || { rm -f "$run_dir/$name.pid"; return 0; }
   kill -TERM -- "-$pid" 2>/dev/null || true
   local deadline=$((SECONDS + 15))
-  while owned_pid "$name" >/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-  if owned_pid "$name" >/dev/null; then
+  while pid_alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+  if pid_alive "$pid"; then
     kube_log "$name (pid $pid) ignored SIGTERM for 15s; killing it"
     kill -KILL -- "-$pid" 2>/dev/null || true
-    while owned_pid "$name" >/dev/null; do sleep 0.1; done
+    while pid_alive "$pid"; do sleep 0.1; done
   fi
   rm -f "$run_dir/$name.pid"
 }
@@ -478,10 +490,7 @@ case $cmd in
     pid=$(owned_pid kube-apiserver)
     mapfile -d '' apiserver_argv <"/proc/$pid/cmdline"
     kill -KILL -- "-$pid"
-    while owned_pid kube-apiserver >/dev/null; do sleep 0.1; done
-    # The leader thread can be a zombie while the others still hold the listening socket: wait until the port is free.
-    deadline=$((SECONDS + 30))
-    while (exec 3<>"/dev/tcp/127.0.0.1/$apiserver_port") 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    while pid_alive "$pid"; do sleep 0.1; done
     started=$SECONDS
     launch kube-apiserver "${apiserver_argv[@]}"
     wait_until kube-apiserver 120 kube-apiserver https_ok "https://127.0.0.1:$apiserver_port/readyz"
