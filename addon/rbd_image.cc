@@ -1,4 +1,5 @@
-// librbd calls on an open image: close, stat, features, id, resize, flatten, metadata, watchers, snapshots.
+// librbd calls on an open image: close, stat, features, id, parent, resize, flatten, data I/O, metadata, watchers,
+// snapshots.
 // Opening one is a call on its pool (rbd_pool.cc).
 #include <rbd/librbd.h>
 
@@ -99,6 +100,64 @@ Napi::Value Resize(const Napi::CallbackInfo& info) {
   const char* op = "rbd_resize";
   auto image = HandleArg<ImageNative>(info, 0, op);
   return Start(std::make_unique<ResizeOperation>(info.Env(), op, image, Uint64Arg(info, 1, "size", op)));
+}
+
+// Implements: ssize_t rbd_write2(rbd_image_t image, uint64_t ofs, size_t len, const char *buf, int op_flags)
+class WriteOperation : public ImageOperation {
+ public:
+  WriteOperation(Napi::Env env, const char* op, std::shared_ptr<ImageNative> image, uint64_t offset,
+                 std::vector<char> data)
+      : ImageOperation(env, op, std::move(image)), offset_(offset), data_(std::move(data)) {}
+  int Execute() override {
+    ssize_t r = rbd_write2(image_, offset_, data_.size(), data_.data(), 0);
+    if (r < 0) return static_cast<int>(r);
+    written_ = static_cast<size_t>(r);
+    return 0;
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(written_)); }
+
+ private:
+  uint64_t offset_;
+  std::vector<char> data_;  // a copy: the caller's Buffer may be collected while the write runs
+  size_t written_ = 0;
+};
+
+Napi::Value Write(const Napi::CallbackInfo& info) {
+  const char* op = "rbd_write2";
+  auto image = HandleArg<ImageNative>(info, 0, op);
+  uint64_t offset = Uint64Arg(info, 1, "offset", op);
+  if (!info[2].IsBuffer()) throw ArgError(info.Env(), op, "data must be a Buffer");
+  auto buffer = info[2].As<Napi::Buffer<char>>();
+  std::vector<char> data(buffer.Data(), buffer.Data() + buffer.Length());
+  return Start(std::make_unique<WriteOperation>(info.Env(), op, image, offset, std::move(data)));
+}
+
+// Implements: ssize_t rbd_read2(rbd_image_t image, uint64_t ofs, size_t len, char *buf, int op_flags)
+class ReadOperation : public ImageOperation {
+ public:
+  ReadOperation(Napi::Env env, const char* op, std::shared_ptr<ImageNative> image, uint64_t offset, size_t length)
+      : ImageOperation(env, op, std::move(image)), offset_(offset), data_(length) {}
+  int Execute() override {
+    ssize_t r = rbd_read2(image_, offset_, data_.size(), data_.data(), 0);
+    if (r < 0) return static_cast<int>(r);
+    data_.resize(static_cast<size_t>(r));
+    return 0;
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Buffer<char>::Copy(env, data_.data(), data_.size()); }
+
+ private:
+  uint64_t offset_;
+  std::vector<char> data_;
+};
+
+Napi::Value Read(const Napi::CallbackInfo& info) {
+  const char* op = "rbd_read2";
+  auto image = HandleArg<ImageNative>(info, 0, op);
+  uint64_t offset = Uint64Arg(info, 1, "offset", op);
+  uint64_t length = Uint64Arg(info, 2, "length", op);
+  // One call reads at most 64 MiB: larger reads are split by the caller.
+  if (length > (64u << 20)) throw ArgError(info.Env(), op, "length must be at most 64 MiB");
+  return Start(std::make_unique<ReadOperation>(info.Env(), op, image, offset, static_cast<size_t>(length)));
 }
 
 // Implements: int rbd_flatten(rbd_image_t image)
@@ -308,6 +367,70 @@ Napi::Value SnapList(const Napi::CallbackInfo& info) {
   return Start(std::make_unique<SnapListOperation>(info.Env(), op, HandleArg<ImageNative>(info, 0, op)));
 }
 
+// Implements: int rbd_snap_get_namespace_type(rbd_image_t image, uint64_t snap_id,
+//             rbd_snap_namespace_type_t *namespace_type)
+class SnapGetNamespaceTypeOperation : public ImageOperation {
+ public:
+  SnapGetNamespaceTypeOperation(Napi::Env env, const char* op, std::shared_ptr<ImageNative> image, uint64_t snap_id)
+      : ImageOperation(env, op, std::move(image)), snap_id_(snap_id) {}
+  int Execute() override { return rbd_snap_get_namespace_type(image_, snap_id_, &type_); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(type_)); }
+
+ private:
+  uint64_t snap_id_;
+  rbd_snap_namespace_type_t type_ = RBD_SNAP_NAMESPACE_TYPE_USER;
+};
+
+Napi::Value SnapGetNamespaceType(const Napi::CallbackInfo& info) {
+  const char* op = "rbd_snap_get_namespace_type";
+  auto image = HandleArg<ImageNative>(info, 0, op);
+  return Start(std::make_unique<SnapGetNamespaceTypeOperation>(info.Env(), op, image, Uint64Arg(info, 1, "snapId", op)));
+}
+
+// Implements: int rbd_get_parent(rbd_image_t image, rbd_linked_image_spec_t *parent_image,
+//             rbd_snap_spec_t *parent_snap)
+class GetParentOperation : public ImageOperation {
+ public:
+  using ImageOperation::ImageOperation;
+  int Execute() override {
+    rbd_linked_image_spec_t image{};
+    rbd_snap_spec_t snap{};
+    int r = rbd_get_parent(image_, &image, &snap);
+    if (r < 0) return r;
+    pool_ = image.pool_name;
+    namespace_ = image.pool_namespace;
+    image_name_ = image.image_name;
+    image_id_ = image.image_id;
+    trash_ = image.trash;
+    snap_id_ = snap.id;
+    snap_name_ = snap.name;
+    rbd_linked_image_spec_cleanup(&image);
+    rbd_snap_spec_cleanup(&snap);
+    return 0;
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("pool", pool_);
+    o.Set("namespace", namespace_);
+    o.Set("imageName", image_name_);
+    o.Set("imageId", image_id_);
+    o.Set("trash", trash_);
+    o.Set("snapId", static_cast<double>(snap_id_));
+    o.Set("snapName", snap_name_);
+    return o;
+  }
+
+ private:
+  std::string pool_, namespace_, image_name_, image_id_, snap_name_;
+  bool trash_ = false;
+  uint64_t snap_id_ = 0;
+};
+
+Napi::Value GetParent(const Napi::CallbackInfo& info) {
+  const char* op = "rbd_get_parent";
+  return Start(std::make_unique<GetParentOperation>(info.Env(), op, HandleArg<ImageNative>(info, 0, op)));
+}
+
 // The calls that take an image and a snapshot name and return only a status.
 class SnapChangeOperation : public ImageOperation {
  public:
@@ -372,6 +495,8 @@ void InitRbdImage(Napi::Env env, Napi::Object exports) {
   Export<GetId>(env, exports, "rbdGetId");
   Export<Resize>(env, exports, "rbdResize");
   Export<Flatten>(env, exports, "rbdFlatten");
+  Export<Write>(env, exports, "rbdWrite2");
+  Export<Read>(env, exports, "rbdRead2");
   Export<MetadataGet>(env, exports, "rbdMetadataGet");
   Export<MetadataSet>(env, exports, "rbdMetadataSet");
   Export<MetadataRemove>(env, exports, "rbdMetadataRemove");
@@ -383,6 +508,8 @@ void InitRbdImage(Napi::Env env, Napi::Object exports) {
   Export<SnapProtect>(env, exports, "rbdSnapProtect");
   Export<SnapUnprotect>(env, exports, "rbdSnapUnprotect");
   Export<SnapIsProtected>(env, exports, "rbdSnapIsProtected");
+  Export<SnapGetNamespaceType>(env, exports, "rbdSnapGetNamespaceType");
+  Export<GetParent>(env, exports, "rbdGetParent");
 }
 
 }  // namespace rbdnative

@@ -24,7 +24,8 @@ struct ImageOptions {
                                                   {"features", RBD_IMAGE_OPTION_FEATURES},
                                                   {"order", RBD_IMAGE_OPTION_ORDER},
                                                   {"stripeUnit", RBD_IMAGE_OPTION_STRIPE_UNIT},
-                                                  {"stripeCount", RBD_IMAGE_OPTION_STRIPE_COUNT}};
+                                                  {"stripeCount", RBD_IMAGE_OPTION_STRIPE_COUNT},
+                                                  {"cloneFormat", RBD_IMAGE_OPTION_CLONE_FORMAT}};
     for (const auto& [name, option] : fields) {
       Napi::Value v = o.Get(name);
       if (!v.IsUndefined()) options.numbers.emplace_back(option, Uint64(env, v, name, op));

@@ -27,6 +27,25 @@ export interface Snapshot {
   size: number;
 }
 
+/**
+ * user: made by someone; trash: removed, but kept by librbd for the clone v2 children that still depend on it;
+ * group and mirror: made by group and mirror snapshots.
+ */
+export type SnapshotNamespace = 'user' | 'group' | 'trash' | 'mirror';
+const SNAPSHOT_NAMESPACES: readonly SnapshotNamespace[] = ['user', 'group', 'trash', 'mirror'];
+
+/** Where a clone's data comes from until it is flattened. */
+export interface Parent {
+  pool: string;
+  namespace: string;
+  imageName: string;
+  imageId: string;
+  /** The parent image is in the trash (deleted while this clone needed it). */
+  inTrash: boolean;
+  snapshotId: number;
+  snapshotName: string;
+}
+
 /** An open image. Always close() it: a read-write open holds a watch that makes the image look in use. */
 export class Image {
   constructor(
@@ -63,6 +82,15 @@ export class Image {
     return this.call('rbd_flatten', () => native.rbdFlatten(this.handle));
   }
 
+  /** Writes data at offset (tests and tools write known content; the controller never writes volume data). */
+  async write(offset: number, data: Buffer): Promise<number> {
+    return this.call('rbd_write2', () => native.rbdWrite2(this.handle, offset, data));
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    return this.call('rbd_read2', () => native.rbdRead2(this.handle, offset, length));
+  }
+
   /** The value, or undefined when the key is not set. */
   async getMetadata(key: string): Promise<string | undefined> {
     checkMetadataKey(key);
@@ -96,6 +124,22 @@ export class Image {
 
   async listSnapshots(): Promise<Snapshot[]> {
     return this.call('rbd_snap_list', () => native.rbdSnapList(this.handle));
+  }
+
+  async snapshotNamespace(snapshotId: number): Promise<SnapshotNamespace> {
+    const type = await this.call('rbd_snap_get_namespace_type', () => native.rbdSnapGetNamespaceType(this.handle, snapshotId));
+    return SNAPSHOT_NAMESPACES[type] ?? 'user';
+  }
+
+  /** The parent of a clone; undefined for an image that is not (or no longer) a clone. */
+  async parent(): Promise<Parent | undefined> {
+    try {
+      const p = await this.call('rbd_get_parent', () => native.rbdGetParent(this.handle));
+      return { pool: p.pool, namespace: p.namespace, imageName: p.imageName, imageId: p.imageId, inTrash: p.trash, snapshotId: p.snapId, snapshotName: p.snapName };
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') return undefined;
+      throw err;
+    }
   }
 
   async createSnapshot(name: string): Promise<void> {

@@ -2,7 +2,7 @@
 
 export { Cluster, DEFAULT_TIMEOUTS, clientAddressOf, type CephTimeouts, type ClusterUsage, type ConfFileOptions, type ConnectOptions, type PoolQuota } from './cluster.js';
 export { Pool, type PoolUsage, type TrashEntry, type TrashSource } from './pool.js';
-export { Image, type ImageInfo, type Snapshot, type Watcher } from './image.js';
+export { Image, type ImageInfo, type Parent, type Snapshot, type SnapshotNamespace, type Watcher } from './image.js';
 export { ConnectionPool, type ClusterLease, type ClusterTarget, type PublicTarget, type ConnectionPoolOptions } from './connections.js';
 export { callStats, setMaxInflight, type CallObserver, type CallStats } from './calls.js';
 export * from './errors.js';

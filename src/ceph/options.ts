@@ -35,6 +35,8 @@ export interface CreateImageOptions {
   stripeCount?: number;
   /** Pool for the image's data objects (erasure-coded pools); metadata stays in the image's pool. */
   dataPool?: string;
+  /** Clones only: 1 needs the parent snapshot protected; 2 does not (Mimic and later). Default: librbd's choice. */
+  cloneFormat?: 1 | 2;
 }
 
 export function toNativeImageOptions(options: CreateImageOptions): NativeImageOptions {
@@ -52,6 +54,10 @@ export function toNativeImageOptions(options: CreateImageOptions): NativeImageOp
   if (options.stripeUnit !== undefined && options.stripeCount !== undefined) {
     out.stripeUnit = checkSize(options.stripeUnit, 'stripeUnit');
     out.stripeCount = checkSize(options.stripeCount, 'stripeCount');
+  }
+  if (options.cloneFormat !== undefined) {
+    if (options.cloneFormat !== 1 && options.cloneFormat !== 2) throw new ValidationError('cloneFormat', '1 or 2', `got ${String(options.cloneFormat)}`);
+    out.cloneFormat = options.cloneFormat;
   }
   if (options.dataPool !== undefined && options.dataPool !== '') out.dataPool = checkPoolName(options.dataPool, 'dataPool');
   return out;

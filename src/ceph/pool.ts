@@ -66,7 +66,7 @@ export class Pool {
     }
   }
 
-  /** Clones a protected snapshot of an image of `parent` (may be this pool) into this pool. */
+  /** Clones a snapshot (protected, for clone format 1) of an image of `parent` (may be this pool) into this pool. */
   async cloneImage(parent: Pool, parentImage: string, parentSnapshot: string, name: string, options: CreateImageOptions = {}): Promise<void> {
     checkImageName(parentImage, 'parentImage');
     checkSnapshotName(parentSnapshot, 'parentSnapshot');

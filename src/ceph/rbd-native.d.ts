@@ -51,6 +51,8 @@ export interface NativeImageOptions {
   stripeUnit?: number;
   stripeCount?: number;
   dataPool?: string;
+  /** rbd_clone3 only: 1 (the parent snapshot must be protected) or 2 (no protection; librbd's default decides when absent). */
+  cloneFormat?: number;
 }
 
 export interface NativeClusterStat { kb: number; kbUsed: number; kbAvail: number; numObjects: number }
@@ -61,6 +63,8 @@ export interface NativeImageSpec { id: string; name: string }
 export interface NativeTrashEntry { id: string; name: string; source: number; deletionTime: number; defermentEndTime: number }
 export interface NativeWatcher { address: string; id: number; cookie: string }
 export interface NativeSnapshot { id: number; size: number; name: string }
+/** rbd_linked_image_spec_t and rbd_snap_spec_t of a clone's parent. */
+export interface NativeParent { pool: string; namespace: string; imageName: string; imageId: string; trash: boolean; snapId: number; snapName: string }
 export interface NativePoolStats { maxInflight: number; inflight: number; queued: number; peakInflight: number; completed: number }
 
 export interface RbdNative {
@@ -146,6 +150,12 @@ export interface RbdNative {
   rbdResize(image: ImageHandle, size: number): Promise<void>;
   // Implements: int rbd_flatten(rbd_image_t image)
   rbdFlatten(image: ImageHandle): Promise<void>;
+  // Implements: ssize_t rbd_write2(rbd_image_t image, uint64_t ofs, size_t len, const char *buf, int op_flags)
+  /** Bytes written. The data is copied before the call is queued. */
+  rbdWrite2(image: ImageHandle, offset: number, data: Buffer): Promise<number>;
+  // Implements: ssize_t rbd_read2(rbd_image_t image, uint64_t ofs, size_t len, char *buf, int op_flags)
+  /** At most 64 MiB per call; shorter at the end of the image. */
+  rbdRead2(image: ImageHandle, offset: number, length: number): Promise<Buffer>;
   // Implements: int rbd_metadata_get(rbd_image_t image, const char *key, char *value, size_t *val_len)
   rbdMetadataGet(image: ImageHandle, key: string): Promise<string>;
   // Implements: int rbd_metadata_set(rbd_image_t image, const char *key, const char *value)
@@ -169,6 +179,14 @@ export interface RbdNative {
   rbdSnapUnprotect(image: ImageHandle, snapName: string): Promise<void>;
   // Implements: int rbd_snap_is_protected(rbd_image_t image, const char *snap_name, int *is_protected)
   rbdSnapIsProtected(image: ImageHandle, snapName: string): Promise<boolean>;
+  // Implements: int rbd_snap_get_namespace_type(rbd_image_t image, uint64_t snap_id,
+  //             rbd_snap_namespace_type_t *namespace_type)
+  /** 0 user, 1 group, 2 trash (a removed snapshot kept for its clone v2 children), 3 mirror. */
+  rbdSnapGetNamespaceType(image: ImageHandle, snapId: number): Promise<number>;
+  // Implements: int rbd_get_parent(rbd_image_t image, rbd_linked_image_spec_t *parent_image,
+  //             rbd_snap_spec_t *parent_snap)
+  /** Rejects with ENOENT when the image is not a clone (or no longer is: flattened). */
+  rbdGetParent(image: ImageHandle): Promise<NativeParent>;
 
   // The addon's own controls (addon/module.cc): synchronous, no Ceph call.
 
