@@ -335,6 +335,9 @@ bootstrap() {
   launch mgr.x ceph-mgr -i x
   step "registering osd.0" ceph_cli osd new "$osd_uuid" 0
   launch osd.0 ceph-osd -i 0
+  # As on any cluster whose clients are all Mimic or later: RBD clones then use clone format 2 (no snapshot
+  # protection), which the controller picks from this setting.
+  step "requiring mimic clients" ceph_cli osd set-require-min-compat-client mimic
   step "creating pool rbd" ceph_cli osd pool create rbd 8 8
   # Writes to the pool, so this waits for the OSD to boot and the PGs to become active.
   step_when_up "rbd pool init (waiting for osd.0)" rbd_cli pool init rbd

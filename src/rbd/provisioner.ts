@@ -5,10 +5,19 @@ import PQueue from 'p-queue';
 import {
   CEPHX_KEY_ALLOWED, CephError, cephxKeyProblem, ImageBusy, ImageExists, ImageHasSnapshots, ImageNotFound, InvalidArgument,
   NamespaceNotFound, NoSpace, PermissionDenied, PoolNotFound, Timeout, ValidationError, type Cluster, type ClusterTarget,
-  type ConnectionPool, type Image, type Pool,
+  type ConnectionPool, type Image, type Parent, type Pool,
 } from '../ceph/index.js';
 import { DeleteError, ProvisionError } from '../controllers/provision/errors.js';
-import type { OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../controllers/provision/provisioner.js';
+import type { DataSource, OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../controllers/provision/provisioner.js';
+import { SnapshotError, type SnapshotImportRequest, type SnapshotPlanRequest, type SnapshotRecord, type SnapshotState, type VolumeSnapshotter } from '../controllers/snapshot/snapshotter.js';
+import {
+  type CloneLimits, cloneFormatOf, cloneSnapshot, copyImage, DEFAULT_CLONE_LIMITS, flattenNeed, imageExists, isCopySnapshot, removeSnapshotIfPresent,
+  snapshotCount, snapshotsByNamespace,
+} from './clones.js';
+import {
+  handleOf, importRecordFor, parseSnapshotClassParameters, readSnapshotRecord, SNAPSHOT_IMAGE_PREFIX, SnapshotParameterError, snapshotRecordFor,
+  type SnapshotLocation,
+} from './snapshots.js';
 import { type ExpandRequest, type ExpandResult, ResizeError, type VolumeResizer } from '../controllers/resize/resizer.js';
 import { formatBytes, quantityToWholeMiB } from './size.js';
 import { ParameterError, parseClassParameters, type ClassParameters, type SecretRef } from './parameters.js';
@@ -74,20 +83,34 @@ export interface RbdProvisionerOptions {
   afterImageRemoved?: (image: string) => void;
   /** Test-only fault injection: called right after an image has grown, before its PV shows the new capacity. */
   afterImageResized?: (image: string) => void;
+  /** Test-only fault injection: called right after a snapshot is cut, before its VolumeSnapshotContent says so. */
+  afterSnapshotCreated?: (snapshot: string) => void;
+  /** When copies are flattened; ceph-csi's defaults when absent. */
+  cloneLimits?: CloneLimits;
 }
 
 // `pvc-<uuid>` after the class's prefix: how our image names end, and where the claim uid comes from.
 const PV_NAME = /(pvc-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))$/;
+// Snapshot images: `snapshot-<content uid>`.
+const SNAPSHOT_IMAGE = new RegExp(`^${SNAPSHOT_IMAGE_PREFIX}[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`);
+const METADATA_PREFIX = 'rbd.provisioner.ceph.io/';
+/** Snapshot image metadata: the creation time reported for it, the same on every retry. */
+const SNAPSHOT_CREATED_KEY = 'rbd.provisioner.ceph.io/snapshot-created';
 
-export class RbdProvisioner implements Provisioner, VolumeResizer {
+export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapshotter {
   // Few at once: each purge holds one of the addon's Ceph threads for as long as it runs.
   private readonly purges = new PQueue({ concurrency: 2 });
+  // Flattening copies deeper than the soft limit, after their claims are bound.
+  private readonly flattens = new PQueue({ concurrency: 1 });
+  private readonly cloneLimits: CloneLimits;
 
-  constructor(private readonly options: RbdProvisionerOptions) {}
+  constructor(private readonly options: RbdProvisionerOptions) {
+    this.cloneLimits = options.cloneLimits ?? DEFAULT_CLONE_LIMITS;
+  }
 
   async provision(req: ProvisionRequest, signal: AbortSignal): Promise<V1PersistentVolume> {
     const params = inputOrFinal(() => parseClassParameters(req.storageClass.parameters));
-    const claim = inputOrFinal(() => checkClaim(req.claim));
+    const claim = inputOrFinal(() => checkClaim(req.claim, req.source !== undefined));
     const imageName = inputOrFinal(() => imageNameFor(req.pvName, params.imageNamePrefix));
     const owner = {
       [OWNER_KEYS.provisioner]: this.options.name,
@@ -108,6 +131,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer {
         return await this.adopt(pool, imageName, owner, claim.requestedBytes, signal);
       }
       abortIfLost(signal);
+      if (req.source !== undefined) return await this.provisionCopy(pool, target, req.source, owner, claim.requestedBytes, params, signal);
       try {
         await pool.createImage(imageName, claim.requestedBytes, {
           features: params.imageFeatures,
@@ -129,6 +153,177 @@ export class RbdProvisioner implements Provisioner, VolumeResizer {
       }
     });
     return buildVolume({ params, claim: req.claim, imageName, imageSizeBytes: size, mountOptions: req.storageClass.mountOptions, nodeStageSecret });
+  }
+
+  /**
+   * A new volume that starts as a copy of a claim's volume or of a snapshot: a clone (clones.ts), grown to the size
+   * asked for, tagged and recorded like a new image. Source and copy share a cluster and a pool: clones across pools
+   * would tie images of different classes (and their quotas and credentials) together.
+   */
+  private async provisionCopy(pool: Pool, target: DeleteTarget, source: DataSource, owner: Record<string, string>, requested: number, params: ClassParameters, signal: AbortSignal): Promise<number> {
+    const imageName = target.image;
+    const from = copySourceOf(source, target);
+    const format = await cloneFormatOf(pool.cluster);
+    const imageOptions = { features: params.imageFeatures, ...(params.dataPool !== undefined && { dataPool: params.dataPool }) };
+    const sourceSize = await pool.withImage(from.image, async (image) => {
+      if (from.snapshot === undefined) return (await image.stat()).size;
+      const snapshot = (await image.listSnapshots()).find((s) => s.name === from.snapshot);
+      if (snapshot === undefined) throw new ProvisionError('final', 'DataSourceNotFound', `snapshot ${pool.spec}/${from.image}@${from.snapshot} does not exist`);
+      return snapshot.size;
+    }, { readOnly: true }).catch((err: unknown) => {
+      if (err instanceof ImageNotFound) throw new ProvisionError('final', 'DataSourceNotFound', `the data source's image ${pool.spec}/${from.image} does not exist`);
+      throw err;
+    });
+    if (requested < sourceSize) {
+      throw new ProvisionError('final', 'DataSourceTooLarge', `PersistentVolumeClaim field "spec.resources.requests.storage": ${formatBytes(requested)} is less than the data source's ${formatBytes(sourceSize)}; allowed: at least the source's size`);
+    }
+    const sourceSnapshots = await snapshotCount(pool, from.image);
+    abortIfLost(signal);
+    if (from.snapshot === undefined) await copyImage(pool, from.image, imageName, { format, image: imageOptions });
+    else await cloneSnapshot(pool, from.image, from.snapshot, imageName, { format, image: imageOptions });
+    return pool.withImage(imageName, async (image) => {
+      let meta = await image.listMetadata();
+      // librbd copies image metadata into a clone: a copy starts with its source's claim, PV and records, which
+      // describe the source, not it. The name holds this claim's uid, so no other claim made this image.
+      if (meta[OWNER_KEYS.claimUid] !== owner[OWNER_KEYS.claimUid]) meta = await forgetInheritedMetadata(image, meta);
+      if (Object.entries(owner).some(([key, value]) => meta[key] !== value)) await tag(image, owner);
+      let { size } = await image.stat();
+      if (size < requested) {
+        await image.resize(requested);
+        size = requested;
+      }
+      const need = format === 1 ? 'none' : await flattenNeed(pool, image, this.cloneLimits, sourceSnapshots);
+      if (need === 'now') await image.flatten();
+      abortIfLost(signal);
+      if (meta[PV_MAY_EXIST_KEY] === undefined) await recordPvMayExist(image);
+      if (need === 'background') this.flattenInBackground(target);
+      this.options.logger.info('volume copied from its data source', { image: `${pool.spec}/${imageName}`, source: `${from.image}${from.snapshot === undefined ? '' : `@${from.snapshot}`}`, cloneFormat: format, flatten: need });
+      return size;
+    });
+  }
+
+  /** Flattens a copy whose chain passed the soft limit; a failure only leaves a longer chain, and is logged. */
+  private flattenInBackground(target: DeleteTarget): void {
+    void this.flattens.add(async () => {
+      const signal = new AbortController().signal;
+      try {
+        await this.withPool(target, signal, 'provision', (pool) => pool.withImage(target.image, (image) => image.flatten()));
+        this.options.logger.info('flattened a copy past the soft clone depth', { image: `${target.pool}/${target.image}` });
+      } catch (err) {
+        this.options.logger.warn('flattening a copy failed; its chain stays longer until the next copy of it', { image: `${target.pool}/${target.image}`, error: (err as Error).message });
+      }
+    });
+  }
+
+  // ---- snapshots (VolumeSnapshotter) ----------------------------------------------------------------------------
+
+  planSnapshot(req: SnapshotPlanRequest): SnapshotRecord {
+    return snapshotRecordFor(req.name, req.sourceVolume, snapshotClassParameters(req.parameters));
+  }
+
+  planImport(req: SnapshotImportRequest): SnapshotRecord {
+    return importRecordFor(req.snapshotHandle, snapshotClassParameters(req.parameters));
+  }
+
+  /**
+   * Cuts a snapshot image: a copy of the source as it is now, with one snapshot to restore from. A retry finds the
+   * image of an earlier try and finishes it; its creation time is the first try's.
+   */
+  async createSnapshot(record: SnapshotRecord, signal: AbortSignal): Promise<SnapshotState> {
+    const location = readSnapshotRecord(record);
+    if (location.origin !== 'created' || location.sourceImage === undefined) return this.describeSnapshot(record, signal);
+    const { target, snapshot, sourceImage } = location;
+    return this.withSnapshotPool(target, signal, async (pool) => {
+      const format = await cloneFormatOf(pool.cluster);
+      if (!(await imageExists(pool, target.image))) {
+        const sourceSnapshots = await snapshotCount(pool, sourceImage).catch((err: unknown) => {
+          if (err instanceof ImageNotFound) throw new SnapshotError('final', 'SourceVolumeNotFound', `the source image ${pool.spec}/${sourceImage} does not exist`);
+          throw err;
+        });
+        abortIfLost(signal);
+        await copyImage(pool, sourceImage, target.image, { format, image: {} });
+        await pool.withImage(target.image, async (image) => {
+          const need = format === 1 ? 'none' : await flattenNeed(pool, image, this.cloneLimits, sourceSnapshots);
+          if (need === 'now') await image.flatten();
+          else if (need === 'background') this.flattenInBackground(target);
+        });
+      } else {
+        // An earlier try may have stopped between the clone and releasing the source's snapshot.
+        await copyImage(pool, sourceImage, target.image, { format, image: {} });
+      }
+      return pool.withImage(target.image, async (image) => {
+        let meta = await image.listMetadata();
+        // Inherited from the source (see provisionCopy): a snapshot image belongs to no claim.
+        if (meta[SNAPSHOT_CREATED_KEY] === undefined) meta = await forgetInheritedMetadata(image, meta);
+        if (meta[OWNER_KEYS.provisioner] === undefined) await image.setMetadata(OWNER_KEYS.provisioner, this.options.name);
+        let created = meta[SNAPSHOT_CREATED_KEY];
+        if (created === undefined) {
+          created = new Date().toISOString();
+          await image.setMetadata(SNAPSHOT_CREATED_KEY, created);
+        }
+        const snapshots = await image.listSnapshots();
+        let cut = snapshots.find((s) => s.name === snapshot);
+        if (cut === undefined) {
+          await image.createSnapshot(snapshot);
+          cut = (await image.listSnapshots()).find((s) => s.name === snapshot);
+        }
+        if (format === 1 && !(await image.isSnapshotProtected(snapshot))) await image.protectSnapshot(snapshot);
+        this.options.afterSnapshotCreated?.(target.image);
+        return { snapshotHandle: handleOf(location), creationTime: new Date(created), restoreSizeBytes: cut?.size ?? (await image.stat()).size, readyToUse: true };
+      });
+    });
+  }
+
+  async describeSnapshot(record: SnapshotRecord, signal: AbortSignal): Promise<SnapshotState> {
+    const location = readSnapshotRecord(record);
+    const { target, snapshot } = location;
+    return this.withSnapshotPool(target, signal, async (pool) => {
+      try {
+        return await pool.withImage(target.image, async (image) => {
+          const found = (await image.listSnapshots()).find((s) => s.name === snapshot);
+          if (found === undefined) throw new SnapshotError('final', 'SnapshotNotFound', `snapshot ${handleOf(location)} does not exist`);
+          const created = await image.getMetadata(SNAPSHOT_CREATED_KEY);
+          return { snapshotHandle: handleOf(location), creationTime: created === undefined ? new Date() : new Date(created), restoreSizeBytes: found.size, readyToUse: true };
+        }, { readOnly: true });
+      } catch (err) {
+        if (err instanceof ImageNotFound) throw new SnapshotError('final', 'SnapshotNotFound', `snapshot ${handleOf(location)} does not exist: its image is missing`);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Removes the snapshot; for a snapshot image of ours, the image too, through the trash like a volume's: it waits
+   * there while restores still read through it, and is purged after the last of them goes.
+   */
+  async deleteSnapshot(record: SnapshotRecord, signal: AbortSignal): Promise<void> {
+    const location = readSnapshotRecord(record);
+    const { target, snapshot } = location;
+    await this.withSnapshotPool(target, signal, async (pool) => {
+      try {
+        await pool.withImage(target.image, async (image) => {
+          if (location.origin === 'created' && (await image.getMetadata(OWNER_KEYS.provisioner)) !== this.options.name) {
+            throw new SnapshotError('final', 'SnapshotNotOurs', `image ${pool.spec}/${target.image} does not carry our metadata; not removing it`);
+          }
+          if ((await image.listSnapshots()).some((s) => s.name === snapshot)) {
+            if (await image.isSnapshotProtected(snapshot)) await image.unprotectSnapshot(snapshot);
+            await removeSnapshotIfPresent(image, snapshot);
+          }
+        });
+      } catch (err) {
+        if (!(err instanceof ImageNotFound)) throw err;
+      }
+      if (location.origin === 'created') await this.removeImage(pool, target, signal, undefined);
+    });
+  }
+
+  private async withSnapshotPool<T>(target: DeleteTarget, signal: AbortSignal, fn: (pool: Pool) => Promise<T>): Promise<T> {
+    try {
+      return await this.withPool(target, signal, 'snapshot', fn);
+    } catch (err) {
+      if (err instanceof ProvisionError || err instanceof DeleteError) throw new SnapshotError(err.kind === 'final' ? 'final' : 'transient', err.reason, err.message, { cause: err });
+      throw err;
+    }
   }
 
   /**
@@ -279,12 +474,16 @@ export class RbdProvisioner implements Provisioner, VolumeResizer {
         if (watchers.length > 0) {
           throw new DeleteError('in-use', 'ImageInUse', `image ${pool.spec}/${imageName} is in use by ${watchers.length} client(s); will retry once it is unmapped`);
         }
-        const snapshots = await image.listSnapshots();
+        // Trash-namespace snapshots stand for clones (copies, snapshot images) that still read through this image: it
+        // waits for them in the trash. Leftover copy snapshots of a crashed copy are ours to release.
+        const { user } = await snapshotsByNamespace(image);
+        const snapshots = user.filter((name) => !isCopySnapshot(name));
         if (snapshots.length > 0) {
           throw new DeleteError('has-snapshots', 'ImageHasSnapshots', `image ${pool.spec}/${imageName} has ${snapshots.length} snapshot(s); they are never purged silently: remove them first`);
         }
         return image.id();
       }, { readOnly: true });
+      await this.releaseCopySnapshots(pool, imageName);
     } catch (err) {
       if (!(err instanceof ImageNotFound)) throw err;
       const leftover = (await pool.listTrash()).find((entry) => entry.name === imageName);
@@ -310,6 +509,25 @@ export class RbdProvisioner implements Provisioner, VolumeResizer {
     this.purgeInBackground(target, id, imageName);
   }
 
+  /** Copy snapshots a crash left behind (clones made from them keep them, in the trash namespace). */
+  private async releaseCopySnapshots(pool: Pool, imageName: string): Promise<void> {
+    await pool.withImage(imageName, async (image) => {
+      for (const snapshot of (await image.listSnapshots()).filter((s) => isCopySnapshot(s.name))) {
+        if ((await image.snapshotNamespace(snapshot.id)) !== 'user') continue;
+        if (await image.isSnapshotProtected(snapshot.name)) {
+          // Format 1: protected while a clone depends on it; such a clone is flattened by its own retry first.
+          try {
+            await image.unprotectSnapshot(snapshot.name);
+          } catch (err) {
+            if (err instanceof ImageBusy) throw new DeleteError('has-snapshots', 'ImageHasSnapshots', `image ${pool.spec}/${imageName} has a copy in progress; will retry`);
+            throw err;
+          }
+        }
+        await removeSnapshotIfPresent(image, snapshot.name);
+      }
+    });
+  }
+
   /**
    * Purging walks every possible data object of an image without object-map (a 1 TiB image took 38 s here), so it
    * runs outside the delete: the image is already out of the way once it is in the trash. A purge that fails, or that
@@ -320,17 +538,41 @@ export class RbdProvisioner implements Provisioner, VolumeResizer {
       // Each object operation of the purge is bounded by rados_osd_op_timeout; the purge as a whole is not.
       const signal = new AbortController().signal;
       try {
-        await this.withPool(target, signal, 'delete', (pool) => purgeFromTrash(pool, id));
-        this.options.logger.info('image purged from the trash', { image: `${target.pool}/${imageName}`, id });
+        await this.withPool(target, signal, 'delete', (pool) => this.purge(pool, id));
       } catch (err) {
         this.options.logger.warn('purge from the trash failed; orphan collection will retry it', { image: `${target.pool}/${imageName}`, id, error: (err as Error).message });
       }
     });
   }
 
-  /** Resolves when no background purge is queued or running (tests, graceful shutdown). */
+  /**
+   * Purges a trash entry of ours. One that clones still read through (librbd says ENOTEMPTY: its trash-namespace
+   * snapshots) waits: purging the last of those clones purges it, and orphan collection retries it meanwhile. After a
+   * clone is purged, its parent follows if it was waiting in the trash for it.
+   */
+  private async purge(pool: Pool, id: string): Promise<void> {
+    let parent: Parent | undefined;
+    try {
+      parent = await pool.withImage(id, (image) => image.parent(), { readOnly: true, byId: true });
+    } catch (err) {
+      if (!(err instanceof ImageNotFound)) throw err;
+    }
+    try {
+      await purgeFromTrash(pool, id);
+    } catch (err) {
+      if (!(err instanceof ImageHasSnapshots)) throw err;
+      this.options.logger.info('image stays in the trash while clones still read through it', { image: pool.spec, id });
+      return;
+    }
+    this.options.logger.info('image purged from the trash', { image: pool.spec, id });
+    if (parent === undefined || !parent.inTrash || parent.pool !== pool.name || parent.namespace !== pool.namespace) return;
+    const meta = await readMetadata(pool.withImage(parent.imageId, (image) => image.listMetadata(), { readOnly: true, byId: true }));
+    if (meta?.[OWNER_KEYS.provisioner] === this.options.name && meta[DELETING_KEY] !== undefined) await this.purge(pool, parent.imageId);
+  }
+
+  /** Resolves when no background purge or flatten is queued or running (tests, graceful shutdown). */
   async drain(): Promise<void> {
-    await this.purges.onIdle();
+    await Promise.all([this.purges.onIdle(), this.flattens.onIdle()]);
   }
 
   /** One location per distinct cluster + pool + namespace + name prefix among these classes (unparsable ones have none). */
@@ -367,7 +609,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer {
         const state = meta[PV_MAY_EXIST_KEY] === undefined ? 'unrecorded' : 'pv-may-exist';
         volumes.push(ownedVolume({ ...target, image: name }, location.id, state, meta));
       }
-      for (const entry of (await pool.listTrash()).filter((e) => e.source === 'user' && ours(e.name))) {
+      for (const entry of (await pool.listTrash()).filter((e) => e.source === 'user' && (ours(e.name) || SNAPSHOT_IMAGE.test(e.name)))) {
         abortIfLost(signal);
         const meta = await readMetadata(pool.withImage(entry.id, (image) => image.listMetadata(), { readOnly: true, byId: true }));
         if (meta?.[OWNER_KEYS.provisioner] !== this.options.name || meta[DELETING_KEY] === undefined) continue;
@@ -382,7 +624,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer {
     if (volume.state === 'pv-may-exist') throw new DeleteError('final', 'PvMayExist', `volume ${volume.pvName} may have a PV; orphan collection never removes it`);
     const target = JSON.parse(volume.id) as OwnedVolumeId;
     await this.withPool(target, signal, 'delete', async (pool) => {
-      if (target.trashId !== undefined) return purgeFromTrash(pool, target.trashId);
+      if (target.trashId !== undefined) return this.purge(pool, target.trashId);
       const meta = await readMetadata(pool.withImage(target.image, (image) => image.listMetadata(), { readOnly: true }));
       if (meta?.[PV_MAY_EXIST_KEY] !== undefined) throw new DeleteError('final', 'PvMayExist', `image ${pool.spec}/${target.image} may have a PV now; not removing it`);
       return this.removeImage(pool, target, signal, volume.claimUid || undefined);
@@ -395,9 +637,8 @@ export class RbdProvisioner implements Provisioner, VolumeResizer {
     await this.withPool(target, signal, 'provision', (pool) => pool.withImage(target.image, recordPvMayExist));
   }
 
-  /** Connects (through the shared pool) as the class's admin user and opens the pool; maps Ceph errors for the controller. */
-  private async withPool<T>(target: DeleteTarget, signal: AbortSignal, op: 'provision' | 'delete' | 'list', fn: (pool: Pool) => Promise<T>): Promise<T> {
-    abortIfLost(signal);
+  /** The admin key a target names, checked before any native call: librados would say only "invalid argument". */
+  private async adminKey(target: DeleteTarget, op: Operation, signal: AbortSignal): Promise<string> {
     let key: string;
     try {
       key = await this.options.readSecret(target.adminSecret, signal);
@@ -405,12 +646,28 @@ export class RbdProvisioner implements Provisioner, VolumeResizer {
       if (err instanceof SecretError) throw failure(op, 'final', 'SecretUnavailable', err.message, err);
       throw err;
     }
-    // Checked here, before any native call, where the Secret is known: librados would say only "invalid argument".
     const keyProblem = cephxKeyProblem(key);
     if (keyProblem) {
       const { namespace, name } = target.adminSecret;
       throw failure(op, 'final', 'InvalidSecret', `secret ${namespace}/${name}: its key is ${keyProblem}; expected ${CEPHX_KEY_ALLOWED}`, undefined);
     }
+    return key;
+  }
+
+  async checkCredentials(record: SnapshotRecord, signal: AbortSignal): Promise<void> {
+    const { target } = readSnapshotRecord(record);
+    try {
+      await this.adminKey(target, 'snapshot', signal);
+    } catch (err) {
+      if (err instanceof DeleteError) throw new SnapshotError('final', err.reason, err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  /** Connects (through the shared pool) as the class's admin user and opens the pool; maps Ceph errors for the controller. */
+  private async withPool<T>(target: DeleteTarget, signal: AbortSignal, op: Operation, fn: (pool: Pool) => Promise<T>): Promise<T> {
+    abortIfLost(signal);
+    const key = await this.adminKey(target, op, signal);
     // origin: which Secret held the key, so a successor that must fence this connection can read it (never the key).
     const clusterTarget: ClusterTarget = {
       monitors: target.monitors,
@@ -431,10 +688,49 @@ export class RbdProvisioner implements Provisioner, VolumeResizer {
         }
       });
     } catch (err) {
-      if (err instanceof ProvisionError || err instanceof DeleteError || err instanceof ResizeError) throw err;
+      if (err instanceof ProvisionError || err instanceof DeleteError || err instanceof ResizeError || err instanceof SnapshotError) throw err;
       if (connection && err instanceof CephError && ['ESHUTDOWN', 'ENOTCONN'].includes(err.code)) this.options.connections.evict(clusterTarget, connection);
       throw classify(op, err);
     }
+  }
+}
+
+type Operation = 'provision' | 'delete' | 'list' | 'snapshot';
+
+/** Where a copy comes from: an image, or a snapshot of one; in the new volume's cluster and pool, or refused. */
+function copySourceOf(source: DataSource, target: DeleteTarget): { image: string; snapshot?: string } {
+  let from: DeleteTarget;
+  let snapshot: string | undefined;
+  let what: string;
+  try {
+    if (source.kind === 'volume') {
+      from = readDeleteTarget(source.volume);
+      what = `source claim's PV ${source.volume.metadata?.name ?? ''}`;
+    } else {
+      const location: SnapshotLocation = readSnapshotRecord(source.record);
+      from = location.target;
+      snapshot = location.snapshot;
+      what = `snapshot ${source.snapshotHandle}`;
+    }
+  } catch (err) {
+    if (err instanceof VolumeRecordError) throw new ProvisionError('final', 'InvalidDataSource', `data source: ${err.message}`, { cause: err });
+    if (err instanceof SnapshotError) throw new ProvisionError('final', 'InvalidDataSource', `data source: ${err.message}`, { cause: err });
+    throw err;
+  }
+  const where = (t: DeleteTarget) => `pool ${t.radosNamespace === '' ? t.pool : `${t.pool}/${t.radosNamespace}`} of the cluster at ${t.monitors}`;
+  if (from.monitors !== target.monitors || from.pool !== target.pool || from.radosNamespace !== target.radosNamespace) {
+    throw new ProvisionError('final', 'DataSourceElsewhere', `the ${what} is in ${where(from)}, but this claim's StorageClass makes volumes in ${where(target)}; ` +
+      'copies are made in their source\'s pool: use a StorageClass of that pool');
+  }
+  return snapshot === undefined ? { image: from.image } : { image: from.image, snapshot };
+}
+
+function snapshotClassParameters(params: Record<string, string>) {
+  try {
+    return parseSnapshotClassParameters(params);
+  } catch (err) {
+    if (err instanceof SnapshotParameterError) throw new SnapshotError('final', 'InvalidParameter', err.message, { cause: err });
+    throw err;
   }
 }
 
@@ -458,6 +754,16 @@ async function readMetadata(read: Promise<Record<string, string>>): Promise<Reco
     if (err instanceof ImageNotFound) return undefined;
     throw err;
   }
+}
+
+/** Removes the metadata keys of ours a clone inherited from its parent; returns what is left. */
+async function forgetInheritedMetadata(image: Image, meta: Record<string, string>): Promise<Record<string, string>> {
+  const left = { ...meta };
+  for (const key of Object.keys(meta).filter((k) => k.startsWith(METADATA_PREFIX))) {
+    await image.removeMetadata(key);
+    delete left[key];
+  }
+  return left;
 }
 
 /** See PV_MAY_EXIST_KEY. */
@@ -498,14 +804,14 @@ function inputOrFinal<T>(fn: () => T): T {
   }
 }
 
-function failure(op: 'provision' | 'delete' | 'list', kind: 'final' | 'transient', reason: string, message: string, cause: unknown): Error {
+function failure(op: Operation, kind: 'final' | 'transient', reason: string, message: string, cause: unknown): Error {
   return op === 'provision'
     ? new ProvisionError(kind, reason, message, { cause })
     : new DeleteError(kind, reason, message, { cause });
 }
 
 /** How the controller should treat a Ceph failure. Messages come from our typed errors: they never carry a key. */
-function classify(op: 'provision' | 'delete' | 'list', err: unknown): Error {
+function classify(op: Operation, err: unknown): Error {
   if (!(err instanceof Error)) return failure(op, 'transient', 'CephError', String(err), err);
   if (err instanceof PoolNotFound) return failure(op, 'final', 'PoolNotFound', err.message, err);
   if (err instanceof NamespaceNotFound) return failure(op, 'final', 'NamespaceNotFound', err.message, err);

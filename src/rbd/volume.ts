@@ -20,8 +20,8 @@ export class ClaimError extends Error {
 /** A PV that does not carry (or contradicts) what deletion needs; `field` names the annotation or spec field. */
 export class VolumeRecordError extends Error {
   override readonly name = 'VolumeRecordError';
-  constructor(readonly field: string, readonly problem: string) {
-    super(`PersistentVolume field "${field}": ${problem}`);
+  constructor(readonly field: string, readonly problem: string, kind = 'PersistentVolume') {
+    super(`${kind} field "${field}": ${problem}`);
   }
 }
 
@@ -82,13 +82,14 @@ export function checkAccessModes(claim: V1PersistentVolumeClaim): ClaimShape {
 
 /**
  * Everything about a claim that must hold before an image is created: no selector (a new volume cannot match
- * one), no data source (we would hand out an empty volume where content was asked for), modes, and size.
+ * one), no data source unless the controller resolved it (else we would hand out an empty volume where content was
+ * asked for), modes, and size.
  */
-export function checkClaim(claim: V1PersistentVolumeClaim): ClaimShape & { readonly requestedBytes: number } {
+export function checkClaim(claim: V1PersistentVolumeClaim, sourceResolved = false): ClaimShape & { readonly requestedBytes: number } {
   if (claim.spec?.selector) {
     throw new ClaimError('spec.selector', 'dynamically provisioned volumes cannot match a selector', 'no selector');
   }
-  if (claim.spec?.dataSource || claim.spec?.dataSourceRef) {
+  if (!sourceResolved && (claim.spec?.dataSource || claim.spec?.dataSourceRef)) {
     const field = claim.spec.dataSourceRef ? 'spec.dataSourceRef' : 'spec.dataSource';
     throw new ClaimError(field, 'cloning and restoring from snapshots are not supported', 'no data source');
   }
@@ -228,7 +229,7 @@ export function deleteTargetOf(params: ClassParameters, imageName: string): Dele
   };
 }
 
-function annotationsFor(target: DeleteTarget, clusterID: string): Record<string, string> {
+export function annotationsFor(target: DeleteTarget, clusterID: string): Record<string, string> {
   const annotations: Record<string, string> = {
     [ANNOTATIONS.monitors]: target.monitors,
     [ANNOTATIONS.clusterID]: clusterID,
@@ -248,17 +249,25 @@ function annotationsFor(target: DeleteTarget, clusterID: string): Record<string,
  * annotations were edited to point elsewhere is refused rather than used to remove another image.
  */
 export function readDeleteTarget(pv: V1PersistentVolume): DeleteTarget {
-  const annotations = pv.metadata?.annotations ?? {};
+  const target = readTargetAnnotations(pv.metadata?.annotations ?? {}, 'PersistentVolume', 'this PV was not provisioned by rbd-provisioner');
+  checkAgainstSource(pv, target, (key) => `metadata.annotations["${key}"]`);
+  return target;
+}
+
+/**
+ * The image and credentials recorded in an object's annotations (a PV's, or a VolumeSnapshotContent's), each value
+ * validated again: annotations are editable. `kind` and `notOurs` word the errors.
+ */
+export function readTargetAnnotations(annotations: Record<string, string>, kind: string, notOurs: string): DeleteTarget {
   const annotationField = (key: string) => `metadata.annotations["${key}"]`;
   const read = (key: string, rule?: Parameters<typeof nameProblem>[0], optional = false): string => {
     const value = annotations[key];
     if (value === undefined || value === '') {
       if (optional) return '';
-      throw new VolumeRecordError(annotationField(key), 'missing; this PV was not provisioned by rbd-provisioner ' +
-        'or its annotations were removed');
+      throw new VolumeRecordError(annotationField(key), `missing; ${notOurs} or its annotations were removed`, kind);
     }
     const problem = rule ? nameProblem(rule, value) : undefined;
-    if (problem) throw new VolumeRecordError(annotationField(key), `${problem}; expected ${rule!.allowed}`);
+    if (problem) throw new VolumeRecordError(annotationField(key), `${problem}; expected ${rule!.allowed}`, kind);
     return value;
   };
 
@@ -266,9 +275,9 @@ export function readDeleteTarget(pv: V1PersistentVolume): DeleteTarget {
   try {
     parseMonitors(monitors);
   } catch (error) {
-    throw new VolumeRecordError(annotationField(ANNOTATIONS.monitors), `${(error as Error).message}; expected ${MONITORS_ALLOWED}`);
+    throw new VolumeRecordError(annotationField(ANNOTATIONS.monitors), `${(error as Error).message}; expected ${MONITORS_ALLOWED}`, kind);
   }
-  const target: DeleteTarget = {
+  return {
     monitors,
     pool: read(ANNOTATIONS.pool, NAME_RULES.pool),
     radosNamespace: read(ANNOTATIONS.radosNamespace, NAME_RULES.radosNamespace, true),
@@ -279,8 +288,6 @@ export function readDeleteTarget(pv: V1PersistentVolume): DeleteTarget {
       namespace: read(ANNOTATIONS.adminSecretNamespace, NAME_RULES.namespace),
     },
   };
-  checkAgainstSource(pv, target, annotationField);
-  return target;
 }
 
 function checkAgainstSource(pv: V1PersistentVolume, target: DeleteTarget, annotationField: (key: string) => string) {

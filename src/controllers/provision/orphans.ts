@@ -97,14 +97,19 @@ export class OrphanCollector {
       });
       return 'unsure';
     }
-    if (volume.claimNamespace === '' || volume.claimName === '' || volume.claimUid === '' || provisioner.deleteOwnedVolume === undefined) return 'kept';
-    try {
-      const claim = await kube.readClaim(volume.claimNamespace, volume.claimName, signal);
-      if (claim !== undefined && claim.metadata?.uid === volume.claimUid) return 'kept';
-      if ((await kube.readVolume(volume.pvName, signal)) !== undefined) return 'kept';
-    } catch (error) {
-      if (!signal.aborted) log.warn('could not confirm that a volume is orphaned; keeping it for now', { volume: volume.id, error: describeError(error) });
-      return 'kept';
+    if (provisioner.deleteOwnedVolume === undefined) return 'kept';
+    // A delete that was decided (a trash entry marked deleting: a volume's, or a snapshot image's, which has no claim)
+    // is finished whatever claims exist now; anything else must provably have lost its claim and its PV.
+    if (volume.state !== 'deleting') {
+      if (volume.claimNamespace === '' || volume.claimName === '' || volume.claimUid === '') return 'kept';
+      try {
+        const claim = await kube.readClaim(volume.claimNamespace, volume.claimName, signal);
+        if (claim !== undefined && claim.metadata?.uid === volume.claimUid) return 'kept';
+        if ((await kube.readVolume(volume.pvName, signal)) !== undefined) return 'kept';
+      } catch (error) {
+        if (!signal.aborted) log.warn('could not confirm that a volume is orphaned; keeping it for now', { volume: volume.id, error: describeError(error) });
+        return 'kept';
+      }
     }
     if (this.isProvisioning(volume.pvName) || !this.options.mayAct() || signal.aborted) return 'kept';
     try {
