@@ -26,6 +26,8 @@ export interface Config {
   attacher: boolean;
   /** --resizer: grow our PVs' images when their claims ask for more (off when ceph-csi's csi-resizer handles them). */
   resizer: boolean;
+  /** --snapshotter: cut and delete the snapshots of VolumeSnapshotContents of our volumes (when the CRDs are served). */
+  snapshotter: boolean;
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionLeaseName: string;
@@ -95,6 +97,7 @@ const FLAGS = {
   'retry-interval-max': { kind: 'duration', default: 5 * MINUTE, meaning: 'longest retry delay of a failed claim, volume or attachment, and the delay after an error only a human can fix (e.g. a bad StorageClass)' },
   attacher: { kind: 'bool', default: true, meaning: 'mark VolumeAttachments of our PVs attached (off when ceph-csi\'s csi-attacher runs)' },
   resizer: { kind: 'bool', default: true, meaning: 'grow the images and PVs of claims whose request grows (off when ceph-csi\'s csi-resizer handles rbd.csi.ceph.com)' },
+  snapshotter: { kind: 'bool', default: true, meaning: 'cut and delete RBD snapshots for VolumeSnapshotContents of our volumes, when the API server serves snapshot.storage.k8s.io/v1 (off when ceph-csi\'s csi-snapshotter handles rbd.csi.ceph.com)' },
   'leader-elect': { kind: 'bool', default: true, alias: 'leader-election', meaning: 'run leader election on a coordination.k8s.io Lease; only the leader acts' },
   'leader-election-namespace': { kind: 'string', default: derived('env POD_NAMESPACE, else "default"'), meaning: 'namespace of the Lease' },
   'leader-election-lease-name': { kind: 'string', default: derived('the provisioner name with dots and slashes as dashes'), meaning: 'name of the Lease' },
@@ -416,6 +419,7 @@ export function parseConfig(
     retryIntervalMaxMs: retryIntervalMax,
     attacher: read.bool('attacher'),
     resizer: read.bool('resizer'),
+    snapshotter: read.bool('snapshotter'),
     leaderElect: read.bool('leader-elect'),
     leaderElectionNamespace: namespace,
     leaderElectionLeaseName: leaseName,

@@ -21,7 +21,7 @@ import { rbdClusterEntries } from './rbd/cluster-entries.js';
 
 /** What a test entry point may change in the wiring (fault injection); production passes nothing. */
 export interface MainHooks {
-  provisionerOptions?: Pick<RbdProvisionerOptions, 'afterImageCreated' | 'afterImageRemoved' | 'afterImageResized'>;
+  provisionerOptions?: Pick<RbdProvisionerOptions, 'afterImageCreated' | 'afterImageRemoved' | 'afterImageResized' | 'afterSnapshotCreated'>;
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHooks = {}): Promise<number> {
@@ -95,6 +95,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
     connect: (options) => Cluster.connect({ ...options, timeouts, observer: { finished: observer.finished! } }),
     logger,
   });
+  // Snapshots only where the external-snapshotter's CRDs are installed: asked once, at start.
+  const snapshotsServed = config.snapshotter && await kube.servesSnapshots().catch((err: unknown) => {
+    logger.warn('could not tell whether the API server serves VolumeSnapshotContents; snapshots stay off until a restart', { error: describeError(err) });
+    return false;
+  });
+  if (config.snapshotter && !snapshotsServed) logger.warn('the API server does not serve snapshot.storage.k8s.io/v1 VolumeSnapshotContents (the external-snapshotter CRDs are not installed): snapshots are off until a restart');
   const controller = createController({
     config, kube, provisioner, logger, metrics,
     // --retry-interval-start/-max: every loop's work queue backs off failed keys within these.
@@ -106,6 +112,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
     nodeAccess: { prepare: (volume, signal) => nodeSecrets.refreshFor(volume, signal) },
     // Volume expansion (--resizer): the provisioner grows its own images.
     ...(config.resizer ? { resizer: provisioner } : {}),
+    // VolumeSnapshots (--snapshotter): the provisioner cuts and deletes RBD snapshots of its own images.
+    ...(snapshotsServed ? { snapshotter: provisioner } : {}),
     onLeading: (leading) => {
       if (leading) return;
       // A successor may blocklist these clients: leading again later must start with new ones (new addresses).
@@ -135,7 +143,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
       logger,
     });
 
-  logger.info('starting', { version: buildInfo().version, identity: config.identity, leaderElect: config.leaderElect, attacher: config.attacher, resizer: config.resizer, cephCsiConfig: config.cephCsiConfig === undefined ? '' : `${config.cephCsiConfig.namespace}/${config.cephCsiConfig.name}`, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
+  logger.info('starting', { version: buildInfo().version, identity: config.identity, leaderElect: config.leaderElect, attacher: config.attacher, resizer: config.resizer, snapshotter: snapshotsServed, cephCsiConfig: config.cephCsiConfig === undefined ? '' : `${config.cephCsiConfig.namespace}/${config.cephCsiConfig.name}`, workers: config.workers, cephMaxInflight: config.cephMaxInflight });
   await controller.run(shutdown.signal);
   await http?.close();
   await connections.close();

@@ -15,6 +15,9 @@ import { createProvisionLoop } from './provision/loop.js';
 import { createResizeLoop } from './resize/loop.js';
 import type { VolumeResizer } from './resize/resizer.js';
 import type { Provisioner } from './provision/provisioner.js';
+import { createSnapshotLoop } from './snapshot/loop.js';
+import type { VolumeSnapshotter } from './snapshot/snapshotter.js';
+import type { VolumeSnapshotContent } from '../kube/snapshots.js';
 import { type CacheView, Reconciler, type ReconcilerTuning } from './provision/reconciler.js';
 import { type Controller, type RunnerConfig, type RunnerTuning, createRunner } from './runner.js';
 
@@ -48,6 +51,11 @@ export interface ControllerDeps {
   nodeAccess?: NodeAccess;
   /** With config.resizer (default on): grows volumes for the resize loop (the RBD side implements it). */
   resizer?: VolumeResizer;
+  /**
+   * Cuts snapshots for the snapshot loop (the RBD side implements it); the loop runs only with one, so the caller
+   * leaves it out where the API server does not serve VolumeSnapshotContents.
+   */
+  snapshotter?: VolumeSnapshotter;
 }
 
 function sourceFor<K extends ResourceKind>(kube: KubeFacade, kind: K): ListWatchSource<ResourceTypes[K]> {
@@ -85,7 +93,8 @@ export function createController(deps: ControllerDeps): Controller {
   // Only with the attacher on: without it the chart grants no access to VolumeAttachments.
   const attacherOn = config.attacher ?? true;
   const attachments: Informer<V1VolumeAttachment> | undefined = attacherOn ? informer('attachments', 'attachments') : undefined;
-  const informers = [claims, volumes, classes, ...(attachments === undefined ? [] : [attachments])];
+  const contents: Informer<VolumeSnapshotContent> | undefined = deps.snapshotter === undefined ? undefined : informer('snapshotContents', 'snapshotContents');
+  const informers = [claims, volumes, classes, ...(attachments === undefined ? [] : [attachments]), ...(contents === undefined ? [] : [contents])];
 
   const cache: CacheView = {
     claim: (key) => claims.get(key),
@@ -158,7 +167,19 @@ export function createController(deps: ControllerDeps): Controller {
     logger,
     clock,
   }) : undefined;
-  const loops = [provision, ...(attach === undefined ? [] : [attach]), ...(csiConfig === undefined ? [] : [csiConfig]), ...(resize === undefined ? [] : [resize])];
+  const snapshot = contents === undefined || deps.snapshotter === undefined ? undefined : createSnapshotLoop({
+    provisionerName: config.provisionerName,
+    workers: config.workers,
+    contents,
+    volumes,
+    snapshotter: deps.snapshotter,
+    kube,
+    events,
+    metrics,
+    logger,
+    clock,
+  });
+  const loops = [provision, ...(snapshot === undefined ? [] : [snapshot]), ...(attach === undefined ? [] : [attach]), ...(csiConfig === undefined ? [] : [csiConfig]), ...(resize === undefined ? [] : [resize])];
   controller = createRunner({
     config, kube, informers, loops, events, logger, metrics, clock, tuning,
     ...(deps.fencing === undefined ? {} : { fencing: deps.fencing }),

@@ -14,6 +14,9 @@ export interface Metrics {
   /** Claim expansions by StorageClass and result (success, infeasible, failed, conflict, gone, save-failed, aborted). */
   resizeTotal: Counter<'class' | 'result'>;
   resizeDuration: Histogram<'class' | 'result'>;
+  /** Snapshots cut, imported or deleted for VolumeSnapshotContents of our volumes, by operation and result. */
+  snapshotTotal: Counter<'op' | 'result'>;
+  snapshotDuration: Histogram<'op' | 'result'>;
   /** VolumeAttachments of our PVs marked attached, by result (success, gone, failed, aborted). */
   attachTotal: Counter<'result'>;
   attachDuration: Histogram<'result'>;
@@ -149,6 +152,19 @@ export function createMetrics(
       name: 'rbd_provisioner_resize_duration_seconds',
       help: 'Duration of claim expansions, from the decision to act to the claim\'s status being saved.',
       labelNames: ['class', 'result'],
+      buckets: OPERATION_BUCKETS,
+      registers,
+    }),
+    snapshotTotal: new Counter({
+      name: 'rbd_provisioner_snapshot_total',
+      help: 'VolumeSnapshotContents of our volumes handled, by operation (create, import, delete) and result (success, final, transient, conflict, aborted).',
+      labelNames: ['op', 'result'],
+      registers,
+    }),
+    snapshotDuration: new Histogram({
+      name: 'rbd_provisioner_snapshot_duration_seconds',
+      help: 'Duration of snapshot operations, from the decision to act to the content\'s status being saved.',
+      labelNames: ['op', 'result'],
       buckets: OPERATION_BUCKETS,
       registers,
     }),

@@ -4,6 +4,7 @@
 import {
   CoordinationV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   KubeConfig,
   StorageV1Api,
   Watch,
@@ -18,6 +19,7 @@ import {
   type V1VolumeAttachment,
 } from '@kubernetes/client-node';
 import { type Clock, realClock } from './clock.js';
+import { SNAPSHOT_GROUP, SNAPSHOT_VERSION, type VolumeSnapshot, type VolumeSnapshotClass, type VolumeSnapshotContent } from './snapshots.js';
 import { TokenBucket } from './ratelimit.js';
 
 export interface ResourceTypes {
@@ -25,6 +27,7 @@ export interface ResourceTypes {
   volumes: V1PersistentVolume;
   storageClasses: V1StorageClass;
   attachments: V1VolumeAttachment;
+  snapshotContents: VolumeSnapshotContent;
 }
 export type ResourceKind = keyof ResourceTypes;
 
@@ -83,6 +86,17 @@ export interface KubeFacade {
   createConfigMap(namespace: string, configMap: V1ConfigMap, signal?: AbortSignal): Promise<V1ConfigMap>;
   /** Optimistic concurrency: configMap.metadata.resourceVersion must be the one read; 409 otherwise. */
   replaceConfigMap(namespace: string, name: string, configMap: V1ConfigMap, signal?: AbortSignal): Promise<V1ConfigMap>;
+  // ---- the external-snapshotter's objects (snapshot.storage.k8s.io/v1) ----
+  /** Live reads; undefined when the object does not exist. */
+  readSnapshot(namespace: string, name: string, signal?: AbortSignal): Promise<VolumeSnapshot | undefined>;
+  readSnapshotContent(name: string, signal?: AbortSignal): Promise<VolumeSnapshotContent | undefined>;
+  readSnapshotClass(name: string, signal?: AbortSignal): Promise<VolumeSnapshotClass | undefined>;
+  /** JSON merge patch of a VolumeSnapshotContent (its annotations and finalizers). */
+  patchSnapshotContent(name: string, patch: object, signal?: AbortSignal): Promise<VolumeSnapshotContent>;
+  /** JSON merge patch of a VolumeSnapshotContent's status subresource. */
+  patchSnapshotContentStatus(name: string, patch: object, signal?: AbortSignal): Promise<VolumeSnapshotContent>;
+  /** Whether the API server serves VolumeSnapshotContents (the external-snapshotter's CRDs are installed). */
+  servesSnapshots(signal?: AbortSignal): Promise<boolean>;
   list<K extends ResourceKind>(kind: K, signal?: AbortSignal): Promise<ListResult<ResourceTypes[K]>>;
   /**
    * Streams events from resourceVersion until the server ends the watch (resolves) or it fails (rejects). A
@@ -136,7 +150,10 @@ const WATCH_PATHS: Record<ResourceKind, string> = {
   volumes: '/api/v1/persistentvolumes',
   storageClasses: '/apis/storage.k8s.io/v1/storageclasses',
   attachments: '/apis/storage.k8s.io/v1/volumeattachments',
+  snapshotContents: `/apis/${SNAPSHOT_GROUP}/${SNAPSHOT_VERSION}/volumesnapshotcontents`,
 };
+
+const snapshotObject = (plural: string, name: string) => ({ group: SNAPSHOT_GROUP, version: SNAPSHOT_VERSION, plural, name });
 
 const LIST_PAGE_SIZE = 500;
 
@@ -245,6 +262,7 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const storage = kubeConfig.makeApiClient(StorageV1Api);
   const coordination = kubeConfig.makeApiClient(CoordinationV1Api);
+  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
   const watcher = new Watch(kubeConfig);
 
   async function call<T>(op: string, signal: AbortSignal | undefined, run: (options: object) => Promise<T>, extra: CallOptions = {}): Promise<T> {
@@ -333,6 +351,25 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
       call('create ConfigMap', signal, (o) => core.createNamespacedConfigMap({ namespace, body: configMap }, o)),
     replaceConfigMap: (namespace, name, configMap, signal) =>
       call('replace ConfigMap', signal, (o) => core.replaceNamespacedConfigMap({ namespace, name, body: configMap }, o)),
+    readSnapshot: (namespace, name, signal) =>
+      orUndefined(call('read VolumeSnapshot', signal, (o) => custom.getNamespacedCustomObject({ ...snapshotObject('volumesnapshots', name), namespace }, o))) as Promise<VolumeSnapshot | undefined>,
+    readSnapshotContent: (name, signal) =>
+      orUndefined(call('read VolumeSnapshotContent', signal, (o) => custom.getClusterCustomObject(snapshotObject('volumesnapshotcontents', name), o))) as Promise<VolumeSnapshotContent | undefined>,
+    readSnapshotClass: (name, signal) =>
+      orUndefined(call('read VolumeSnapshotClass', signal, (o) => custom.getClusterCustomObject(snapshotObject('volumesnapshotclasses', name), o))) as Promise<VolumeSnapshotClass | undefined>,
+    patchSnapshotContent: (name, patch, signal) =>
+      call('patch VolumeSnapshotContent', signal, (o) => custom.patchClusterCustomObject({ ...snapshotObject('volumesnapshotcontents', name), body: patch }, o), MERGE_PATCH_OPTIONS) as Promise<VolumeSnapshotContent>,
+    patchSnapshotContentStatus: (name, patch, signal) =>
+      call('patch VolumeSnapshotContent status', signal, (o) => custom.patchClusterCustomObjectStatus({ ...snapshotObject('volumesnapshotcontents', name), body: patch }, o), MERGE_PATCH_OPTIONS) as Promise<VolumeSnapshotContent>,
+    servesSnapshots: async (signal) => {
+      try {
+        await call('list VolumeSnapshotContents', signal, (o) => custom.listClusterCustomObject({ group: SNAPSHOT_GROUP, version: SNAPSHOT_VERSION, plural: 'volumesnapshotcontents', limit: 1 }, o));
+        return true;
+      } catch (error) {
+        if (isNotFound(error)) return false;
+        throw error;
+      }
+    },
     list: (<K extends ResourceKind>(kind: K, signal?: AbortSignal): Promise<ListResult<ResourceTypes[K]>> => {
       const op = `list ${kind}`;
       switch (kind) {
@@ -347,6 +384,12 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
         case 'attachments':
           return listAll(op, signal, (cont, o) =>
             storage.listVolumeAttachment({ limit: LIST_PAGE_SIZE, ...(cont === undefined ? {} : { _continue: cont }) }, o),
+          ) as Promise<ListResult<ResourceTypes[K]>>;
+        case 'snapshotContents':
+          return listAll(op, signal, (cont, o) =>
+            custom.listClusterCustomObject({
+              group: SNAPSHOT_GROUP, version: SNAPSHOT_VERSION, plural: 'volumesnapshotcontents', limit: LIST_PAGE_SIZE, ...(cont === undefined ? {} : { _continue: cont }),
+            }, o) as Promise<{ items: VolumeSnapshotContent[]; metadata?: { resourceVersion?: string; _continue?: string } }>,
           ) as Promise<ListResult<ResourceTypes[K]>>;
         default:
           return listAll(op, signal, (cont, o) =>

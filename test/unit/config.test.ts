@@ -32,6 +32,7 @@ describe('parseConfig', () => {
       retryIntervalMaxMs: 300_000,
       attacher: true,
       resizer: true,
+      snapshotter: true,
       leaderElect: true,
       leaderElectionNamespace: 'default',
       leaderElectionLeaseName: 'rbd-provisioner-ceph-io',

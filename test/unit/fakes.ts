@@ -26,6 +26,7 @@ import type { OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from 
 import { createLogger, type Logger } from '../../src/logger.js';
 import type { ExpandRequest, ExpandResult, VolumeResizer } from '../../src/controllers/resize/resizer.js';
 import { compareQuantities } from '../../src/kube/quantity.js';
+import type { VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent } from '../../src/kube/snapshots.js';
 
 /** Lets promise chains and setImmediate callbacks run. */
 export async function flush(rounds = 10): Promise<void> {
@@ -175,6 +176,12 @@ export class FakeKube implements KubeFacade {
   readonly volumes = new Map<string, V1PersistentVolume>();
   readonly classes = new Map<string, V1StorageClass>();
   readonly attachments = new Map<string, V1VolumeAttachment>();
+  readonly snapshotContents = new Map<string, VolumeSnapshotContent>();
+  /** namespace/name -> VolumeSnapshot. */
+  readonly snapshots = new Map<string, VolumeSnapshot>();
+  readonly snapshotClasses = new Map<string, VolumeSnapshotClass>();
+  /** Every VolumeSnapshotContent patch: status or object (both merge patches). */
+  readonly contentPatches: { name: string; subresource: 'status' | ''; patch: object }[] = [];
   /** Every VolumeAttachment patch: status (merge patch) or object (JSON patch). */
   readonly attachmentPatches: { name: string; subresource: 'status' | ''; patch: unknown }[] = [];
   readonly leases = new Map<string, V1Lease>();
@@ -549,9 +556,68 @@ export class FakeKube implements KubeFacade {
     this.configMaps.set(`${namespace}/${configMap.metadata?.name}`, stored);
   }
 
+  async readSnapshot(namespace: string, name: string, signal?: AbortSignal): Promise<VolumeSnapshot | undefined> {
+    await this.enter('readSnapshot', signal);
+    return clone(this.snapshots.get(`${namespace}/${name}`));
+  }
+
+  async readSnapshotContent(name: string, signal?: AbortSignal): Promise<VolumeSnapshotContent | undefined> {
+    await this.enter('readSnapshotContent', signal);
+    return clone(this.snapshotContents.get(name));
+  }
+
+  async readSnapshotClass(name: string, signal?: AbortSignal): Promise<VolumeSnapshotClass | undefined> {
+    await this.enter('readSnapshotClass', signal);
+    return clone(this.snapshotClasses.get(name));
+  }
+
+  async patchSnapshotContent(name: string, patch: object, signal?: AbortSignal): Promise<VolumeSnapshotContent> {
+    await this.enter('patchSnapshotContent', signal);
+    return this.mergeContent(name, '', patch);
+  }
+
+  async patchSnapshotContentStatus(name: string, patch: object, signal?: AbortSignal): Promise<VolumeSnapshotContent> {
+    await this.enter('patchSnapshotContentStatus', signal);
+    return this.mergeContent(name, 'status', patch);
+  }
+
+  async servesSnapshots(signal?: AbortSignal): Promise<boolean> {
+    await this.enter('servesSnapshots', signal);
+    return true;
+  }
+
+  /** Writes a VolumeSnapshotContent as the snapshot-controller would. */
+  putSnapshotContent(content: VolumeSnapshotContent): VolumeSnapshotContent {
+    const name = content.metadata?.name ?? '';
+    const existed = this.snapshotContents.has(name);
+    const stored = clone(content);
+    stored.metadata = { ...stored.metadata, resourceVersion: this.nextVersion() };
+    this.snapshotContents.set(name, stored);
+    this.emit('snapshotContents', existed ? 'MODIFIED' : 'ADDED', stored);
+    return clone(stored);
+  }
+
+  private mergeContent(name: string, subresource: 'status' | '', patch: object): VolumeSnapshotContent {
+    this.contentPatches.push({ name, subresource, patch: clone(patch) });
+    const stored = this.snapshotContents.get(name);
+    if (stored === undefined) throw apiError(404, 'NotFound', `volumesnapshotcontents.snapshot.storage.k8s.io "${name}" not found`);
+    const merged = mergePatch(stored, patch) as VolumeSnapshotContent;
+    merged.metadata = { ...merged.metadata, resourceVersion: this.nextVersion() };
+    const gone = merged.metadata.deletionTimestamp !== undefined && (merged.metadata.finalizers ?? []).length === 0;
+    if (gone) {
+      this.snapshotContents.delete(name);
+      this.emit('snapshotContents', 'DELETED', merged);
+    } else {
+      this.snapshotContents.set(name, merged);
+      this.emit('snapshotContents', 'MODIFIED', merged);
+    }
+    return clone(merged);
+  }
+
   async list<K extends ResourceKind>(kind: K, signal?: AbortSignal): Promise<ListResult<ResourceTypes[K]>> {
     await this.enter('list', signal);
-    const source = kind === 'claims' ? this.claims : kind === 'volumes' ? this.volumes : kind === 'attachments' ? this.attachments : this.classes;
+    const source = kind === 'claims' ? this.claims : kind === 'volumes' ? this.volumes : kind === 'attachments' ? this.attachments
+      : kind === 'snapshotContents' ? this.snapshotContents : this.classes;
     return { items: [...source.values()].map((item) => clone(item)) as ResourceTypes[K][], resourceVersion: String(this.version) };
   }
 

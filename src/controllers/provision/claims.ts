@@ -7,7 +7,8 @@ import { referenceTo } from '../../kube/events.js';
 import type { ProcessResult } from '../../kube/workqueue.js';
 import { type Logger, describeError, operationLogger } from '../../logger.js';
 import { startOperation } from '../metrics.js';
-import { claimClassName, claimKey, decideClaim, type ClaimDecision } from './decisions.js';
+import { ANN_PROVISIONED_BY, claimClassName, claimKey, decideClaim, type ClaimDataSource, type ClaimDecision } from './decisions.js';
+import type { DataSource } from './provisioner.js';
 import { ProvisionError } from './errors.js';
 import { type ReconcilerParts, errorMessage, retryUnlessAborted } from './reconciler.js';
 import { stampVolume } from './stamp.js';
@@ -51,8 +52,40 @@ export class ClaimSync {
         metrics.provisionTotal.inc({ class: claimClassName(claim) ?? '', result: 'final' });
         return { retry: decision.retry };
       case 'provision':
-        return this.provision(claim, decision.pvName, decision.storageClass, decision.selectedNode, signal);
+        return this.provision(claim, decision.pvName, decision.storageClass, decision.selectedNode, decision.dataSource, signal);
     }
+  }
+
+  /**
+   * The volume or snapshot a claim's data source names, ready to copy; a string says why not yet (or not at all):
+   * Kubernetes lets a claim name a source before it exists, so every such case is retried.
+   */
+  private async resolveDataSource(claim: V1PersistentVolumeClaim, source: ClaimDataSource, signal: AbortSignal): Promise<DataSource | string> {
+    const { cache, kube, provisionerName } = this.options;
+    const namespace = claim.metadata?.namespace ?? '';
+    if (source.kind === 'PersistentVolumeClaim') {
+      const what = `data source PersistentVolumeClaim "${namespace}/${source.name}"`;
+      const sourceClaim = cache.claim(`${namespace}/${source.name}`);
+      if (sourceClaim === undefined) return `${what} not found`;
+      const pvName = sourceClaim.spec?.volumeName ?? '';
+      if (sourceClaim.status?.phase !== 'Bound' || pvName === '') return `${what} is not bound yet`;
+      const volume = cache.volume(pvName);
+      if (volume === undefined) return `${what} is bound to PV "${pvName}", which is not in the cache yet`;
+      if (volume.metadata?.annotations?.[ANN_PROVISIONED_BY] !== provisionerName) {
+        return `${what} is bound to PV "${pvName}", which was not provisioned by ${provisionerName}: only our own volumes can be cloned`;
+      }
+      return { kind: 'volume', volume };
+    }
+    const what = `data source VolumeSnapshot "${namespace}/${source.name}"`;
+    const snapshot = await kube.readSnapshot(namespace, source.name, signal);
+    if (snapshot === undefined) return `${what} not found`;
+    const contentName = snapshot.status?.boundVolumeSnapshotContentName ?? '';
+    if (snapshot.status?.readyToUse !== true || contentName === '') return `${what} is not ready to use yet`;
+    const content = await kube.readSnapshotContent(contentName, signal);
+    const snapshotHandle = content?.status?.snapshotHandle ?? '';
+    if (content === undefined || snapshotHandle === '') return `${what}: its VolumeSnapshotContent "${contentName}" has no snapshot handle yet`;
+    const restoreSize = content.status?.restoreSize;
+    return { kind: 'snapshot', record: content.metadata?.annotations ?? {}, snapshotHandle, restoreSizeBytes: typeof restoreSize === 'number' ? restoreSize : undefined };
   }
 
   private async provision(
@@ -60,6 +93,7 @@ export class ClaimSync {
     pvName: string,
     storageClass: V1StorageClass,
     selectedNode: string | undefined,
+    dataSource: ClaimDataSource | undefined,
     signal: AbortSignal,
   ): Promise<ProcessResult> {
     const { clock, events, metrics, provisioner, provisionerName } = this.options;
@@ -78,7 +112,9 @@ export class ClaimSync {
       log.info('provisioning a volume');
       let built: V1PersistentVolume;
       try {
-        built = await provisioner.provision({ pvName, claim, storageClass, ...(selectedNode === undefined ? {} : { selectedNode }) }, signal);
+        const source = dataSource === undefined ? undefined : await this.resolveDataSource(claim, dataSource, signal);
+        if (typeof source === 'string') throw new ProvisionError('transient', 'DataSourceNotReady', source);
+        built = await provisioner.provision({ pvName, claim, storageClass, ...(selectedNode === undefined ? {} : { selectedNode }), ...(source === undefined ? {} : { source }) }, signal);
       } catch (error) {
         if (signal.aborted) {
           log.info('provisioning interrupted (no longer leading or shutting down); the next leader retries it');

@@ -23,7 +23,32 @@ export function claimKey(claim: V1PersistentVolumeClaim): string {
 export type ClaimDecision =
   | { action: 'skip'; reason: string }
   | { action: 'fail'; reason: string; message: string; retry: 'slow' | 'backoff' }
-  | { action: 'provision'; pvName: string; storageClass: V1StorageClass; selectedNode?: string };
+  | { action: 'provision'; pvName: string; storageClass: V1StorageClass; selectedNode?: string; dataSource?: ClaimDataSource };
+
+/** What a claim's data asks to be copied from, in its own namespace. */
+export interface ClaimDataSource {
+  kind: 'PersistentVolumeClaim' | 'VolumeSnapshot';
+  name: string;
+}
+
+const DATA_SOURCES_ALLOWED = 'kind PersistentVolumeClaim (apiGroup "") or kind VolumeSnapshot (apiGroup snapshot.storage.k8s.io), in the claim\'s namespace';
+
+/** The claim's data source (dataSourceRef wins, as in Kubernetes); a string says why it cannot be served. */
+export function claimDataSource(claim: V1PersistentVolumeClaim): ClaimDataSource | string | undefined {
+  const ref = claim.spec?.dataSourceRef as { apiGroup?: string; kind?: string; name?: string; namespace?: string } | undefined | null;
+  const source = ref ?? claim.spec?.dataSource;
+  if (source == null) return undefined;
+  const field = ref != null ? 'spec.dataSourceRef' : 'spec.dataSource';
+  const namespace = ref?.namespace;
+  if (namespace !== undefined && namespace !== '' && namespace !== claim.metadata?.namespace) {
+    return `PersistentVolumeClaim field "${field}.namespace": "${namespace}" is another namespace; cross-namespace data sources are not supported; allowed: ${DATA_SOURCES_ALLOWED}`;
+  }
+  const apiGroup = source.apiGroup ?? '';
+  const name = source.name ?? '';
+  if (source.kind === 'PersistentVolumeClaim' && apiGroup === '' && name !== '') return { kind: 'PersistentVolumeClaim', name };
+  if (source.kind === 'VolumeSnapshot' && apiGroup === 'snapshot.storage.k8s.io' && name !== '') return { kind: 'VolumeSnapshot', name };
+  return `PersistentVolumeClaim field "${field}": kind "${source.kind ?? ''}" of apiGroup "${apiGroup}"${name === '' ? ' without a name' : ''} is not supported; allowed: ${DATA_SOURCES_ALLOWED}`;
+}
 
 export interface ClaimContext {
   provisionerName: string;
@@ -60,15 +85,9 @@ export function decideClaim(claim: V1PersistentVolumeClaim, context: ClaimContex
   if (claim.spec?.selector !== undefined && claim.spec.selector !== null) {
     return { action: 'fail', reason: 'SelectorNotSupported', message: 'claim.spec.selector is not supported by dynamic provisioning', retry: 'slow' };
   }
-  if (claim.spec?.dataSource != null || claim.spec?.dataSourceRef != null) {
-    return {
-      action: 'fail',
-      reason: 'DataSourceNotSupported',
-      message: 'claim.spec.dataSource (cloning or restoring a snapshot) is not supported by this provisioner',
-      retry: 'slow',
-    };
-  }
-  return { action: 'provision', pvName, storageClass, ...(hasNode ? { selectedNode } : {}) };
+  const dataSource = claimDataSource(claim);
+  if (typeof dataSource === 'string') return { action: 'fail', reason: 'DataSourceNotSupported', message: dataSource, retry: 'slow' };
+  return { action: 'provision', pvName, storageClass, ...(hasNode ? { selectedNode } : {}), ...(dataSource === undefined ? {} : { dataSource }) };
 }
 
 export type VolumeDecision =

@@ -9,7 +9,17 @@ export interface ProvisionRequest {
   claim: V1PersistentVolumeClaim;
   storageClass: V1StorageClass;
   selectedNode?: string;
+  /** The claim's data source, resolved by the controller: the new volume starts as a copy of it. */
+  source?: DataSource;
 }
+
+/**
+ * volume: the source claim's bound PV (ours), to be copied as it is now. snapshot: a VolumeSnapshotContent's record
+ * (the annotations the snapshot loop keeps on it) and its status, to be restored.
+ */
+export type DataSource =
+  | { kind: 'volume'; volume: V1PersistentVolume }
+  | { kind: 'snapshot'; record: Record<string, string>; snapshotHandle: string; restoreSizeBytes: number | undefined };
 
 /**
  * provision() returns a PV with spec.capacity, spec.persistentVolumeSource (csi or rbd), accessModes, volumeMode,

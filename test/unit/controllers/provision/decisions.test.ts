@@ -41,7 +41,23 @@ describe('decideClaim (RELIABILITY #19: no image for claims that are not ours)',
     { name: 'class from the beta annotation', claim: { ...withSpec(makeClaim('a'), { storageClassName: undefined }), metadata: { ...makeClaim('a').metadata, annotations: { ...ga, 'volume.beta.kubernetes.io/storage-class': 'fast' } } }, action: 'provision' },
     { name: 'class missing from the cache', claim: makeClaim('a', { className: 'gone' }), action: 'fail', fragment: '"gone" not found' },
     { name: 'selector', claim: withSpec(makeClaim('a'), { selector: { matchLabels: { a: 'b' } } }), action: 'fail', fragment: 'selector is not supported' },
-    { name: 'data source', claim: withSpec(makeClaim('a'), { dataSource: { kind: 'PersistentVolumeClaim', name: 'src' } }), action: 'fail', fragment: 'dataSource' },
+    { name: 'data source: a claim', claim: withSpec(makeClaim('a'), { dataSource: { kind: 'PersistentVolumeClaim', name: 'src' } }), action: 'provision' },
+    {
+      name: 'data source: a VolumeSnapshot', action: 'provision',
+      claim: withSpec(makeClaim('a'), { dataSource: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: 'snap' } }),
+    },
+    {
+      name: 'data source: another kind names the field and what is allowed', action: 'fail', fragment: 'spec.dataSource": kind "ConfigMap" of apiGroup ""',
+      claim: withSpec(makeClaim('a'), { dataSource: { kind: 'ConfigMap', name: 'x' } }),
+    },
+    {
+      name: 'data source: a VolumeSnapshot without its apiGroup', action: 'fail', fragment: 'allowed: kind PersistentVolumeClaim',
+      claim: withSpec(makeClaim('a'), { dataSource: { kind: 'VolumeSnapshot', name: 'x' } }),
+    },
+    {
+      name: 'data source: another namespace', action: 'fail', fragment: 'spec.dataSourceRef.namespace',
+      claim: withSpec(makeClaim('a'), { dataSourceRef: { kind: 'PersistentVolumeClaim', name: 'x', namespace: 'elsewhere' } }),
+    },
     { name: 'no uid', claim: makeClaim('a', { uid: '' }), action: 'skip', fragment: 'no uid' },
   ];
   for (const row of rows) {
