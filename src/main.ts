@@ -53,6 +53,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
   const metrics = createMetrics({ defaultMetrics: true, cephCallStats: callStats, buildInfo: buildInfo() });
   const kubeConfig = loadKubeConfig(config.kubeconfig);
   const { kube, health } = trackApiHealth(createKubeFacade(kubeConfig, { qps: config.kubeApiQps, burst: config.kubeApiBurst }), realClock);
+  // The Lease on connections and a token bucket of its own: a burst of claim work queued on kube's (or the informers'
+  // watches holding its connections) must never delay a renewal past the renew deadline. At most one lease request
+  // is in flight at a time (the elector serializes them), so two connections and a small bucket are plenty.
+  const leaseClient = createKubeFacade(kubeConfig, { qps: 5, burst: 10, maxConnections: 2, requestTimeoutMs: config.leaderElectionRenewDeadlineMs });
 
   setMaxInflight(config.cephMaxInflight);
   let assertLeading: () => void = () => {};
@@ -96,7 +100,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
     logger,
   });
   const controller = createController({
-    config, kube, provisioner, logger, metrics,
+    config, kube, leaseClient, provisioner, logger, metrics,
     // --retry-interval-start/-max: every loop's work queue backs off failed keys within these.
     tuning: { retryBaseDelayMs: config.retryIntervalStartMs, retryMaxDelayMs: config.retryIntervalMaxMs },
     fencing: { fencer, holderDataAnnotation: CEPH_CLIENTS_ANNOTATION },
