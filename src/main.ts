@@ -12,12 +12,18 @@ import { createLogger, describeError } from './logger.js';
 import { RbdProvisioner, type RbdProvisionerOptions } from './rbd/provisioner.js';
 import { isEntryPoint } from './entry.js';
 import { buildInfo } from './version.js';
-import { kubeSecretReader } from './rbd/secrets.js';
+import { cachingSecretReader, kubeSecretReader } from './rbd/secrets.js';
 import { NodeSecrets } from './rbd/node-secret.js';
 import { CEPH_CLIENTS_ANNOTATION, CephClientRecord, RbdFencer } from './rbd/fencing.js';
 // ceph-csi's config map (--ceph-csi-config) and the cluster-id subcommand
 import { clusterIdCommand } from './cli/cluster-id.js';
 import { rbdClusterEntries } from './rbd/cluster-entries.js';
+
+/**
+ * How long a class's admin key read from its Secret serves provisions and deletes: one Secret read per class and
+ * minute instead of one per claim, and a key Ceph refuses is read again at once.
+ */
+const ADMIN_KEY_TTL_MS = 60_000;
 
 /** What a test entry point may change in the wiring (fault injection); production passes nothing. */
 export interface MainHooks {
@@ -83,12 +89,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
     },
   });
   const readSecret = kubeSecretReader(kube);
+  // Provisions and deletes read a class's admin key from this cache (invalidated when Ceph refuses the key); fencing
+  // reads the Secret afresh.
+  const adminKeys = cachingSecretReader(readSecret, { ttlMs: ADMIN_KEY_TTL_MS });
   // Managed node Secrets live in the controller's own namespace: the Lease's (POD_NAMESPACE in the chart).
   const nodeSecrets = new NodeSecrets({ kube, provisionerName: config.provisionerName, namespace: config.leaderElectionNamespace, logger });
   const provisioner = new RbdProvisioner({
     name: config.provisionerName,
     connections,
-    readSecret,
+    readSecret: adminKeys.read,
+    secretRefused: adminKeys.invalidate,
     nodeStageSecret: (params, claim, signal) => nodeSecrets.resolve(params, claim, signal),
     logger,
     ...hooks.provisionerOptions,
