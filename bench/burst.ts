@@ -110,23 +110,28 @@ class BoundWatcher {
   private waiters: (() => void)[] = [];
   private controller: AbortController | undefined;
   constructor(private readonly e2e: E2e) {}
+  private stopped = false;
+  /** Lists, then watches from the list; a watch that ends (server timeout, error) is started again the same way. */
   async start(): Promise<void> {
     const list = await this.e2e.core.listNamespacedPersistentVolumeClaim({ namespace: this.e2e.namespace });
+    for (const claim of list.items) this.observe('ADDED', claim);
     const watch = new k8s.Watch(this.e2e.kc);
     this.controller = await watch.watch(
       `/api/v1/namespaces/${this.e2e.namespace}/persistentvolumeclaims`,
-      { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: false },
-      (type: string, claim: k8s.V1PersistentVolumeClaim) => {
-        const name = claim.metadata?.name ?? '';
-        if (type === 'DELETED') this.seen.delete(name);
-        else this.seen.add(name);
-        if (type !== 'DELETED' && claim.status?.phase === 'Bound' && !this.boundAt.has(name)) this.boundAt.set(name, performance.now());
-        for (const wake of this.waiters.splice(0)) wake();
-      },
-      (error: unknown) => {
-        if (error !== null && error !== undefined && this.controller?.signal.aborted !== true) console.error('bench: claim watch ended:', error);
+      { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: false, timeoutSeconds: 120 },
+      (type: string, claim: k8s.V1PersistentVolumeClaim) => this.observe(type, claim),
+      () => {
+        if (this.stopped) return;
+        void this.start().catch((error: unknown) => console.error('bench: could not watch claims again:', error));
       },
     );
+  }
+  private observe(type: string, claim: k8s.V1PersistentVolumeClaim): void {
+    const name = claim.metadata?.name ?? '';
+    if (type === 'DELETED') this.seen.delete(name);
+    else this.seen.add(name);
+    if (type !== 'DELETED' && claim.status?.phase === 'Bound' && !this.boundAt.has(name)) this.boundAt.set(name, performance.now());
+    for (const wake of this.waiters.splice(0)) wake();
   }
   async until(what: string, done: () => boolean, timeoutMs = 15 * 60_000): Promise<void> {
     const deadline = performance.now() + timeoutMs;
@@ -139,6 +144,7 @@ class BoundWatcher {
     }
   }
   stop(): void {
+    this.stopped = true;
     this.controller?.abort();
   }
 }
