@@ -6,7 +6,7 @@ import { createController } from './controllers/controller.js';
 import { startHttpServer } from './http.js';
 import { createKubeFacade, loadKubeConfig } from './kube/client.js';
 import { realClock } from './kube/clock.js';
-import { trackApiHealth } from './kube/health.js';
+import { apiHealthTracker } from './kube/health.js';
 import { createMetrics } from './controllers/metrics.js';
 import { createLogger, describeError } from './logger.js';
 import { RbdProvisioner, type RbdProvisionerOptions } from './rbd/provisioner.js';
@@ -58,11 +58,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
   const logger = createLogger({ level: config.logLevel, format: config.logFormat, defaultMeta: { provisioner: config.provisionerName } });
   const metrics = createMetrics({ defaultMetrics: true, cephCallStats: callStats, buildInfo: buildInfo() });
   const kubeConfig = loadKubeConfig(config.kubeconfig);
-  const { kube, health } = trackApiHealth(createKubeFacade(kubeConfig, { qps: config.kubeApiQps, burst: config.kubeApiBurst }), realClock);
+  const apiHealth = apiHealthTracker(realClock);
+  const health = apiHealth.health;
+  const kube = apiHealth.track(createKubeFacade(kubeConfig, { qps: config.kubeApiQps, burst: config.kubeApiBurst }));
   // The Lease on connections and a token bucket of its own: a burst of claim work queued on kube's (or the informers'
   // watches holding its connections) must never delay a renewal past the renew deadline. At most one lease request
   // is in flight at a time (the elector serializes them), so two connections and a small bucket are plenty.
-  const leaseClient = createKubeFacade(kubeConfig, { qps: 5, burst: 10, maxConnections: 2, requestTimeoutMs: config.leaderElectionRenewDeadlineMs });
+  // Its calls count towards /readyz's view of the API server like kube's.
+  const leaseClient = apiHealth.track(createKubeFacade(kubeConfig, { qps: 5, burst: 10, maxConnections: 2, requestTimeoutMs: config.leaderElectionRenewDeadlineMs }));
 
   setMaxInflight(config.cephMaxInflight);
   let assertLeading: () => void = () => {};
