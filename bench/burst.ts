@@ -1,95 +1,309 @@
-// Bursts of claims through the real controller process (RELIABILITY 21): every claim Bound, Ceph calls in flight
-// within the configured bound, memory flat from one burst to the next; then every claim deleted. Prints figures;
-// asserts nothing.
+// Bursts of claims through the real controller process (RELIABILITY 21, issue 13): the efficiency table of issue 13
+// for ours. Prints figures; asserts nothing; not part of `npm test`.
 //
-//   npm run bench:burst            (CLAIMS=500 per burst, ROUNDS=2; starts the test Ceph and control plane if needed)
+//   npm run bench:burst
+//     BURSTS=100,500   burst sizes; each burst is created at once by one creator, then deleted at once
+//     ROUNDS=3         repetitions of each burst size (medians and ranges are printed)
+//     SINGLE=20        single claims created one after the other first (create-to-Bound p50)
+//     EXTRA_ARGS=...   extra controller flags, space-separated (e.g. "--kube-api-qps=200 --kube-api-burst=400")
+//     CPU_PROF=dir     run the controller under `node --cpu-prof`; the profile is written there when it stops
+//   CLAIMS=n is read as BURSTS=n (the older spelling).
+//
+// Measured from outside the controller: CPU seconds from /proc/<pid>/stat (robust to a loaded machine, unlike wall
+// times), peak RSS from VmHWM, API requests from the API server's apiserver_request_total (every client: ours, the
+// creator's POSTs and kube-controller-manager's binding), Ceph calls from our rbd_provisioner_ceph_call_duration_seconds
+// counts, event-loop delay p99 from prom-client's monitorEventLoopDelay (nodejs_eventloop_lag_p99_seconds, reset on
+// every scrape; the worst one-second window is kept). Bound is seen through a watch, not by polling.
+import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import * as k8s from '@kubernetes/client-node';
 import { setupE2e, type E2e } from '../test/support/e2e.js';
 
-const CLAIMS = Number(process.env['CLAIMS'] ?? 500);
-const ROUNDS = Number(process.env['ROUNDS'] ?? 2);
-const MAX_INFLIGHT = 16;
+const BURSTS = (process.env['BURSTS'] ?? process.env['CLAIMS'] ?? '100,500').split(',').map(Number);
+const ROUNDS = Number(process.env['ROUNDS'] ?? 3);
+const SINGLE = Number(process.env['SINGLE'] ?? 20);
+const EXTRA_ARGS = (process.env['EXTRA_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+const CPU_PROF = process.env['CPU_PROF'];
 const MiB = 2 ** 20;
-
-async function metric(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line ? Number(line.split(' ').pop()) : NaN;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
+const TICKS = 100; // USER_HZ on Linux
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(what: string, done: () => Promise<boolean>): Promise<void> {
-  const deadline = performance.now() + 15 * 60_000;
-  while (!(await done())) {
-    if (performance.now() > deadline) throw new Error(`${what}: not done after 15 minutes`);
-    await sleep(200);
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
+/** CPU seconds (user + system) of a process so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+function peakRssBytes(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : NaN;
+}
+
+/** Prometheus text lines of one metric family as label-string -> value. */
+function samples(text: string, name: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const space = line.lastIndexOf(' ');
+    out.set(line.slice(name.length, space), Number(line.slice(space + 1)));
+  }
+  return out;
+}
+
+const label = (labels: string, key: string): string => new RegExp(`[{,]${key}="([^"]*)"`).exec(labels)?.[1] ?? '';
+
+async function controllerMetrics(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+async function apiServerMetrics(kc: k8s.KubeConfig): Promise<string> {
+  const server = new URL(kc.getCurrentCluster()!.server);
+  const options: import('node:https').RequestOptions = { hostname: server.hostname, port: server.port, path: '/metrics', method: 'GET' };
+  await kc.applyToHTTPSOptions(options);
+  return new Promise((resolve, reject) => {
+    const req = request(options, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (s: string) => (body += s)).on('end', () => resolve(body)).on('error', reject);
+    });
+    req.on('error', reject).end();
+  });
+}
+
+/** verb resource[/subresource] -> count. */
+function apiRequests(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [labels, value] of samples(text, 'apiserver_request_total')) {
+    const sub = label(labels, 'subresource');
+    const key = `${label(labels, 'verb')} ${label(labels, 'resource')}${sub === '' ? '' : `/${sub}`}`;
+    out.set(key, (out.get(key) ?? 0) + value);
+  }
+  return out;
+}
+
+/** Ceph op -> calls. */
+function cephCalls(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [labels, value] of samples(text, 'rbd_provisioner_ceph_call_duration_seconds_count')) {
+    const op = label(labels, 'op');
+    out.set(op, (out.get(op) ?? 0) + value);
+  }
+  return out;
+}
+
+function delta(after: Map<string, number>, before: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [key, value] of after) if (value - (before.get(key) ?? 0) > 0) out.set(key, value - (before.get(key) ?? 0));
+  return out;
+}
+
+/** Claims of the namespace seen Bound (through a watch), with when. */
+class BoundWatcher {
+  readonly boundAt = new Map<string, number>();
+  readonly seen = new Set<string>();
+  private waiters: (() => void)[] = [];
+  private controller: AbortController | undefined;
+  constructor(private readonly e2e: E2e) {}
+  private stopped = false;
+  /** Lists, then watches from the list; a watch that ends (server timeout, error) is started again the same way. */
+  async start(): Promise<void> {
+    const list = await this.e2e.core.listNamespacedPersistentVolumeClaim({ namespace: this.e2e.namespace });
+    for (const claim of list.items) this.observe('ADDED', claim);
+    const watch = new k8s.Watch(this.e2e.kc);
+    this.controller = await watch.watch(
+      `/api/v1/namespaces/${this.e2e.namespace}/persistentvolumeclaims`,
+      { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: false, timeoutSeconds: 120 },
+      (type: string, claim: k8s.V1PersistentVolumeClaim) => this.observe(type, claim),
+      () => {
+        if (this.stopped) return;
+        void this.start().catch((error: unknown) => console.error('bench: could not watch claims again:', error));
+      },
+    );
+  }
+  private observe(type: string, claim: k8s.V1PersistentVolumeClaim): void {
+    const name = claim.metadata?.name ?? '';
+    if (type === 'DELETED') this.seen.delete(name);
+    else this.seen.add(name);
+    if (type !== 'DELETED' && claim.status?.phase === 'Bound' && !this.boundAt.has(name)) this.boundAt.set(name, performance.now());
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+  async until(what: string, done: () => boolean, timeoutMs = 15 * 60_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!done()) {
+      if (performance.now() > deadline) throw new Error(`${what}: not done after ${timeoutMs / 1000} s`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 500);
+      });
+    }
+  }
+  stop(): void {
+    this.stopped = true;
+    this.controller?.abort();
   }
 }
 
-async function burst(e2e: E2e, storageClass: string): Promise<void> {
-  const mine = async () => (await e2e.core.listPersistentVolume()).items.filter((pv) => pv.spec?.claimRef?.namespace === e2e.namespace);
+interface BurstFigures {
+  claims: number;
+  allBoundS: number;
+  p50S: number;
+  p99S: number;
+  deleteS: number;
+  cpuCreateMs: number;
+  cpuDeleteMs: number;
+  lagP99Ms: number;
+  api: Map<string, number>;
+  ceph: Map<string, number>;
+  apiDelete: Map<string, number>;
+  cephDelete: Map<string, number>;
+}
+
+async function burst(e2e: E2e, storageClass: string, pid: number, port: number, watcher: BoundWatcher, claims: number): Promise<BurstFigures> {
+  const mine = async () => (await e2e.core.listPersistentVolume()).items.filter((pv) => pv.spec?.claimRef?.namespace === e2e.namespace).length;
+  let worstLag = 0;
+  const lagSampler = setInterval(() => {
+    void controllerMetrics(port).then((text) => {
+      worstLag = Math.max(worstLag, samples(text, 'nodejs_eventloop_lag_p99_seconds').get('') ?? 0);
+    }, () => {});
+  }, 1000);
+  const apiBefore = apiRequests(await apiServerMetrics(e2e.kc));
+  const cephBefore = cephCalls(await controllerMetrics(port));
+  worstLag = 0;
+  const cpuBefore = cpuSeconds(pid);
+  watcher.boundAt.clear();
   const started = performance.now();
   const created = new Map<string, number>();
-  for (let i = 0; i < CLAIMS; i += 50) {
-    const batch = await Promise.all(Array.from({ length: Math.min(50, CLAIMS - i) }, () => e2e.createClaim(storageClass, { size: '1Gi' })));
+  // One creator, at most 50 requests in flight: every row of the table creates its claims this same way.
+  for (let i = 0; i < claims; i += 50) {
+    const batch = await Promise.all(Array.from({ length: Math.min(50, claims - i) }, () => e2e.createClaim(storageClass, { size: '1Gi' })));
     for (const claim of batch) created.set(claim.metadata!.name!, performance.now());
   }
-  const boundAt = new Map<string, number>();
-  let allPvsAt: number | undefined;
-  await until('all Bound', async () => {
-    for (const claim of (await e2e.core.listNamespacedPersistentVolumeClaim({ namespace: e2e.namespace })).items) {
-      if (claim.status?.phase === 'Bound' && !boundAt.has(claim.metadata!.name!)) boundAt.set(claim.metadata!.name!, performance.now());
-    }
-    if (allPvsAt === undefined && (await mine()).length >= CLAIMS) allPvsAt = performance.now();
-    return boundAt.size >= CLAIMS;
-  });
-  const seconds = (at: number) => (at - started) / 1000;
-  const latencies = [...created].map(([name, at]) => boundAt.get(name)! - at);
-  console.log(`  all ${CLAIMS} images + PVs made   ${seconds(allPvsAt ?? performance.now()).toFixed(1)} s (${(CLAIMS / seconds(allPvsAt ?? performance.now())).toFixed(1)}/s; the provisioner's part)`);
-  console.log(`  all ${CLAIMS} Bound              ${seconds(performance.now()).toFixed(1)} s (binding is kube-controller-manager's)`);
-  console.log(`  create -> Bound latency     p50 ${(percentile(latencies, 50) / 1000).toFixed(2)} s, p99 ${(percentile(latencies, 99) / 1000).toFixed(2)} s`);
-  console.log(`  images in the pool          ${(await e2e.images()).length}`);
+  await watcher.until(`all ${claims} Bound`, () => [...created.keys()].every((name) => watcher.boundAt.has(name)));
+  const allBound = performance.now();
+  const lagCreate = worstLag;
+  await sleep(1000); // the last events and status writes
+  const cpuCreated = cpuSeconds(pid);
+  const apiCreated = apiRequests(await apiServerMetrics(e2e.kc));
+  const cephCreated = cephCalls(await controllerMetrics(port));
+  const latencies = [...created].map(([name, at]) => watcher.boundAt.get(name)! - at);
 
   const deleting = performance.now();
   await e2e.core.deleteCollectionNamespacedPersistentVolumeClaim({ namespace: e2e.namespace });
-  await until('all deleted', async () => (await e2e.images()).length === 0 && (await mine()).length === 0);
-  console.log(`  all images and PVs deleted  ${((performance.now() - deleting) / 1000).toFixed(1)} s`);
+  const deadline = performance.now() + 15 * 60_000;
+  while ((await mine()) > 0 || (await e2e.images()).length > 0) {
+    if (performance.now() > deadline) throw new Error('delete: not done after 15 minutes');
+    await sleep(250);
+  }
+  const deleted = performance.now();
+  await sleep(1000);
+  const cpuDeleted = cpuSeconds(pid);
+  clearInterval(lagSampler);
+  const apiAfter = apiRequests(await apiServerMetrics(e2e.kc));
+  const cephAfter = cephCalls(await controllerMetrics(port));
+  return {
+    claims,
+    allBoundS: (allBound - started) / 1000,
+    p50S: percentile(latencies, 50) / 1000,
+    p99S: percentile(latencies, 99) / 1000,
+    deleteS: (deleted - deleting) / 1000,
+    cpuCreateMs: ((cpuCreated - cpuBefore) * 1000) / claims,
+    cpuDeleteMs: ((cpuDeleted - cpuCreated) * 1000) / claims,
+    lagP99Ms: Math.max(lagCreate, worstLag) * 1000,
+    api: delta(apiCreated, apiBefore),
+    ceph: delta(cephCreated, cephBefore),
+    apiDelete: delta(apiAfter, apiCreated),
+    cephDelete: delta(cephAfter, cephCreated),
+  };
+}
+
+function spread(values: number[], digits: number): string {
+  const median = percentile(values, 50);
+  const text = median.toFixed(digits);
+  if (values.length < 2) return text;
+  return `${text} (${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)})`;
+}
+
+function perClaim(rounds: BurstFigures[], pick: (f: BurstFigures) => Map<string, number>): string {
+  const keys = new Set(rounds.flatMap((f) => [...pick(f).keys()]));
+  const rows = [...keys]
+    .map((key) => ({ key, value: percentile(rounds.map((f) => (pick(f).get(key) ?? 0) / f.claims), 50) }))
+    .filter((row) => row.value >= 0.01)
+    .sort((a, b) => b.value - a.value);
+  const total = rows.reduce((sum, row) => sum + row.value, 0);
+  return `${total.toFixed(1)}: ${rows.map((row) => `${row.key} ${row.value.toFixed(2)}`).join(', ')}`;
 }
 
 async function main(): Promise<void> {
   const e2e = await setupE2e('burst');
+  const watcher = new BoundWatcher(e2e);
   try {
-    const controller = await e2e.startController({ extraArgs: [`--ceph-max-inflight=${MAX_INFLIGHT}`, '--kube-api-qps=200', '--kube-api-burst=400'] });
-    const storageClass = await e2e.createClass(e2e.baseParameters());
-    const memory = async () => ({
-      rss: await metric(controller.httpPort, 'process_resident_memory_bytes'),
-      heap: await metric(controller.httpPort, 'nodejs_heap_size_used_bytes'),
+    const controller = await e2e.startController({
+      extraArgs: EXTRA_ARGS,
+      ...(CPU_PROF === undefined ? {} : { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF}` } }),
     });
-    const show = (label: string, m: { rss: number; heap: number }) =>
-      console.log(`  memory ${label.padEnd(20)} RSS ${(m.rss / MiB).toFixed(0)} MiB, JS heap used ${(m.heap / MiB).toFixed(0)} MiB`);
-    let peakInflight = 0;
-    let peakRss = 0;
-    const sampler = setInterval(() => {
-      void metric(controller.httpPort, 'rbd_provisioner_ceph_calls_in_flight').then((v) => { peakInflight = Math.max(peakInflight, v); }, () => {});
-      void metric(controller.httpPort, 'process_resident_memory_bytes').then((v) => { peakRss = Math.max(peakRss, v); }, () => {});
-    }, 50);
-    console.log(`# ${ROUNDS} bursts of ${CLAIMS} claims, --ceph-max-inflight=${MAX_INFLIGHT}`);
-    show('at start', await memory());
-    for (let round = 1; round <= ROUNDS; round++) {
-      console.log(`round ${round}`);
-      await burst(e2e, storageClass);
-      // Idle a little so V8's idle-time GC has run before we read the heap.
-      await sleep(15_000);
-      show(`after round ${round}`, await memory());
+    const pid = controller.child.pid!;
+    const port = controller.httpPort;
+    const storageClass = await e2e.createClass(e2e.baseParameters());
+    await watcher.start();
+    console.log(`# controller flags: ${EXTRA_ARGS.join(' ') || '(defaults)'}; ${ROUNDS} rounds of bursts of ${BURSTS.join(', ')}; ${SINGLE} single claims`);
+
+    // Single claims, one after the other: create to Bound.
+    const single: number[] = [];
+    const cpuSingle = cpuSeconds(pid);
+    for (let i = 0; i < SINGLE; i++) {
+      const at = performance.now();
+      const claim = await e2e.createClaim(storageClass, { size: '1Gi' });
+      const name = claim.metadata!.name!;
+      await watcher.until('single claim Bound', () => watcher.boundAt.has(name), 120_000);
+      single.push(watcher.boundAt.get(name)! - at);
     }
-    clearInterval(sampler);
-    console.log(`peak Ceph calls in flight     ${peakInflight} (bound ${MAX_INFLIGHT}; sampled every 50 ms); peak RSS ${(peakRss / MiB).toFixed(0)} MiB`);
+    const cpuSingleMs = ((cpuSeconds(pid) - cpuSingle) * 1000) / Math.max(1, SINGLE);
+    if (SINGLE > 0) {
+      await e2e.core.deleteCollectionNamespacedPersistentVolumeClaim({ namespace: e2e.namespace });
+      while ((await e2e.images()).length > 0) await sleep(250);
+      console.log(`single claim, create to Bound: p50 ${(percentile(single, 50) / 1000).toFixed(3)} s, p99 ${(percentile(single, 99) / 1000).toFixed(3)} s (CPU ${cpuSingleMs.toFixed(0)} ms per claim incl. idle work)`);
+    }
+
+    const results = new Map<number, BurstFigures[]>();
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const claims of BURSTS) {
+        const figures = await burst(e2e, storageClass, pid, port, watcher, claims);
+        results.set(claims, [...(results.get(claims) ?? []), figures]);
+        const rss = Number(samples(await controllerMetrics(port), 'process_resident_memory_bytes').get('') ?? NaN);
+        console.log(
+          `round ${round} burst ${claims}: all Bound ${figures.allBoundS.toFixed(1)} s, p50 ${figures.p50S.toFixed(2)} s, p99 ${figures.p99S.toFixed(2)} s, ` +
+            `delete ${figures.deleteS.toFixed(1)} s, CPU ${figures.cpuCreateMs.toFixed(1)} / ${figures.cpuDeleteMs.toFixed(1)} ms per claim, ` +
+            `lag p99 ${figures.lagP99Ms.toFixed(0)} ms, RSS ${(rss / MiB).toFixed(0)} MiB (peak ${(peakRssBytes(pid) / MiB).toFixed(0)})`,
+        );
+      }
+    }
+
+    console.log('\n| burst | all Bound (s) | create->Bound p50 / p99 (s) | delete all (s) | CPU per claim create / delete (ms) | event-loop lag p99 (ms) |');
+    console.log('|---|---|---|---|---|---|');
+    for (const [claims, rounds] of results) {
+      console.log(
+        `| ${claims} | ${spread(rounds.map((f) => f.allBoundS), 1)} | ${spread(rounds.map((f) => f.p50S), 2)} / ${spread(rounds.map((f) => f.p99S), 2)} | ` +
+          `${spread(rounds.map((f) => f.deleteS), 1)} | ${spread(rounds.map((f) => f.cpuCreateMs), 1)} / ${spread(rounds.map((f) => f.cpuDeleteMs), 1)} | ` +
+          `${spread(rounds.map((f) => f.lagP99Ms), 0)} |`,
+      );
+    }
+    console.log(`peak RSS ${(peakRssBytes(pid) / MiB).toFixed(0)} MiB (VmHWM)`);
+    for (const [claims, rounds] of results) {
+      console.log(`\nburst ${claims}, per claim (medians):`);
+      console.log(`  API requests, create (all clients)  ${perClaim(rounds, (f) => f.api)}`);
+      console.log(`  API requests, delete (all clients)  ${perClaim(rounds, (f) => f.apiDelete)}`);
+      console.log(`  Ceph calls, create                  ${perClaim(rounds, (f) => f.ceph)}`);
+      console.log(`  Ceph calls, delete                  ${perClaim(rounds, (f) => f.cephDelete)}`);
+    }
+    await controller.stop();
   } finally {
+    watcher.stop();
     await e2e.cleanup();
   }
 }

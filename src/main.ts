@@ -6,18 +6,24 @@ import { createController } from './controllers/controller.js';
 import { startHttpServer } from './http.js';
 import { createKubeFacade, loadKubeConfig } from './kube/client.js';
 import { realClock } from './kube/clock.js';
-import { trackApiHealth } from './kube/health.js';
+import { apiHealthTracker } from './kube/health.js';
 import { createMetrics } from './controllers/metrics.js';
 import { createLogger, describeError } from './logger.js';
 import { RbdProvisioner, type RbdProvisionerOptions } from './rbd/provisioner.js';
 import { isEntryPoint } from './entry.js';
 import { buildInfo } from './version.js';
-import { kubeSecretReader } from './rbd/secrets.js';
+import { cachingSecretReader, kubeSecretReader } from './rbd/secrets.js';
 import { NodeSecrets } from './rbd/node-secret.js';
 import { CEPH_CLIENTS_ANNOTATION, CephClientRecord, RbdFencer } from './rbd/fencing.js';
 // ceph-csi's config map (--ceph-csi-config) and the cluster-id subcommand
 import { clusterIdCommand } from './cli/cluster-id.js';
 import { rbdClusterEntries } from './rbd/cluster-entries.js';
+
+/**
+ * How long a class's admin key read from its Secret serves provisions and deletes: one Secret read per class and
+ * minute instead of one per claim, and a key Ceph refuses is read again at once.
+ */
+const ADMIN_KEY_TTL_MS = 60_000;
 
 /** What a test entry point may change in the wiring (fault injection); production passes nothing. */
 export interface MainHooks {
@@ -52,7 +58,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
   const logger = createLogger({ level: config.logLevel, format: config.logFormat, defaultMeta: { provisioner: config.provisionerName } });
   const metrics = createMetrics({ defaultMetrics: true, cephCallStats: callStats, buildInfo: buildInfo() });
   const kubeConfig = loadKubeConfig(config.kubeconfig);
-  const { kube, health } = trackApiHealth(createKubeFacade(kubeConfig, { qps: config.kubeApiQps, burst: config.kubeApiBurst }), realClock);
+  const apiHealth = apiHealthTracker(realClock);
+  const health = apiHealth.health;
+  const kube = apiHealth.track(createKubeFacade(kubeConfig, { qps: config.kubeApiQps, burst: config.kubeApiBurst }));
+  // The Lease on connections and a token bucket of its own: a burst of claim work queued on kube's (or the informers'
+  // watches holding its connections) must never delay a renewal past the renew deadline. At most one lease request
+  // is in flight at a time (the elector serializes them), so two connections and a small bucket are plenty.
+  // Its calls count towards /readyz's view of the API server like kube's.
+  const leaseClient = apiHealth.track(createKubeFacade(kubeConfig, { qps: 5, burst: 10, maxConnections: 2, requestTimeoutMs: config.leaderElectionRenewDeadlineMs }));
 
   setMaxInflight(config.cephMaxInflight);
   let assertLeading: () => void = () => {};
@@ -79,12 +92,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
     },
   });
   const readSecret = kubeSecretReader(kube);
+  // Provisions and deletes read a class's admin key from this cache (invalidated when Ceph refuses the key); fencing
+  // reads the Secret afresh.
+  const adminKeys = cachingSecretReader(readSecret, { ttlMs: ADMIN_KEY_TTL_MS });
   // Managed node Secrets live in the controller's own namespace: the Lease's (POD_NAMESPACE in the chart).
   const nodeSecrets = new NodeSecrets({ kube, provisionerName: config.provisionerName, namespace: config.leaderElectionNamespace, logger });
   const provisioner = new RbdProvisioner({
     name: config.provisionerName,
     connections,
-    readSecret,
+    readSecret: adminKeys.read,
+    secretRefused: adminKeys.invalidate,
     nodeStageSecret: (params, claim, signal) => nodeSecrets.resolve(params, claim, signal),
     logger,
     ...hooks.provisionerOptions,
@@ -102,7 +119,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
   });
   if (config.snapshotter && !snapshotsServed) logger.warn('the API server does not serve snapshot.storage.k8s.io/v1 VolumeSnapshotContents (the external-snapshotter CRDs are not installed): snapshots are off until a restart');
   const controller = createController({
-    config, kube, provisioner, logger, metrics,
+    config, kube, leaseClient, provisioner, logger, metrics,
     // --retry-interval-start/-max: every loop's work queue backs off failed keys within these.
     tuning: { retryBaseDelayMs: config.retryIntervalStartMs, retryMaxDelayMs: config.retryIntervalMaxMs },
     fencing: { fencer, holderDataAnnotation: CEPH_CLIENTS_ANNOTATION },

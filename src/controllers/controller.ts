@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { type Clock, realClock } from '../kube/clock.js';
 import type { KubeFacade, ResourceKind, ResourceTypes } from '../kube/client.js';
+import type { LeaseClient } from '../kube/leader.js';
 import { type EventRecorder, createEventRecorder } from '../kube/events.js';
 import { Informer, type ListWatchSource, type RestartReason } from '../kube/informer.js';
 import { type NodeAccess, createAttachLoop } from './attach/loop.js';
@@ -34,6 +35,8 @@ export interface ControllerTuning extends ReconcilerTuning, RunnerTuning {
 export interface ControllerDeps {
   config: ControllerConfig;
   kube: KubeFacade;
+  /** Passed to the runner: the Lease's own client (own connections and rate limit); defaults to kube. */
+  leaseClient?: LeaseClient;
   provisioner: Provisioner;
   logger: Logger;
   metrics: Metrics;
@@ -183,6 +186,7 @@ export function createController(deps: ControllerDeps): Controller {
   controller = createRunner({
     config, kube, informers, loops, events, logger, metrics, clock, tuning,
     ...(deps.fencing === undefined ? {} : { fencing: deps.fencing }),
+    ...(deps.leaseClient === undefined ? {} : { leaseClient: deps.leaseClient }),
     ...(deps.onLeading === undefined ? {} : { onLeading: deps.onLeading }),
   });
   return controller;

@@ -6,7 +6,7 @@ import { type Logger, describeError } from '../logger.js';
 import { type Clock, realClock, settlesWithin, sleep, whenAborted } from '../kube/clock.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { KubeFacade } from '../kube/client.js';
-import { type Handover, LeaderElector, LeaderLostError, type SessionEnd } from '../kube/leader.js';
+import { type Handover, type LeaseClient, LeaderElector, LeaderLostError, type SessionEnd } from '../kube/leader.js';
 import { WorkQueue } from '../kube/workqueue.js';
 import type { Fencing } from './fencing.js';
 import type { ControlLoop } from './loop.js';
@@ -46,6 +46,11 @@ export interface SyncingInformer {
 export interface RunnerDeps {
   config: RunnerConfig;
   kube: KubeFacade;
+  /**
+   * Where the Lease is read and renewed; defaults to kube. Give it its own connections and rate limit, so a renewal
+   * never waits behind claim work queued on kube's.
+   */
+  leaseClient?: LeaseClient;
   informers: SyncingInformer[];
   loops: ControlLoop[];
   events: EventRecorder;
@@ -243,7 +248,7 @@ export function createRunner(deps: RunnerDeps): Controller {
       try {
         if (config.leaderElect) {
           elector = new LeaderElector({
-            client: kube,
+            client: deps.leaseClient ?? kube,
             namespace: config.leaderElectionNamespace,
             name: config.leaderElectionLeaseName,
             identity: config.identity,

@@ -1,13 +1,9 @@
-// A thin facade over @kubernetes/client-node with only the calls the controller makes. Every call passes the
+// A thin facade over the Kubernetes API with only the calls the controller makes (plain JSON over kept-alive
+// connections, transport.ts; @kubernetes/client-node for its types and kubeconfig loading). Every call passes the
 // client-side token bucket and has a timeout, and errors become KubeApiError with the HTTP status and the Status
 // reason. The facade is an interface so unit tests hand the controller a fake.
 import {
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
   KubeConfig,
-  StorageV1Api,
-  Watch,
   type CoreV1Event,
   type V1ConfigMap,
   type V1Lease,
@@ -21,6 +17,7 @@ import {
 import { type Clock, realClock } from './clock.js';
 import { SNAPSHOT_GROUP, SNAPSHOT_VERSION, type VolumeSnapshot, type VolumeSnapshotClass, type VolumeSnapshotContent } from './snapshots.js';
 import { TokenBucket } from './ratelimit.js';
+import { KubeTransport, type RequestSpec } from './transport.js';
 
 export interface ResourceTypes {
   claims: V1PersistentVolumeClaim;
@@ -142,6 +139,8 @@ export interface KubeFacadeOptions {
   burst: number;
   /** Per-request timeout (not for watches). */
   requestTimeoutMs?: number;
+  /** Kept-alive connections to the API server at most, watches included. Default 64. */
+  maxConnections?: number;
   clock?: Clock;
 }
 
@@ -153,7 +152,6 @@ const WATCH_PATHS: Record<ResourceKind, string> = {
   snapshotContents: `/apis/${SNAPSHOT_GROUP}/${SNAPSHOT_VERSION}/volumesnapshotcontents`,
 };
 
-const snapshotObject = (plural: string, name: string) => ({ group: SNAPSHOT_GROUP, version: SNAPSHOT_VERSION, plural, name });
 
 const LIST_PAGE_SIZE = 500;
 
@@ -220,61 +218,44 @@ export function toKubeApiError(op: string, error: unknown, callerSignal?: AbortS
   return new KubeApiError(0, 'NoResponse', `${op}: ${text}`, op);
 }
 
-type Middleware = {
-  pre: (context: { setSignal(signal: AbortSignal): void }) => { toPromise(): Promise<unknown> };
-  post: (response: unknown) => { toPromise(): Promise<unknown> };
-};
+const MERGE_PATCH = 'application/merge-patch+json';
+const JSON_PATCH = 'application/json-patch+json';
 
-/** client-node's middleware contract is Observable-like: anything with toPromise(). */
-function signalOptions(signal: AbortSignal): object {
-  const middleware: Middleware = {
-    pre: (context) => {
-      context.setSignal(signal);
-      return { toPromise: () => Promise.resolve(context) };
-    },
-    post: (response) => ({ toPromise: () => Promise.resolve(response) }),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
-}
+const seg = encodeURIComponent;
+const namespaced = (prefix: string, namespace: string, plural: string, name?: string): string =>
+  `${prefix}/namespaces/${seg(namespace)}/${plural}${name === undefined ? '' : `/${seg(name)}`}`;
+const clusterScoped = (prefix: string, plural: string, name?: string): string => `${prefix}/${plural}${name === undefined ? '' : `/${seg(name)}`}`;
+const CORE = '/api/v1';
+const STORAGE = '/apis/storage.k8s.io/v1';
+const SNAPSHOTS = `/apis/${SNAPSHOT_GROUP}/${SNAPSHOT_VERSION}`;
+const COORDINATION = '/apis/coordination.k8s.io/v1';
 
-interface CallOptions {
-  middleware?: unknown[];
+interface CallSpec {
+  method: RequestSpec['method'];
+  path: string;
+  query?: RequestSpec['query'];
+  body?: unknown;
+  contentType?: string;
   /** The response may hold secrets: errors must not quote it. */
   redact?: boolean;
 }
 
-const MERGE_PATCH_OPTIONS: CallOptions = {
-  middleware: [
-    {
-      pre: (context: { setHeaderParam(key: string, value: string): void }) => {
-        context.setHeaderParam('Content-Type', 'application/merge-patch+json');
-        return { toPromise: () => Promise.resolve(context) };
-      },
-      post: (response: unknown) => ({ toPromise: () => Promise.resolve(response) }),
-    },
-  ],
-};
-
+/**
+ * A facade over one API server: every request and watch shares one pool of kept-alive connections (transport.ts).
+ * Give the lease its own facade (own connections, own token bucket), so renewals never queue behind claim work.
+ */
 export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOptions): KubeFacade {
   const clock = options.clock ?? realClock;
   const limiter = new TokenBucket(options.qps, options.burst, clock);
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const storage = kubeConfig.makeApiClient(StorageV1Api);
-  const coordination = kubeConfig.makeApiClient(CoordinationV1Api);
-  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
-  const watcher = new Watch(kubeConfig);
+  const transport = new KubeTransport(kubeConfig, { maxSockets: options.maxConnections ?? 64 });
 
-  async function call<T>(op: string, signal: AbortSignal | undefined, run: (options: object) => Promise<T>, extra: CallOptions = {}): Promise<T> {
+  async function call<T>(op: string, signal: AbortSignal | undefined, spec: CallSpec): Promise<T> {
     await limiter.take(signal);
-    const timeout = AbortSignal.timeout(requestTimeoutMs);
-    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
-    const requestOptions = signalOptions(combined) as { middleware: unknown[] };
-    requestOptions.middleware.push(...(extra.middleware ?? []));
     try {
-      return await run(requestOptions);
+      return (await transport.request({ ...spec, timeoutMs: requestTimeoutMs, ...(signal === undefined ? {} : { signal }) })) as T;
     } catch (error) {
-      throw toKubeApiError(op, error, signal, extra.redact);
+      throw toKubeApiError(op, error, signal, spec.redact);
     }
   }
 
@@ -287,42 +268,46 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
     }
   }
 
-  async function listAll<T>(
-    op: string,
-    signal: AbortSignal | undefined,
-    page: (cont: string | undefined, options: object) => Promise<{ items: T[]; metadata?: { resourceVersion?: string; _continue?: string } }>,
-  ): Promise<ListResult<T>> {
+  async function listAll<T>(op: string, path: string, signal: AbortSignal | undefined): Promise<ListResult<T>> {
     const items: T[] = [];
     let cont: string | undefined;
     let resourceVersion = '';
     do {
-      const result = await call(op, signal, (o) => page(cont, o));
-      items.push(...result.items);
+      const result = await call<{ items?: T[] | null; metadata?: { resourceVersion?: string; continue?: string } }>(op, signal, {
+        method: 'GET',
+        path,
+        query: { limit: LIST_PAGE_SIZE, continue: cont },
+      });
+      for (const item of result.items ?? []) items.push(item);
       resourceVersion = result.metadata?.resourceVersion ?? resourceVersion;
-      cont = result.metadata?._continue === '' ? undefined : result.metadata?._continue;
+      cont = result.metadata?.continue === '' ? undefined : result.metadata?.continue;
     } while (cont !== undefined);
     return { items, resourceVersion };
   }
 
+  const get = <T>(op: string, path: string, signal: AbortSignal | undefined, redact = false): Promise<T | undefined> =>
+    orUndefined(call<T>(op, signal, { method: 'GET', path, redact }));
+
   return {
-    readClaim: (namespace, name, signal) =>
-      orUndefined(call('read claim', signal, (o) => core.readNamespacedPersistentVolumeClaim({ namespace, name }, o))),
-    readVolume: (name, signal) => orUndefined(call('read PV', signal, (o) => core.readPersistentVolume({ name }, o))),
+    readClaim: (namespace, name, signal) => get('read claim', namespaced(CORE, namespace, 'persistentvolumeclaims', name), signal),
+    readVolume: (name, signal) => get('read PV', clusterScoped(CORE, 'persistentvolumes', name), signal),
     readSecretData: async (namespace, name, signal) => {
-      const secret = await orUndefined(call('read secret', signal, (o) => core.readNamespacedSecret({ namespace, name }, o), { redact: true }));
+      const secret = await get<V1Secret>('read secret', namespaced(CORE, namespace, 'secrets', name), signal, true);
       return secret === undefined ? undefined : secret.data ?? {};
     },
-    readSecret: (namespace, name, signal) =>
-      orUndefined(call('read secret', signal, (o) => core.readNamespacedSecret({ namespace, name }, o), { redact: true })),
+    readSecret: (namespace, name, signal) => get('read secret', namespaced(CORE, namespace, 'secrets', name), signal, true),
     createSecret: (namespace, secret, signal) =>
-      call('create secret', signal, (o) => core.createNamespacedSecret({ namespace, body: secret }, o), { redact: true }),
+      call('create secret', signal, { method: 'POST', path: namespaced(CORE, namespace, 'secrets'), body: secret, redact: true }),
     replaceSecret: (namespace, name, secret, signal) =>
-      call('replace secret', signal, (o) => core.replaceNamespacedSecret({ namespace, name, body: secret }, o), { redact: true }),
-    createVolume: (volume, signal) => call('create PV', signal, (o) => core.createPersistentVolume({ body: volume }, o)),
+      call('replace secret', signal, { method: 'PUT', path: namespaced(CORE, namespace, 'secrets', name), body: secret, redact: true }),
+    createVolume: (volume, signal) => call('create PV', signal, { method: 'POST', path: clusterScoped(CORE, 'persistentvolumes'), body: volume }),
     deleteVolume: async (name, uid, signal) => {
       try {
-        const body = uid === undefined ? undefined : { preconditions: { uid } };
-        await call('delete PV', signal, (o) => core.deletePersistentVolume({ name, ...(body === undefined ? {} : { body }) }, o));
+        await call('delete PV', signal, {
+          method: 'DELETE',
+          path: clusterScoped(CORE, 'persistentvolumes', name),
+          ...(uid === undefined ? {} : { body: { preconditions: { uid } } }),
+        });
         return true;
       } catch (error) {
         // A failed uid precondition means the object we meant is gone and another took its name.
@@ -330,106 +315,62 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
         throw error;
       }
     },
-    // The generated client sends application/json-patch+json for a patch body unless told otherwise.
-    patchVolume: (name, patch, signal) => call('patch PV', signal, (o) => core.patchPersistentVolume({ name, body: patch }, o)),
+    patchVolume: (name, patch, signal) =>
+      call('patch PV', signal, { method: 'PATCH', path: clusterScoped(CORE, 'persistentvolumes', name), body: patch, contentType: JSON_PATCH }),
     patchClaimStatus: (namespace, name, patch, signal) =>
-      call('patch PVC status', signal, (o) => core.patchNamespacedPersistentVolumeClaimStatus({ namespace, name, body: patch }, o), MERGE_PATCH_OPTIONS),
+      call('patch PVC status', signal, { method: 'PATCH', path: `${namespaced(CORE, namespace, 'persistentvolumeclaims', name)}/status`, body: patch, contentType: MERGE_PATCH }),
     patchAttachmentStatus: (name, patch, signal) =>
-      call('patch VolumeAttachment status', signal, (o) => storage.patchVolumeAttachmentStatus({ name, body: patch }, o), MERGE_PATCH_OPTIONS),
-    patchAttachment: (name, patch, signal) => call('patch VolumeAttachment', signal, (o) => storage.patchVolumeAttachment({ name, body: patch }, o)),
-    createEvent: (namespace, event, signal) => call('create event', signal, (o) => core.createNamespacedEvent({ namespace, body: event }, o)),
+      call('patch VolumeAttachment status', signal, { method: 'PATCH', path: `${clusterScoped(STORAGE, 'volumeattachments', name)}/status`, body: patch, contentType: MERGE_PATCH }),
+    patchAttachment: (name, patch, signal) =>
+      call('patch VolumeAttachment', signal, { method: 'PATCH', path: clusterScoped(STORAGE, 'volumeattachments', name), body: patch, contentType: JSON_PATCH }),
+    createEvent: (namespace, event, signal) => call('create event', signal, { method: 'POST', path: namespaced(CORE, namespace, 'events'), body: event }),
     patchEvent: (namespace, name, patch, signal) =>
-      call('patch event', signal, (o) => core.patchNamespacedEvent({ namespace, name, body: patch }, o), MERGE_PATCH_OPTIONS),
-    readLease: (namespace, name, signal) =>
-      orUndefined(call('read lease', signal, (o) => coordination.readNamespacedLease({ namespace, name }, o))),
-    createLease: (namespace, lease, signal) => call('create lease', signal, (o) => coordination.createNamespacedLease({ namespace, body: lease }, o)),
+      call('patch event', signal, { method: 'PATCH', path: namespaced(CORE, namespace, 'events', name), body: patch, contentType: MERGE_PATCH }),
+    readLease: (namespace, name, signal) => get('read lease', namespaced(COORDINATION, namespace, 'leases', name), signal),
+    createLease: (namespace, lease, signal) => call('create lease', signal, { method: 'POST', path: namespaced(COORDINATION, namespace, 'leases'), body: lease }),
     replaceLease: (namespace, name, lease, signal) =>
-      call('replace lease', signal, (o) => coordination.replaceNamespacedLease({ namespace, name, body: lease }, o)),
-    readConfigMap: (namespace, name, signal) =>
-      orUndefined(call('read ConfigMap', signal, (o) => core.readNamespacedConfigMap({ namespace, name }, o))),
+      call('replace lease', signal, { method: 'PUT', path: namespaced(COORDINATION, namespace, 'leases', name), body: lease }),
+    readConfigMap: (namespace, name, signal) => get('read ConfigMap', namespaced(CORE, namespace, 'configmaps', name), signal),
     createConfigMap: (namespace, configMap, signal) =>
-      call('create ConfigMap', signal, (o) => core.createNamespacedConfigMap({ namespace, body: configMap }, o)),
+      call('create ConfigMap', signal, { method: 'POST', path: namespaced(CORE, namespace, 'configmaps'), body: configMap }),
     replaceConfigMap: (namespace, name, configMap, signal) =>
-      call('replace ConfigMap', signal, (o) => core.replaceNamespacedConfigMap({ namespace, name, body: configMap }, o)),
-    readSnapshot: (namespace, name, signal) =>
-      orUndefined(call('read VolumeSnapshot', signal, (o) => custom.getNamespacedCustomObject({ ...snapshotObject('volumesnapshots', name), namespace }, o))) as Promise<VolumeSnapshot | undefined>,
-    readSnapshotContent: (name, signal) =>
-      orUndefined(call('read VolumeSnapshotContent', signal, (o) => custom.getClusterCustomObject(snapshotObject('volumesnapshotcontents', name), o))) as Promise<VolumeSnapshotContent | undefined>,
-    readSnapshotClass: (name, signal) =>
-      orUndefined(call('read VolumeSnapshotClass', signal, (o) => custom.getClusterCustomObject(snapshotObject('volumesnapshotclasses', name), o))) as Promise<VolumeSnapshotClass | undefined>,
+      call('replace ConfigMap', signal, { method: 'PUT', path: namespaced(CORE, namespace, 'configmaps', name), body: configMap }),
+    readSnapshot: (namespace, name, signal) => get('read VolumeSnapshot', namespaced(SNAPSHOTS, namespace, 'volumesnapshots', name), signal),
+    readSnapshotContent: (name, signal) => get('read VolumeSnapshotContent', clusterScoped(SNAPSHOTS, 'volumesnapshotcontents', name), signal),
+    readSnapshotClass: (name, signal) => get('read VolumeSnapshotClass', clusterScoped(SNAPSHOTS, 'volumesnapshotclasses', name), signal),
     patchSnapshotContent: (name, patch, signal) =>
-      call('patch VolumeSnapshotContent', signal, (o) => custom.patchClusterCustomObject({ ...snapshotObject('volumesnapshotcontents', name), body: patch }, o), MERGE_PATCH_OPTIONS) as Promise<VolumeSnapshotContent>,
+      call('patch VolumeSnapshotContent', signal, { method: 'PATCH', path: clusterScoped(SNAPSHOTS, 'volumesnapshotcontents', name), body: patch, contentType: MERGE_PATCH }),
     patchSnapshotContentStatus: (name, patch, signal) =>
-      call('patch VolumeSnapshotContent status', signal, (o) => custom.patchClusterCustomObjectStatus({ ...snapshotObject('volumesnapshotcontents', name), body: patch }, o), MERGE_PATCH_OPTIONS) as Promise<VolumeSnapshotContent>,
+      call('patch VolumeSnapshotContent status', signal, { method: 'PATCH', path: `${clusterScoped(SNAPSHOTS, 'volumesnapshotcontents', name)}/status`, body: patch, contentType: MERGE_PATCH }),
     servesSnapshots: async (signal) => {
       try {
-        await call('list VolumeSnapshotContents', signal, (o) => custom.listClusterCustomObject({ group: SNAPSHOT_GROUP, version: SNAPSHOT_VERSION, plural: 'volumesnapshotcontents', limit: 1 }, o));
+        await call('list VolumeSnapshotContents', signal, { method: 'GET', path: clusterScoped(SNAPSHOTS, 'volumesnapshotcontents'), query: { limit: 1 } });
         return true;
       } catch (error) {
         if (isNotFound(error)) return false;
         throw error;
       }
     },
-    list: (<K extends ResourceKind>(kind: K, signal?: AbortSignal): Promise<ListResult<ResourceTypes[K]>> => {
-      const op = `list ${kind}`;
-      switch (kind) {
-        case 'claims':
-          return listAll(op, signal, (cont, o) =>
-            core.listPersistentVolumeClaimForAllNamespaces({ limit: LIST_PAGE_SIZE, ...(cont === undefined ? {} : { _continue: cont }) }, o),
-          ) as Promise<ListResult<ResourceTypes[K]>>;
-        case 'volumes':
-          return listAll(op, signal, (cont, o) =>
-            core.listPersistentVolume({ limit: LIST_PAGE_SIZE, ...(cont === undefined ? {} : { _continue: cont }) }, o),
-          ) as Promise<ListResult<ResourceTypes[K]>>;
-        case 'attachments':
-          return listAll(op, signal, (cont, o) =>
-            storage.listVolumeAttachment({ limit: LIST_PAGE_SIZE, ...(cont === undefined ? {} : { _continue: cont }) }, o),
-          ) as Promise<ListResult<ResourceTypes[K]>>;
-        case 'snapshotContents':
-          return listAll(op, signal, (cont, o) =>
-            custom.listClusterCustomObject({
-              group: SNAPSHOT_GROUP, version: SNAPSHOT_VERSION, plural: 'volumesnapshotcontents', limit: LIST_PAGE_SIZE, ...(cont === undefined ? {} : { _continue: cont }),
-            }, o) as Promise<{ items: VolumeSnapshotContent[]; metadata?: { resourceVersion?: string; _continue?: string } }>,
-          ) as Promise<ListResult<ResourceTypes[K]>>;
-        default:
-          return listAll(op, signal, (cont, o) =>
-            storage.listStorageClass({ limit: LIST_PAGE_SIZE, ...(cont === undefined ? {} : { _continue: cont }) }, o),
-          ) as Promise<ListResult<ResourceTypes[K]>>;
-      }
-    }) as KubeFacade['list'],
+    list: (<K extends ResourceKind>(kind: K, signal?: AbortSignal): Promise<ListResult<ResourceTypes[K]>> =>
+      listAll<ResourceTypes[K]>(`list ${kind}`, WATCH_PATHS[kind], signal)) as KubeFacade['list'],
     watch: async (kind, resourceVersion, onEvent, { signal, timeoutSeconds }) => {
       await limiter.take(signal);
       const op = `watch ${kind}`;
-      await new Promise<void>((resolve, reject) => {
-        let request: AbortController | undefined;
-        let settled = false;
-        const onAbort = (): void => request?.abort();
-        const finish = (error: unknown): void => {
-          if (settled) return;
-          settled = true;
-          signal.removeEventListener('abort', onAbort);
-          if (signal.aborted) resolve();
-          else if (error === null || error === undefined) resolve();
-          else reject(toKubeApiError(op, error));
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        watcher
-          .watch(
-            WATCH_PATHS[kind],
-            { resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
-            (type: string, object: unknown) => {
-              if (!settled) onEvent(type as WatchEventType, object as ResourceTypes[typeof kind] | V1Status);
-            },
-            finish,
-          )
-          .then(
-            (controller) => {
-              request = controller;
-              if (signal.aborted) controller.abort();
-            },
-            finish,
-          );
-      });
+      try {
+        // Each line is parsed once, here; the informer keeps the object as parsed.
+        await transport.stream(
+          WATCH_PATHS[kind],
+          { watch: true, resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
+          (event) => {
+            const { type, object } = event as { type: string; object: ResourceTypes[typeof kind] | V1Status };
+            onEvent(type as WatchEventType, object);
+          },
+          signal,
+        );
+      } catch (error) {
+        if (signal.aborted) return;
+        throw toKubeApiError(op, error);
+      }
     },
   };
 }

@@ -1,4 +1,5 @@
 // Time is injected everywhere so unit tests can drive timers with a fake clock.
+import { onAbort } from './abort.js';
 
 export interface TimerHandle {
   readonly id: unknown;
@@ -39,15 +40,15 @@ export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Prom
       reject(abortReason(signal));
       return;
     }
-    const onAbort = (): void => {
-      clock.clearTimeout(timer);
-      reject(abortReason(signal as AbortSignal));
-    };
     const timer = clock.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      unsubscribe();
       resolve();
     }, delayMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    // Many sleepers share one work signal (token-bucket waits, backoffs): one listener on it, not one each.
+    const unsubscribe = signal === undefined ? () => {} : onAbort(signal, () => {
+      clock.clearTimeout(timer);
+      reject(abortReason(signal));
+    });
   });
 }
 

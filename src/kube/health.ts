@@ -20,6 +20,15 @@ function unanswered(error: unknown): boolean {
 
 /** Returns a facade that records the outcome of each call, and the health read from those outcomes. */
 export function trackApiHealth(kube: KubeFacade, clock: Clock, graceMs = 5000): { kube: KubeFacade; health: ApiHealth } {
+  const tracker = apiHealthTracker(clock, graceMs);
+  return { kube: tracker.track(kube), health: tracker.health };
+}
+
+/**
+ * One health read from the calls of every facade passed to track(): the controller's own and the Lease's (which has
+ * connections of its own, and is what still talks to the API server when no claim work does).
+ */
+export function apiHealthTracker(clock: Clock, graceMs = 5000): { health: ApiHealth; track<F extends object>(facade: F): F } {
   let lastAnswerAt = clock.now();
   let lastFailureAt = Number.NEGATIVE_INFINITY;
   let problem: string | undefined;
@@ -39,19 +48,20 @@ export function trackApiHealth(kube: KubeFacade, clock: Clock, graceMs = 5000): 
         throw error;
       },
     );
-  const tracked = new Proxy(kube, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
-        return result instanceof Promise ? record(result) : result;
-      };
-    },
-  });
+  const track = <F extends object>(facade: F): F =>
+    new Proxy(facade, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+          return result instanceof Promise ? record(result) : result;
+        };
+      },
+    });
   const reachable = (): boolean => lastAnswerAt >= lastFailureAt || clock.now() - lastAnswerAt < graceMs;
   return {
-    kube: tracked,
+    track,
     health: {
       reachable,
       lastProblem: () => (reachable() ? undefined : problem),

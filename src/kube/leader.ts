@@ -3,6 +3,7 @@
 // change, so clock skew between nodes does not matter), renew every retryPeriod, and give up the moment renewals have
 // failed for renewDeadline (< leaseDuration, so we stop before anyone else may start).
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import { onAbort } from './abort.js';
 import { type Clock, type TimerHandle, sleep } from './clock.js';
 import { type KubeFacade, isAlreadyExists, isConflict } from './client.js';
 import { type Logger, describeError } from '../logger.js';
@@ -212,8 +213,7 @@ export class LeaderElector {
   private async tryAcquireOrRenew(outer: AbortSignal, timeoutMs: number, renewOnly = false): Promise<boolean> {
     const { clock, client, namespace, name, identity, logger } = this.options;
     const attempt = new AbortController();
-    const onOuterAbort = (): void => attempt.abort(outer.reason);
-    outer.addEventListener('abort', onOuterAbort, { once: true });
+    const stopFollowing = onAbort(outer, () => attempt.abort(outer.reason));
     const timer = clock.setTimeout(() => attempt.abort(new Error('lease request timed out')), timeoutMs);
     try {
       const now = clock.now();
@@ -284,7 +284,7 @@ export class LeaderElector {
       return false;
     } finally {
       clock.clearTimeout(timer);
-      outer.removeEventListener('abort', onOuterAbort);
+      stopFollowing();
     }
   }
 

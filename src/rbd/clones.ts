@@ -154,6 +154,7 @@ export async function snapshotCount(pool: Pool, image: string): Promise<number> 
   return pool.withImage(image, async (source) => (await source.listSnapshots()).length, { readOnly: true });
 }
 
+/** By name (one open), not by listing the pool. */
 export async function imageExists(pool: Pool, name: string): Promise<boolean> {
   try {
     await pool.withImage(name, async () => undefined, { readOnly: true });

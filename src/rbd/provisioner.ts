@@ -5,7 +5,7 @@ import PQueue from 'p-queue';
 import {
   CEPHX_KEY_ALLOWED, CephError, cephxKeyProblem, ImageBusy, ImageExists, ImageHasSnapshots, ImageNotFound, InvalidArgument,
   NamespaceNotFound, NoSpace, PermissionDenied, PoolNotFound, Timeout, ValidationError, type Cluster, type ClusterTarget,
-  type ConnectionPool, type Image, type Parent, type Pool,
+  type ConnectionPool, type Image, type Parent, type Pool, type PoolUsage,
 } from '../ceph/index.js';
 import { DeleteError, ProvisionError } from '../controllers/provision/errors.js';
 import type { DataSource, OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../controllers/provision/provisioner.js';
@@ -75,6 +75,13 @@ export interface RbdProvisionerOptions {
   name: string;
   connections: ConnectionPool;
   readSecret: SecretReader;
+  /** Told when Ceph refuses a key read through readSecret, so a cached copy is read again (secrets.ts). */
+  secretRefused?: (ref: SecretRef) => void;
+  /**
+   * How long one reading of a pool's usage and quota serves the room check of every create in that pool (default
+   * 2 s): a burst asks the monitors once per period, not once per claim. 0 reads it for every create.
+   */
+  usageTtlMs?: number;
   nodeStageSecret: NodeStageSecretResolver;
   logger: Logger;
   /** Test-only fault injection: called right after an image is created and tagged, before the PV exists. */
@@ -103,6 +110,8 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
   // Flattening copies deeper than the soft limit, after their claims are bound.
   private readonly flattens = new PQueue({ concurrency: 1 });
   private readonly cloneLimits: CloneLimits;
+  /** Pool usage by cluster and pool (ensureRoom): one reading shared by the creates of usageTtlMs. */
+  private readonly usages = new Map<string, { at: number; usage: Promise<PoolUsage> }>();
 
   constructor(private readonly options: RbdProvisionerOptions) {
     this.cloneLimits = options.cloneLimits ?? DEFAULT_CLONE_LIMITS;
@@ -124,10 +133,10 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     const target = deleteTargetOf(params, imageName);
     const size = await this.withPool(target, signal, 'provision', async (pool) => {
       try {
-        await this.ensureRoom(pool, claim.requestedBytes);
+        await this.ensureRoom(pool, target.monitors, claim.requestedBytes);
       } catch (err) {
         // A full pool must not block the retry of a create that already happened: adopt what is there.
-        if (!(await pool.listImages()).includes(imageName)) throw err;
+        if (!(await imageExists(pool, imageName))) throw err;
         return await this.adopt(pool, imageName, owner, claim.requestedBytes, signal);
       }
       abortIfLost(signal);
@@ -148,6 +157,8 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
           return size;
         });
       } catch (err) {
+        // A create that failed for room or time: the next one reads the pool's usage afresh.
+        if (err instanceof NoSpace || err instanceof Timeout) this.usages.delete(usageKey(pool, target.monitors));
         if (!(err instanceof ImageExists)) throw err;
         return await this.adopt(pool, imageName, owner, claim.requestedBytes, signal);
       }
@@ -429,9 +440,13 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     });
   }
 
-  /** Thin images do not reserve space, but a pool at its quota or a full cluster would pause the create's writes. */
-  private async ensureRoom(pool: Pool, requested: number): Promise<void> {
-    const usage = await pool.usage();
+  /**
+   * Thin images do not reserve space, but a pool at its quota or a full cluster would pause the create's writes. The
+   * usage may be up to usageTtlMs old: what a quota check needs (the OSDs' own statistics lag by seconds anyway), and
+   * a create that still meets a full pool times out or fails with no space, and is retried under the same name.
+   */
+  private async ensureRoom(pool: Pool, monitors: string, requested: number): Promise<void> {
+    const usage = await this.cachedUsage(pool, monitors);
     if (usage.quotaMaxBytes > 0 && usage.usedBytes >= usage.quotaMaxBytes) {
       throw new ProvisionError('transient', 'PoolQuotaReached', `pool ${pool.spec} has reached its quota of ${usage.quotaMaxBytes} bytes; raise it with "ceph osd pool set-quota"`);
     }
@@ -441,6 +456,20 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     if (usage.clusterAvailableBytes === 0) {
       throw new ProvisionError('transient', 'ClusterFull', `cluster has no free space for a ${requested}-byte image in pool ${pool.spec}`);
     }
+  }
+
+  private async cachedUsage(pool: Pool, monitors: string): Promise<PoolUsage> {
+    const ttl = this.options.usageTtlMs ?? 2000;
+    if (ttl <= 0) return pool.usage();
+    const key = usageKey(pool, monitors);
+    const cached = this.usages.get(key);
+    if (cached !== undefined && Date.now() - cached.at < ttl) return cached.usage;
+    const entry = { at: Date.now(), usage: pool.usage() };
+    this.usages.set(key, entry);
+    entry.usage.catch(() => {
+      if (this.usages.get(key) === entry) this.usages.delete(key);
+    });
+    return entry.usage;
   }
 
   async delete(pv: V1PersistentVolume, signal: AbortSignal): Promise<void> {
@@ -648,6 +677,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     }
     const keyProblem = cephxKeyProblem(key);
     if (keyProblem) {
+      this.options.secretRefused?.(target.adminSecret);
       const { namespace, name } = target.adminSecret;
       throw failure(op, 'final', 'InvalidSecret', `secret ${namespace}/${name}: its key is ${keyProblem}; expected ${CEPHX_KEY_ALLOWED}`, undefined);
     }
@@ -689,6 +719,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
       });
     } catch (err) {
       if (err instanceof ProvisionError || err instanceof DeleteError || err instanceof ResizeError || err instanceof SnapshotError) throw err;
+      if (err instanceof PermissionDenied) this.options.secretRefused?.(target.adminSecret);
       if (connection && err instanceof CephError && ['ESHUTDOWN', 'ENOTCONN'].includes(err.code)) this.options.connections.evict(clusterTarget, connection);
       throw classify(op, err);
     }
@@ -744,6 +775,11 @@ function ownedVolume(id: OwnedVolumeId, location: string, state: OwnedVolume['st
     claimNamespace: meta[OWNER_KEYS.claimNamespace] ?? '',
     claimName: meta[OWNER_KEYS.claimName] ?? '',
   };
+}
+
+/** One pool of one cluster, as the usage cache keys it (pool names repeat across clusters). */
+function usageKey(pool: Pool, monitors: string): string {
+  return `${monitors}\n${pool.name}`;
 }
 
 /** Metadata of an image that may have gone meanwhile (undefined then). */

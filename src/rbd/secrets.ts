@@ -1,6 +1,7 @@
 // Reads cephx keys from Kubernetes Secrets named by a StorageClass (never by anything a claim controls).
 import type { KubeFacade } from '../kube/client.js';
 import { KubeApiError } from '../kube/client.js';
+import { onAbort } from '../kube/abort.js';
 import type { SecretRef } from './parameters.js';
 import { SecretError, type SecretReader } from './provisioner.js';
 
@@ -25,4 +26,60 @@ export function kubeSecretReader(kube: Pick<KubeFacade, 'readSecretData'>): Secr
     if (key === '') throw new SecretError(`${where}: data key "${KEY_FIELD}" is empty`);
     return key;
   };
+}
+
+export interface CachedSecretReader {
+  read: SecretReader;
+  /** Forget a Secret's key: the next read goes to the API (Ceph refused the key, say). */
+  invalidate(ref: SecretRef): void;
+}
+
+/**
+ * The admin key of a class read once and kept for ttlMs, instead of one Secret read per provision and per delete.
+ * Only keys that were read are kept (a missing or unusable Secret is read again at every retry, so fixing it takes
+ * effect at once); the provisioner invalidates a key Ceph refuses, so a rotated Secret is picked up at the first
+ * failure, and any other change within ttlMs. Concurrent reads of one Secret share one request. The keys stay in
+ * memory, as the connection pool's do.
+ */
+export function cachingSecretReader(read: SecretReader, options: { ttlMs: number; now?: () => number }): CachedSecretReader {
+  const now = options.now ?? Date.now;
+  const entries = new Map<string, { at: number; key: Promise<string> }>();
+  const id = (ref: SecretRef) => `${ref.namespace}/${ref.name}`;
+  return {
+    read: async (ref, signal) => {
+      const key = id(ref);
+      const cached = entries.get(key);
+      let entry = entries.get(key);
+      if (entry === undefined || now() - entry.at >= options.ttlMs) {
+        // Not bound to this caller's signal, since others may share the read: the facade's request timeout bounds it.
+        const created = { at: now(), key: read(ref, new AbortController().signal) };
+        entries.set(key, created);
+        created.key.catch(() => {
+          if (entries.get(key) === created) entries.delete(key);
+        });
+        entry = created;
+      }
+      return abortable(entry.key, signal);
+    },
+    invalidate: (ref) => {
+      entries.delete(id(ref));
+    },
+  };
+}
+
+/** The promise, or the signal's reason as soon as it aborts. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const stop = onAbort(signal, () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')));
+    promise.then(
+      (value) => {
+        stop();
+        resolve(value);
+      },
+      (error: unknown) => {
+        stop();
+        reject(error);
+      },
+    );
+  });
 }

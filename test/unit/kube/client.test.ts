@@ -1,4 +1,4 @@
-// The real facade over client-node, against a small local HTTP server standing in for the API server.
+// The real facade, against a small local HTTP server standing in for the API server.
 import assert from 'node:assert/strict';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,7 +18,7 @@ const SECRET_B64 = Buffer.from('AQBunit-test-cephx-key==').toString('base64');
 
 const status = (code: number, reason: string, message: string): string => JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
 
-describe('createKubeFacade (client-node over HTTP)', () => {
+describe('createKubeFacade (plain JSON over kept-alive HTTP)', () => {
   const seen: Seen[] = [];
   let facade: KubeFacade;
   let baseUrl = '';
