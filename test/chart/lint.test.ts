@@ -16,6 +16,15 @@ const EVERYTHING_ON = {
   tolerations: [{ key: 'storage', operator: 'Exists', effect: 'NoSchedule' }],
   affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
   imagePullSecrets: [{ name: 'pull' }],
+  replicaCount: 3,
+  podDisruptionBudget: { enabled: true, minAvailable: 2 },
+  topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway' }],
+  hostNetwork: true,
+  commonLabels: { 'example.com/team': 'storage' },
+  deploymentAnnotations: { 'example.com/owner': 'storage' },
+  strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
+  extraVolumes: [{ name: 'ceph-conf', configMap: { name: 'ceph-conf' } }],
+  extraVolumeMounts: [{ name: 'ceph-conf', mountPath: '/etc/ceph', readOnly: true }],
   storageClasses: [
     {
       name: 'rbd',
