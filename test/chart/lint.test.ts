@@ -7,9 +7,15 @@ import { describe, test } from 'node:test';
 import { load } from 'js-yaml';
 import { chartDir, helmTemplate, runHelm } from './helm.js';
 
-/** Every gated template rendered: created classes and Secrets, ServiceMonitor, cluster-wide Secrets. */
+/** Every gated template rendered: created classes and Secrets, ServiceMonitor, PrometheusRule, dashboard, PDB, cluster-wide Secrets. */
 const EVERYTHING_ON = {
-  metrics: { enabled: true, port: 8080, serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prom' } } },
+  metrics: {
+    enabled: true,
+    port: 8080,
+    serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prom' } },
+    prometheusRule: { enabled: true, labels: { release: 'prom' } },
+    grafanaDashboard: { enabled: true, namespace: 'monitoring' },
+  },
   rbac: { create: true, clusterWideSecrets: true },
   podAnnotations: { 'example.com/note': 'x' },
   nodeSelector: { 'kubernetes.io/os': 'linux' },
