@@ -1,6 +1,7 @@
 // What a shared object needs at run time, in Debian packages, as this machine's ldd and dpkg see it;
-// and what a Dockerfile's runtime stage installs. The image is built on the same Debian release
-// (bookworm) as this machine, so the mapping carries over.
+// and what a Dockerfile's runtime stage installs. The image is built on Debian trixie, this machine may be
+// bookworm: the Ceph and C/C++ runtime packages (librbd1, librados2, libc6, libstdc++6, libgcc-s1) keep their
+// names from one to the other, so the mapping carries over.
 import { realpath } from 'node:fs/promises';
 import { execText } from './helm.js';
 

@@ -59,7 +59,7 @@ describe('deploy/rbd-provisioner.yaml', () => {
     });
     assert.deepEqual(
       manifests.map((m) => m.kind).sort(),
-      ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Namespace', 'Role', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount'],
+      ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Namespace', 'PodDisruptionBudget', 'Role', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount'],
     );
     for (const m of manifests.slice(1)) {
       if (!m.kind.startsWith('Cluster')) assert.equal(m.metadata.namespace, 'rbd-provisioner', `${m.kind}/${m.metadata.name}`);

@@ -1,5 +1,6 @@
 // The container image, checked without Docker: the runtime stage installs exactly the Debian packages the
-// built addon links (per ldd and dpkg on this bookworm machine), and the stages are shaped as documented.
+// built addon links (per ldd and dpkg on this machine: the package names are trixie's too), and the stages are
+// shaped as documented.
 import assert from 'node:assert/strict';
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -20,6 +21,8 @@ import { chartDir, onlyOfKind, render, repoRoot } from './helm.js';
 const addonPath = path.join(repoRoot, 'build', 'Release', 'rbd_native.node');
 // ca-certificates may be wanted one day for TLS to something; nothing else without a linked library.
 const ALLOWED_WITHOUT_LIBRARY = new Set(['ca-certificates']);
+// A base pinned by the digest of its (multi-architecture) index: image:tag@sha256:<64 hex>.
+const DIGEST_PINNED = /^[a-z0-9./-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$/;
 
 async function stages(): Promise<{ build: DockerStage; runtime: DockerStage }> {
   const parsed = parseDockerfile(await readFile(path.join(repoRoot, 'Dockerfile'), 'utf8'));
@@ -66,9 +69,10 @@ describe('runtime stage packages against the built addon', () => {
 });
 
 describe('Dockerfile shape', () => {
-  test('the build stage compiles on Node 24 bookworm with the Ceph headers and prunes dev dependencies', async () => {
+  test('the build stage compiles on Node 24 trixie with the Ceph headers and prunes dev dependencies', async () => {
     const { build } = await stages();
-    assert.equal(build.from, 'node:24-bookworm');
+    assert.match(build.from, DIGEST_PINNED);
+    assert.equal(build.from.split('@')[0], 'node:24-trixie');
     assert.ok(build.name !== undefined, 'the build stage is named, for COPY --from');
     const packages = aptInstalledPackages(build);
     for (const pkg of ['build-essential', 'python3', 'librbd-dev', 'librados-dev']) {
@@ -81,9 +85,10 @@ describe('Dockerfile shape', () => {
     assert.match(runs, /npm prune --omit=dev/);
   });
 
-  test('the runtime stage is Node 24 slim, copies only the built output, and runs as uid 10001', async () => {
+  test('the runtime stage is Node 24 trixie slim, copies only the built output, and runs as uid 10001', async () => {
     const { build, runtime } = await stages();
-    assert.equal(runtime.from, 'node:24-bookworm-slim');
+    assert.match(runtime.from, DIGEST_PINNED);
+    assert.equal(runtime.from.split('@')[0], 'node:24-trixie-slim');
     const copies = argsOf(runtime, 'COPY');
     for (const source of ['/package.json', '/node_modules', '/dist/src', '/build/Release/*.node']) {
       assert.ok(
@@ -111,6 +116,6 @@ describe('Dockerfile shape', () => {
     const packageJson = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
     assert.equal(chart.appVersion, packageJson.version);
     const deployment = onlyOfKind<V1Deployment>(await render({}), 'Deployment');
-    assert.equal(deployment.spec?.template.spec?.containers[0]?.image, `rbd-provisioner:${packageJson.version}`);
+    assert.equal(deployment.spec?.template.spec?.containers[0]?.image, `ghcr.io/rbd-provisioner/rbd-provisioner:${packageJson.version}`);
   });
 });

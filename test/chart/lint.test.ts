@@ -7,15 +7,30 @@ import { describe, test } from 'node:test';
 import { load } from 'js-yaml';
 import { chartDir, helmTemplate, runHelm } from './helm.js';
 
-/** Every gated template rendered: created classes and Secrets, ServiceMonitor, cluster-wide Secrets. */
+/** Every gated template rendered: created classes and Secrets, ServiceMonitor, PrometheusRule, dashboard, PDB, cluster-wide Secrets. */
 const EVERYTHING_ON = {
-  metrics: { enabled: true, port: 8080, serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prom' } } },
+  metrics: {
+    enabled: true,
+    port: 8080,
+    serviceMonitor: { enabled: true, interval: '15s', labels: { release: 'prom' } },
+    prometheusRule: { enabled: true, labels: { release: 'prom' } },
+    grafanaDashboard: { enabled: true, namespace: 'monitoring' },
+  },
   rbac: { create: true, clusterWideSecrets: true },
   podAnnotations: { 'example.com/note': 'x' },
   nodeSelector: { 'kubernetes.io/os': 'linux' },
   tolerations: [{ key: 'storage', operator: 'Exists', effect: 'NoSchedule' }],
   affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
   imagePullSecrets: [{ name: 'pull' }],
+  replicaCount: 3,
+  podDisruptionBudget: { enabled: true, minAvailable: 2 },
+  topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway' }],
+  hostNetwork: true,
+  commonLabels: { 'example.com/team': 'storage' },
+  deploymentAnnotations: { 'example.com/owner': 'storage' },
+  strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
+  extraVolumes: [{ name: 'ceph-conf', configMap: { name: 'ceph-conf' } }],
+  extraVolumeMounts: [{ name: 'ceph-conf', mountPath: '/etc/ceph', readOnly: true }],
   storageClasses: [
     {
       name: 'rbd',

@@ -37,7 +37,16 @@ describe('NOTES.txt', () => {
     assert.match(notes, /kind: PersistentVolumeClaim\n[\s\S]*storageClassName: rbd\n/);
     assert.match(notes, /kubectl get pvc rbd-first-claim -n default -w/);
     assert.match(notes, /kubectl get events -n default --field-selector involvedObject\.name=rbd-first-claim/);
-    assert.match(notes, /helm test demo -n storage/);
+    assert.match(notes, /helm test demo -n storage --logs/);
+  });
+
+  test('tells the truth about readiness: installed, not running, and how to see ready replicas', async () => {
+    const notes = await notesFor({ replicaCount: 3 });
+    assert.doesNotMatch(notes, /is running/);
+    assert.match(notes, /is installed in namespace storage as "rbd\.provisioner\.ceph\.io"\n\(3 replica\(s\), one active at a time\)\. Installed is not ready/);
+    assert.match(notes, /READY shows\nat least 1\/3/);
+    assert.match(notes, /\n  kubectl get deployment demo-rbd-provisioner -n storage\n/);
+    assert.match(notes, /\n  kubectl rollout status deployment\/demo-rbd-provisioner -n storage --timeout=2m\n/);
   });
 
   test('the first-claim command works as printed (run here with a kubectl that keeps what it is given)', async () => {

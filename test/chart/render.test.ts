@@ -7,6 +7,7 @@ import type {
   V1ClusterRole,
   V1Container,
   V1Deployment,
+  V1PodDisruptionBudget,
   V1PolicyRule,
   V1Role,
   V1RoleBinding,
@@ -475,5 +476,107 @@ describe('ceph-csi\'s config map and CSIDriver', () => {
     assert.equal(driver.apiVersion, 'storage.k8s.io/v1');
     assert.equal(driver.metadata?.name, 'rbd.csi.ceph.com');
     assert.deepEqual(driver.spec, { attachRequired: true, podInfoOnMount: true, fsGroupPolicy: 'File', seLinuxMount: true });
+  });
+});
+
+// ---- production settings: availability, scheduling, labels and annotations, extra volumes ----
+describe('production settings', () => {
+  type PodSpec = NonNullable<NonNullable<V1Deployment['spec']>['template']['spec']>;
+  const podSpec = (manifests: readonly Manifest[]): PodSpec => onlyOfKind<V1Deployment>(manifests, 'Deployment').spec?.template.spec as PodSpec;
+  const SELECTOR = { 'app.kubernetes.io/name': 'rbd-provisioner', 'app.kubernetes.io/instance': 'rel' };
+  const HOSTNAME_TERM = { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: SELECTOR } };
+
+  test('defaults: system-cluster-critical, a preferred anti-affinity by hostname and a PodDisruptionBudget of one', async () => {
+    const manifests = await render({});
+    const spec = podSpec(manifests);
+    assert.equal(spec.priorityClassName, 'system-cluster-critical');
+    assert.deepEqual(spec.affinity, { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: HOSTNAME_TERM }] } });
+    assert.equal(spec.hostNetwork, undefined);
+    assert.equal(spec.dnsPolicy, undefined);
+    assert.equal(spec.topologySpreadConstraints, undefined);
+    const deployment = onlyOfKind<V1Deployment>(manifests, 'Deployment');
+    assert.equal(deployment.spec?.strategy, undefined, 'Kubernetes\' default strategy');
+    assert.equal(deployment.metadata?.annotations, undefined);
+    const pdb = onlyOfKind<V1PodDisruptionBudget>(manifests, 'PodDisruptionBudget');
+    assert.equal(pdb.apiVersion, 'policy/v1');
+    assert.deepEqual(pdb.spec, { maxUnavailable: 1, selector: { matchLabels: SELECTOR } });
+    assert.deepEqual(pdb.spec?.selector?.matchLabels, deployment.spec?.selector.matchLabels, 'the PDB covers exactly the Deployment\'s Pods');
+  });
+
+  test('one replica: no PodDisruptionBudget (it would block every drain) and no default anti-affinity', async () => {
+    const manifests = await render({ replicaCount: 1 });
+    assert.deepEqual(ofKind(manifests, 'PodDisruptionBudget'), []);
+    assert.equal(podSpec(manifests).affinity, undefined);
+  });
+
+  test('podDisruptionBudget: minAvailable or maxUnavailable as given, or none when disabled', async () => {
+    const pdbSpec = async (values: object) => onlyOfKind<V1PodDisruptionBudget>(await render({ replicaCount: 3, ...values }), 'PodDisruptionBudget').spec;
+    assert.deepEqual(await pdbSpec({ podDisruptionBudget: { enabled: true, minAvailable: '50%' } }), { minAvailable: '50%', selector: { matchLabels: SELECTOR } });
+    assert.deepEqual(await pdbSpec({ podDisruptionBudget: { enabled: true, maxUnavailable: 2 } }), { maxUnavailable: 2, selector: { matchLabels: SELECTOR } });
+    assert.deepEqual(ofKind(await render({ podDisruptionBudget: { enabled: false } }), 'PodDisruptionBudget'), []);
+  });
+
+  test('podAntiAffinity required or none; `affinity` replaces the default whole', async () => {
+    assert.deepEqual(podSpec(await render({ podAntiAffinity: 'required' })).affinity, { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [HOSTNAME_TERM] } });
+    assert.equal(podSpec(await render({ podAntiAffinity: 'none' })).affinity, undefined);
+    const mine = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'storage', operator: 'Exists' }] }] } } };
+    assert.deepEqual(podSpec(await render({ affinity: mine })).affinity, mine);
+  });
+
+  test('topologySpreadConstraints: this release\'s Pods as labelSelector unless a constraint names its own', async () => {
+    const own = { matchLabels: { app: 'other' } };
+    const spec = podSpec(await render({ topologySpreadConstraints: [
+      { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway' },
+      { maxSkew: 2, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: own },
+    ] }));
+    assert.deepEqual(spec.topologySpreadConstraints, [
+      { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: SELECTOR } },
+      { maxSkew: 2, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: own },
+    ]);
+  });
+
+  test('hostNetwork brings dnsPolicy ClusterFirstWithHostNet, so in-cluster names still resolve', async () => {
+    const spec = podSpec(await render({ hostNetwork: true }));
+    assert.deepEqual([spec.hostNetwork, spec.dnsPolicy], [true, 'ClusterFirstWithHostNet']);
+  });
+
+  test('commonLabels on every object and on the Pods; selectors unchanged', async () => {
+    const manifests = await render({ ...CLASSES_VALUES, commonLabels: { 'example.com/team': 'storage' }, metrics: { enabled: true, port: 8080, serviceMonitor: { enabled: true } } });
+    assert.ok(manifests.length > 10);
+    for (const manifest of manifests) assert.equal(manifest.metadata.labels?.['example.com/team'], 'storage', `${manifest.kind}/${manifest.metadata.name}`);
+    const deployment = onlyOfKind<V1Deployment>(manifests, 'Deployment');
+    assert.equal(deployment.spec?.template.metadata?.labels?.['example.com/team'], 'storage');
+    assert.deepEqual(deployment.spec?.selector.matchLabels, SELECTOR);
+  });
+
+  test('deployment and Pod annotations, the strategy, a priority class of one\'s own', async () => {
+    const strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } };
+    const manifests = await render({
+      deploymentAnnotations: { 'example.com/owner': 'storage' },
+      podAnnotations: { 'example.com/scrape': 'true' },
+      strategy,
+      priorityClassName: 'storage-critical',
+    });
+    const deployment = onlyOfKind<V1Deployment>(manifests, 'Deployment');
+    assert.deepEqual(deployment.metadata?.annotations, { 'example.com/owner': 'storage' });
+    assert.deepEqual(deployment.spec?.template.metadata?.annotations, { 'example.com/scrape': 'true' });
+    assert.deepEqual(deployment.spec?.strategy, strategy);
+    assert.equal(podSpec(manifests).priorityClassName, 'storage-critical');
+    assert.equal(podSpec(await render({ priorityClassName: '' })).priorityClassName, undefined);
+  });
+
+  test('extraVolumes and extraVolumeMounts come after the scratch /tmp', async () => {
+    const manifests = await render({
+      extraVolumes: [{ name: 'ceph-conf', configMap: { name: 'ceph-conf' } }],
+      extraVolumeMounts: [{ name: 'ceph-conf', mountPath: '/etc/ceph', readOnly: true }],
+    });
+    assert.deepEqual(podSpec(manifests).volumes, [
+      { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+      { name: 'ceph-conf', configMap: { name: 'ceph-conf' } },
+    ]);
+    assert.deepEqual(controller(manifests).volumeMounts, [
+      { name: 'tmp', mountPath: '/tmp' },
+      { name: 'ceph-conf', mountPath: '/etc/ceph', readOnly: true },
+    ]);
   });
 });

@@ -101,6 +101,52 @@ const CASES: Case[] = [
     expected: ['storageClasses.0.secrets.admin.namespace'],
   },
   {
+    name: 'a PodDisruptionBudget with both minAvailable and maxUnavailable',
+    values: { podDisruptionBudget: { enabled: true, minAvailable: 1, maxUnavailable: 1 } },
+    expected: ['- podDisruptionBudget: Must not validate the schema (not)'],
+  },
+  { name: 'a PodDisruptionBudget percentage without %', values: { podDisruptionBudget: { enabled: true, maxUnavailable: '50' } }, expected: ['podDisruptionBudget.maxUnavailable'] },
+  { name: 'a misspelt PodDisruptionBudget key', values: { podDisruptionBudget: { enabled: true, minAvailble: 1 } }, expected: ['- podDisruptionBudget: Additional property minAvailble is not allowed'] },
+  {
+    name: 'podAntiAffinity outside preferred/required/none',
+    values: { podAntiAffinity: 'soft' },
+    expected: ['- podAntiAffinity: podAntiAffinity must be one of the following: "preferred", "required", "none"'],
+  },
+  {
+    name: 'a topology spread constraint without topologyKey',
+    values: { topologySpreadConstraints: [{ maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway' }] },
+    expected: ['- topologySpreadConstraints.0: topologyKey is required'],
+  },
+  {
+    name: 'a topology spread constraint with an unknown whenUnsatisfiable',
+    values: { topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'zone', whenUnsatisfiable: 'Never' }] },
+    expected: ['- topologySpreadConstraints.0.whenUnsatisfiable: topologySpreadConstraints.0.whenUnsatisfiable must be one of the following: "DoNotSchedule", "ScheduleAnyway"'],
+  },
+  { name: 'hostNetwork given as a string', values: { hostNetwork: 'true' }, expected: ['- hostNetwork: Invalid type. Expected: boolean, given: string'] },
+  { name: 'a common label with a non-string value', values: { commonLabels: { tier: 1 } }, expected: ['- commonLabels.tier: Invalid type. Expected: string, given: integer'] },
+  { name: 'a common label with an invalid key', values: { commonLabels: { 'bad key': 'x' } }, expected: ['commonLabels'] },
+  { name: 'a strategy type Kubernetes does not know', values: { strategy: { type: 'BlueGreen' } }, expected: ['- strategy.type: strategy.type must be one of the following: "RollingUpdate", "Recreate"'] },
+  { name: 'Recreate with rollingUpdate settings', values: { strategy: { type: 'Recreate', rollingUpdate: { maxSurge: 1 } } }, expected: ['- strategy: Must not validate the schema (not)'] },
+  { name: 'a deployment annotation with a non-string value', values: { deploymentAnnotations: { 'example.com/x': true } }, expected: ['- deploymentAnnotations.example.com/x: Invalid type. Expected: string, given: boolean'] },
+  { name: 'an extra volume without a name', values: { extraVolumes: [{ emptyDir: {} }] }, expected: ['- extraVolumes.0: name is required'] },
+  { name: 'an extra mount with a relative path', values: { extraVolumeMounts: [{ name: 'conf', mountPath: 'etc/ceph' }] }, expected: ['- extraVolumeMounts.0.mountPath: Does not match pattern'] },
+  { name: 'a priorityClassName that is no object name', values: { priorityClassName: 'System Critical' }, expected: ['- priorityClassName: Does not match pattern'] },
+  {
+    name: 'a PrometheusRule selector that is no list of label matchers',
+    values: { metrics: { enabled: true, port: 8080, prometheusRule: { enabled: true, selector: '{job="rbd"}' } } },
+    expected: ['- metrics.prometheusRule.selector: Does not match pattern'],
+  },
+  {
+    name: 'a Ceph latency threshold of 0',
+    values: { metrics: { enabled: true, port: 8080, prometheusRule: { enabled: true, cephLatencySeconds: 0 } } },
+    expected: ['- metrics.prometheusRule.cephLatencySeconds: Must be greater than 0'],
+  },
+  {
+    name: 'a dashboard namespace that is no namespace name',
+    values: { metrics: { enabled: true, port: 8080, grafanaDashboard: { enabled: true, namespace: 'Monitoring' } } },
+    expected: ['- metrics.grafanaDashboard.namespace: Does not match pattern'],
+  },
+  {
     name: 'several replicas without leader election',
     values: { replicaCount: 2, leaderElection: { enabled: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' } },
     expected: ['replicaCount > 1 needs leaderElection.enabled'],
@@ -147,6 +193,10 @@ describe('values that are accepted', () => {
     { name: 'a null parameter (drops a key)', values: withClass({ parameters: { pool: 'kube', fsType: null } }) },
     { name: 'a parent chart\'s global values', values: { global: { imageRegistry: 'x' } } },
     { name: 'no StorageClasses at all', values: { storageClasses: [] } },
+    { name: 'no priority class', values: { priorityClassName: '' } },
+    { name: 'a PodDisruptionBudget as a percentage', values: { podDisruptionBudget: { enabled: true, minAvailable: '50%' } } },
+    { name: 'a Recreate strategy', values: { strategy: { type: 'Recreate' } } },
+    { name: 'a RollingUpdate strategy with a number and a percentage', values: { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: '50%' } } } },
     { name: 'ceph-csi\'s config map kept and the CSIDriver created', values: { cephCsiConfig: { enabled: true, namespace: 'ceph-csi-rbd', name: 'ceph-csi-config' }, csiDriver: { create: true, name: 'rbd.csi.ceph.com' } } },
   ];
   for (const { name, values } of ACCEPTED) {

@@ -33,6 +33,9 @@ helm.sh/chart: {{ include "rbd-provisioner.chart" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "rbd-provisioner.selectorLabels" -}}
@@ -144,4 +147,50 @@ their Secrets are read all the same.
 {{/* Namespace of ceph-csi's config map: cephCsiConfig.namespace, else the release namespace. */}}
 {{- define "rbd-provisioner.cephCsiConfigNamespace" -}}
 {{- .Values.cephCsiConfig.namespace | default .Release.Namespace -}}
+{{- end }}
+
+{{/* ---- scheduling ---- */}}
+{{/*
+The Pod's affinity: `affinity` when set (it replaces the default whole); otherwise, with more than one
+replica, an anti-affinity by hostname as podAntiAffinity asks (preferred: spread when the nodes allow it;
+required: never two replicas on one node), so that one node going down does not take every replica.
+*/}}
+{{- define "rbd-provisioner.affinity" -}}
+{{- if .Values.affinity }}
+{{- toYaml .Values.affinity }}
+{{- else if and (gt (int .Values.replicaCount) 1) (ne .Values.podAntiAffinity "none") }}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (include "rbd-provisioner.selectorLabels" . | fromYaml)) }}
+podAntiAffinity:
+{{- if eq .Values.podAntiAffinity "required" }}
+  requiredDuringSchedulingIgnoredDuringExecution:
+    {{- toYaml (list $term) | nindent 4 }}
+{{- else }}
+  preferredDuringSchedulingIgnoredDuringExecution:
+    {{- toYaml (list (dict "weight" 100 "podAffinityTerm" $term)) | nindent 4 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* topologySpreadConstraints, each given this release's Pods as labelSelector unless it names its own. */}}
+{{- define "rbd-provisioner.topologySpreadConstraints" -}}
+{{- $selector := dict "matchLabels" (include "rbd-provisioner.selectorLabels" . | fromYaml) }}
+{{- $constraints := list }}
+{{- range .Values.topologySpreadConstraints }}
+{{- $constraint := deepCopy . }}
+{{- if not (hasKey $constraint "labelSelector") }}{{ $_ := set $constraint "labelSelector" $selector }}{{ end }}
+{{- $constraints = append $constraints $constraint }}
+{{- end }}
+{{- toYaml $constraints }}
+{{- end }}
+
+{{/*
+Labels of the `helm test` hook's objects: the release's, under another app.kubernetes.io/name, so that the
+Deployment's selector, the PodDisruptionBudget, the anti-affinity and the metrics Service never count the
+test Pod as a replica (a PodDisruptionBudget matching a Pod without a controller blocks every eviction).
+*/}}
+{{- define "rbd-provisioner.testLabels" -}}
+{{- $labels := include "rbd-provisioner.labels" . | fromYaml }}
+{{- $_ := set $labels "app.kubernetes.io/name" (printf "%s-test" (include "rbd-provisioner.name" .)) }}
+{{- $_ := set $labels "app.kubernetes.io/component" "test" }}
+{{- toYaml $labels }}
 {{- end }}
