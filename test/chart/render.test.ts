@@ -100,6 +100,7 @@ describe('the controller container', () => {
       'kube-api-burst',
       'attacher',
       'resizer',
+      'snapshotter',
       'leader-elect',
       'leader-election-lease-name',
       'leader-election-lease-duration',
@@ -127,6 +128,7 @@ describe('the controller container', () => {
         retryIntervalMaxMs: 300_000,
         attacher: true,
         resizer: true,
+        snapshotter: true,
         leaderElect: true,
         leaderElectionNamespace: RELEASE_NAMESPACE,
         leaderElectionLeaseName: 'rbd-provisioner-ceph-io',
@@ -291,6 +293,9 @@ describe('RBAC', () => {
       { apiGroups: [''], resources: ['persistentvolumeclaims/status'], verbs: ['patch'] },
       { apiGroups: ['storage.k8s.io'], resources: ['volumeattachments'], verbs: ['get', 'list', 'watch', 'patch'] },
       { apiGroups: ['storage.k8s.io'], resources: ['volumeattachments/status'], verbs: ['patch'] },
+      { apiGroups: ['snapshot.storage.k8s.io'], resources: ['volumesnapshotcontents'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: ['snapshot.storage.k8s.io'], resources: ['volumesnapshotcontents/status'], verbs: ['patch'] },
+      { apiGroups: ['snapshot.storage.k8s.io'], resources: ['volumesnapshots', 'volumesnapshotclasses'], verbs: ['get'] },
     ]);
     for (const resource of ['secrets', 'pods']) assert.deepEqual(rulesGrant(clusterRole.rules, resource), [], `no cluster-wide ${resource}`);
     const binding = onlyOfKind<V1RoleBinding>(manifests, 'ClusterRoleBinding');
