@@ -2,6 +2,7 @@
 # Runs a benchmark against the project's test clusters (started if needed). Prints figures; asserts nothing.
 #   scripts/bench.sh          addon vs rbd CLI create/remove, and 1 TiB delete paths (bench/rbd.ts)
 #   scripts/bench.sh burst    a burst of claims through the controller process (bench/burst.ts; CLAIMS=500)
+#   scripts/bench.sh copies   clone claims and VolumeSnapshots of a 10 GiB claim, one at a time (bench/copies.ts; COPIES=20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/node.sh
@@ -13,5 +14,9 @@ case "${1:-rbd}" in
     bash scripts/kube/cluster.sh start >/dev/null
     node dist/bench/burst.js
     ;;
-  *) echo "usage: $0 [rbd|burst]" >&2; exit 2 ;;
+  copies)
+    bash scripts/kube/cluster.sh start >/dev/null
+    node dist/bench/copies.js
+    ;;
+  *) echo "usage: $0 [rbd|burst|copies]" >&2; exit 2 ;;
 esac
