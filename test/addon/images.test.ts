@@ -159,7 +159,7 @@ describe('images', () => {
     await pool.removeImage(name);
   });
 
-  test('snapshots, protect, clone, flatten', async () => {
+  test('clone format 1: snapshots, protect, clone, flatten', async () => {
     const parent = uniqueName('parent');
     const child = uniqueName('child');
     await pool.createImage(parent, 16 * MiB, { features: ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'] });
@@ -170,7 +170,7 @@ describe('images', () => {
       await image.protectSnapshot('base');
       assert.equal(await image.isSnapshotProtected('base'), true);
     });
-    await pool.cloneImage(pool, parent, 'base', child, { features: ['layering'] });
+    await pool.cloneImage(pool, parent, 'base', child, { features: ['layering'], cloneFormat: 1 });
     await pool.withImage(parent, async (image) => {
       // A protected snapshot with a clone cannot be unprotected.
       await assert.rejects(image.unprotectSnapshot('base'), (e: unknown) => (e as { code?: string }).code === 'EBUSY');
@@ -183,6 +183,41 @@ describe('images', () => {
     });
     await pool.removeImage(child);
     await pool.removeImage(parent);
+  });
+
+  test('clone format 2: no protection; the removed snapshot stays in the trash namespace for the clone; data I/O', async () => {
+    const parent = uniqueName('parent2');
+    const child = uniqueName('child2');
+    await pool.createImage(parent, 16 * MiB, { features: ['layering'] });
+    const data = Buffer.from('written through librbd by the test');
+    await pool.withImage(parent, async (image) => {
+      assert.equal(await image.write(MiB, data), data.length);
+      await image.createSnapshot('base');
+    });
+    await pool.cloneImage(pool, parent, 'base', child, { features: ['layering'], cloneFormat: 2 });
+    await pool.withImage(parent, (image) => image.removeSnapshot('base'));
+    const parentId = await pool.withImage(parent, (image) => image.id());
+    await pool.withImage(parent, async (image) => {
+      const [kept] = await image.listSnapshots();
+      assert.ok(kept !== undefined, 'librbd keeps the snapshot the clone needs');
+      assert.equal(await image.snapshotNamespace(kept.id), 'trash');
+    });
+    await pool.withImage(child, async (image) => {
+      assert.deepEqual(await image.read(MiB, data.length), data);
+      const link = await image.parent();
+      assert.equal(link?.imageId, parentId);
+      assert.equal(link?.pool, pool.name);
+      assert.equal(link?.inTrash, false);
+    });
+    // The parent can go to the trash while the clone reads through it; it can be purged only after the clone.
+    await pool.moveToTrash(parent);
+    await pool.withImage(child, async (image) => {
+      assert.deepEqual(await image.read(MiB, data.length), data);
+      assert.equal((await image.parent())?.inTrash, true);
+    });
+    await assert.rejects(pool.removeFromTrash(parentId, true), (e: unknown) => (e as { code?: string }).code === 'ENOTEMPTY');
+    await pool.removeImage(child);
+    await pool.removeFromTrash(parentId, true);
   });
 
   test('trash move, list and remove', async () => {
