@@ -35,6 +35,15 @@ export interface SnapshotLoopDeps {
 /** ceph-csi's driver name: pre-provisioned contents of it are ours even before any PV of ours names it. */
 const DEFAULT_DRIVER = 'rbd.csi.ceph.com';
 
+/** What of a content the decision reads, but its status (written by this loop). */
+function contentInputs(content: VolumeSnapshotContent): string {
+  const annotations = content.metadata?.annotations ?? {};
+  return JSON.stringify([
+    content.metadata?.uid, content.metadata?.deletionTimestamp, content.metadata?.finalizers, annotations[ANN_SNAPSHOT_ORIGIN],
+    annotations[ANN_SNAPSHOT_PROVISIONER], content.spec?.source, content.spec?.deletionPolicy, content.spec?.driver,
+  ]);
+}
+
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 export function createSnapshotLoop(deps: SnapshotLoopDeps): ControlLoop {
@@ -50,7 +59,16 @@ export function createSnapshotLoop(deps: SnapshotLoopDeps): ControlLoop {
   const onContent = (content: VolumeSnapshotContent): void => {
     if (decide(content).action !== 'skip') keys.add(content.metadata?.name ?? '');
   };
-  contents.addHandlers({ onAdd: onContent, onUpdate: onContent, onResync: onContent, onDelete: (content) => keys.forget(content.metadata?.name ?? '') });
+  contents.addHandlers({
+    onAdd: onContent,
+    // Our own status writes (a failure recorded in status.error among them) ask nothing new: re-running the key on
+    // them would retry a failure at once instead of after its backoff. Resyncs cover the rest.
+    onUpdate: (content, old) => {
+      if (contentInputs(content) !== contentInputs(old)) onContent(content);
+    },
+    onResync: onContent,
+    onDelete: (content) => keys.forget(content.metadata?.name ?? ''),
+  });
 
   /** Warnings go on the VolumeSnapshot (what users look at) when the content names one, else on the content. */
   function warn(content: VolumeSnapshotContent, reason: string, message: string): void {
