@@ -109,6 +109,8 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
   private readonly purges = new PQueue({ concurrency: 2 });
   // Flattening copies deeper than the soft limit, after their claims are bound.
   private readonly flattens = new PQueue({ concurrency: 1 });
+  /** Background flattens by image (imageKey), queued or running. */
+  private readonly flattening = new Map<string, Promise<void>>();
   private readonly cloneLimits: CloneLimits;
   /** Pool usage by cluster and pool (ensureRoom): one reading shared by the creates of usageTtlMs. */
   private readonly usages = new Map<string, { at: number; usage: Promise<PoolUsage> }>();
@@ -189,6 +191,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
       throw new ProvisionError('final', 'DataSourceTooLarge', `PersistentVolumeClaim field "spec.resources.requests.storage": ${formatBytes(requested)} is less than the data source's ${formatBytes(sourceSize)}; allowed: at least the source's size`);
     }
     const sourceSnapshots = await snapshotCount(pool, from.image);
+    await this.flattenDone(target, from.image);
     abortIfLost(signal);
     if (from.snapshot === undefined) await copyImage(pool, from.image, imageName, { format, image: imageOptions });
     else await cloneSnapshot(pool, from.image, from.snapshot, imageName, { format, image: imageOptions });
@@ -213,9 +216,14 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     });
   }
 
-  /** Flattens a copy whose chain passed the soft limit; a failure only leaves a longer chain, and is logged. */
+  /**
+   * Flattens a copy whose chain passed the soft limit; a failure only leaves a longer chain, and is logged. A copy of
+   * that image waits for it (flattenDone): a snapshot and clone of an image while librbd flattens it failed here
+   * ("parent image or snapshot does not exist").
+   */
   private flattenInBackground(target: DeleteTarget): void {
-    void this.flattens.add(async () => {
+    const key = imageKey(target);
+    const done = this.flattens.add(async () => {
       const signal = new AbortController().signal;
       try {
         await this.withPool(target, signal, 'provision', (pool) => pool.withImage(target.image, (image) => image.flatten()));
@@ -223,7 +231,15 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
       } catch (err) {
         this.options.logger.warn('flattening a copy failed; its chain stays longer until the next copy of it', { image: `${target.pool}/${target.image}`, error: (err as Error).message });
       }
+    }).finally(() => {
+      if (this.flattening.get(key) === done) this.flattening.delete(key);
     });
+    this.flattening.set(key, done);
+  }
+
+  /** Resolves once no background flatten of this image is queued or running. */
+  private async flattenDone(target: DeleteTarget, image: string): Promise<void> {
+    await this.flattening.get(imageKey({ ...target, image }));
   }
 
   // ---- snapshots (VolumeSnapshotter) ----------------------------------------------------------------------------
@@ -251,6 +267,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
           if (err instanceof ImageNotFound) throw new SnapshotError('final', 'SourceVolumeNotFound', `the source image ${pool.spec}/${sourceImage} does not exist`);
           throw err;
         });
+        await this.flattenDone(target, sourceImage);
         abortIfLost(signal);
         await copyImage(pool, sourceImage, target.image, { format, image: {} });
         await pool.withImage(target.image, async (image) => {
@@ -594,7 +611,10 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
       return;
     }
     this.options.logger.info('image purged from the trash', { image: pool.spec, id });
-    if (parent === undefined || !parent.inTrash || parent.pool !== pool.name || parent.namespace !== pool.namespace) return;
+    if (parent === undefined || parent.pool !== pool.name || parent.namespace !== pool.namespace) return;
+    // Looked up now, not from the link read before: the parent may have been moved to the trash meanwhile, its own
+    // purge refused while this image still read through it.
+    if (!(await pool.listTrash()).some((entry) => entry.id === parent.imageId)) return;
     const meta = await readMetadata(pool.withImage(parent.imageId, (image) => image.listMetadata(), { readOnly: true, byId: true }));
     if (meta?.[OWNER_KEYS.provisioner] === this.options.name && meta[DELETING_KEY] !== undefined) await this.purge(pool, parent.imageId);
   }
@@ -727,6 +747,8 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
 }
 
 type Operation = 'provision' | 'delete' | 'list' | 'snapshot';
+
+const imageKey = (target: DeleteTarget): string => JSON.stringify([target.monitors, target.pool, target.radosNamespace, target.image]);
 
 /** Where a copy comes from: an image, or a snapshot of one; in the new volume's cluster and pool, or refused. */
 function copySourceOf(source: DataSource, target: DeleteTarget): { image: string; snapshot?: string } {
