@@ -56,6 +56,8 @@ export interface Metrics {
   cephCallDuration: Histogram<'op' | 'result'>;
   /** Calls running on a Ceph thread now (at most --ceph-max-inflight), read at scrape time. */
   cephCallsInFlight: Gauge;
+  /** The most calls ever running at once (RELIABILITY 21: never above --ceph-max-inflight). */
+  cephCallsInFlightPeak: Gauge;
   /** Calls waiting for a Ceph thread, read at scrape time. */
   cephCallsQueued: Gauge;
 }
@@ -72,6 +74,7 @@ export interface QueueProgress {
 export interface CephCallStats {
   inflight: number;
   queued: number;
+  peakInflight: number;
 }
 
 const OPERATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -295,6 +298,14 @@ export function createMetrics(
       registers,
       collect() {
         if (cephCallStats) this.set(cephCallStats().inflight);
+      },
+    }),
+    cephCallsInFlightPeak: new Gauge({
+      name: 'rbd_provisioner_ceph_calls_in_flight_peak',
+      help: 'Most librbd/librados calls ever running at once in this process (never above --ceph-max-inflight).',
+      registers,
+      collect() {
+        if (cephCallStats) this.set(cephCallStats().peakInflight);
       },
     }),
     cephCallsQueued: new Gauge({
