@@ -178,11 +178,13 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     const from = copySourceOf(source, target);
     const format = await cloneFormatOf(pool.cluster);
     const imageOptions = { features: params.imageFeatures, ...(params.dataPool !== undefined && { dataPool: params.dataPool }) };
-    const sourceSize = await pool.withImage(from.image, async (image) => {
-      if (from.snapshot === undefined) return (await image.stat()).size;
-      const snapshot = (await image.listSnapshots()).find((s) => s.name === from.snapshot);
+    // One open of the source: its size (or the snapshot's), and how many snapshots it carries (the per-image limit).
+    const { sourceSize, sourceSnapshots } = await pool.withImage(from.image, async (image) => {
+      const snapshots = await image.listSnapshots();
+      if (from.snapshot === undefined) return { sourceSize: (await image.stat()).size, sourceSnapshots: snapshots.length };
+      const snapshot = snapshots.find((s) => s.name === from.snapshot);
       if (snapshot === undefined) throw new ProvisionError('final', 'DataSourceNotFound', `snapshot ${pool.spec}/${from.image}@${from.snapshot} does not exist`);
-      return snapshot.size;
+      return { sourceSize: snapshot.size, sourceSnapshots: snapshots.length };
     }, { readOnly: true }).catch((err: unknown) => {
       if (err instanceof ImageNotFound) throw new ProvisionError('final', 'DataSourceNotFound', `the data source's image ${pool.spec}/${from.image} does not exist`);
       throw err;
@@ -190,7 +192,6 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     if (requested < sourceSize) {
       throw new ProvisionError('final', 'DataSourceTooLarge', `PersistentVolumeClaim field "spec.resources.requests.storage": ${formatBytes(requested)} is less than the data source's ${formatBytes(sourceSize)}; allowed: at least the source's size`);
     }
-    const sourceSnapshots = await snapshotCount(pool, from.image);
     await this.flattenDone(target, from.image);
     abortIfLost(signal);
     if (from.snapshot === undefined) await copyImage(pool, from.image, imageName, { format, image: imageOptions });
@@ -527,9 +528,12 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
         if (snapshots.length > 0) {
           throw new DeleteError('has-snapshots', 'ImageHasSnapshots', `image ${pool.spec}/${imageName} has ${snapshots.length} snapshot(s); they are never purged silently: remove them first`);
         }
-        return image.id();
-      }, { readOnly: true });
-      await this.releaseCopySnapshots(pool, imageName);
+        return { imageId: await image.id(), copySnapshots: user.length > snapshots.length };
+      }, { readOnly: true }).then(async ({ imageId, copySnapshots }) => {
+        // Only after a crashed copy: the common delete opens the image once, read-only.
+        if (copySnapshots) await this.releaseCopySnapshots(pool, imageName);
+        return imageId;
+      });
     } catch (err) {
       if (!(err instanceof ImageNotFound)) throw err;
       const leftover = (await pool.listTrash()).find((entry) => entry.name === imageName);

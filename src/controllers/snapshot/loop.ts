@@ -32,6 +32,8 @@ export interface SnapshotLoopDeps {
   clock: Clock;
 }
 
+const PV_NAME_SUFFIX = /pvc-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** ceph-csi's driver name: pre-provisioned contents of it are ours even before any PV of ours names it. */
 const DEFAULT_DRIVER = 'rbd.csi.ceph.com';
 
@@ -53,7 +55,13 @@ export function createSnapshotLoop(deps: SnapshotLoopDeps): ControlLoop {
   const ourVolumes = () => volumes.list().filter((volume) => isOurVolume(volume, provisionerName));
   const decide = (content: VolumeSnapshotContent): ContentDecision => decideContent(content, {
     provisionerName,
-    volumeByHandle: (driver, handle) => ourVolumes().find((v) => v.spec?.csi?.driver === driver && v.spec.csi.volumeHandle === handle),
+    // Our volume handles end with the PV's name (`<prefix>pvc-<uid>`): one cache lookup, not a walk over every PV.
+    volumeByHandle: (driver, handle) => {
+      const pvName = PV_NAME_SUFFIX.exec(handle)?.[0];
+      const volume = pvName === undefined ? undefined : volumes.get(pvName);
+      const matches = volume !== undefined && isOurVolume(volume, provisionerName) && volume.spec?.csi?.driver === driver && volume.spec.csi.volumeHandle === handle;
+      return matches ? volume : undefined;
+    },
     isOurDriver: (driver) => driver === DEFAULT_DRIVER || ourVolumes().some((v) => v.spec?.csi?.driver === driver),
   });
   const onContent = (content: VolumeSnapshotContent): void => {

@@ -44,13 +44,15 @@ class FakeSnapshotter implements VolumeSnapshotter {
   }
 }
 
+const PV = 'pvc-0b5f3c4e-1111-2222-3333-444455556666';
+
 const ourVolume: V1PersistentVolume = {
-  metadata: { name: 'pvc-1', annotations: { 'pv.kubernetes.io/provisioned-by': PROVISIONER } },
-  spec: { csi: { driver: 'rbd.csi.ceph.com', volumeHandle: 'pvc-1' }, claimRef: { namespace: 'default', name: 'data', uid: 'u' } },
+  metadata: { name: PV, annotations: { 'pv.kubernetes.io/provisioned-by': PROVISIONER } },
+  spec: { csi: { driver: 'rbd.csi.ceph.com', volumeHandle: PV }, claimRef: { namespace: 'default', name: 'data', uid: 'u' } },
   status: { phase: 'Bound' },
 };
 
-function dynamicContent(source: object = { volumeHandle: 'pvc-1' }): VolumeSnapshotContent {
+function dynamicContent(source: object = { volumeHandle: PV }): VolumeSnapshotContent {
   return {
     apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshotContent',
     metadata: { name: 'snapcontent-1', uid: 'c1', finalizers: [CONTENT_FINALIZER] },
@@ -72,7 +74,7 @@ describe('snapshot loop', () => {
   test('records where the snapshot goes first, then cuts it, then reports it in the status', async () => {
     const { clock, snapshotter, stored, kube, metric, shutdown } = setup();
     await clock.advance(0);
-    assert.deepEqual(snapshotter.calls, ['plan c1 of pvc-1', 'create snapshot-c1']);
+    assert.deepEqual(snapshotter.calls, [`plan c1 of ${PV}`, 'create snapshot-c1']);
     const content = stored()!;
     assert.equal(content.metadata?.annotations?.[ANN_SNAPSHOT_PROVISIONER], PROVISIONER);
     assert.deepEqual(content.status, {
