@@ -214,6 +214,9 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
       if (need === 'background') this.flattenInBackground(target);
       this.options.logger.info('volume copied from its data source', { image: `${pool.spec}/${imageName}`, source: `${from.image}${from.snapshot === undefined ? '' : `@${from.snapshot}`}`, cloneFormat: format, flatten: need });
       return size;
+    }).catch(async (err: unknown) => {
+      if (!(err instanceof ImageNotFound)) throw err;
+      return this.clearHalfMade(pool, imageName, err);
     });
   }
 
@@ -455,7 +458,26 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
       if (meta[PV_MAY_EXIST_KEY] === undefined) await recordPvMayExist(image);
       this.options.logger.info('image exists and is ours; adopting', { image: `${pool.spec}/${imageName}`, size });
       return size;
+    }).catch(async (err: unknown) => {
+      if (!(err instanceof ImageNotFound)) throw err;
+      return this.clearHalfMade(pool, imageName, err);
     });
+  }
+
+  /**
+   * The name exists (the create said EEXIST, or the pool lists it) but the image cannot be opened: a create of this
+   * very name that timed out half-way, Ceph having written the id object and directory entry but not the header (and
+   * librbd's rollback timed out too). Nothing can have used it, and the name carries this claim's uid, so no one
+   * else made it: it is removed, and the retry creates the image afresh.
+   */
+  private async clearHalfMade(pool: Pool, imageName: string, cause: ImageNotFound): Promise<never> {
+    this.options.logger.warn('image was left half-made by an interrupted create; removing it to create it again', { image: `${pool.spec}/${imageName}` });
+    try {
+      await pool.removeImage(imageName);
+    } catch (err) {
+      if (!(err instanceof ImageNotFound)) throw err;
+    }
+    throw new ProvisionError('transient', 'HalfMadeImage', `image ${pool.spec}/${imageName} was left half-made by an interrupted create; removed it, creating it again`, { cause });
   }
 
   /**
@@ -658,7 +680,13 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
       for (const name of (await pool.listImages()).filter(ours)) {
         abortIfLost(signal);
         const meta = await readMetadata(pool.withImage(name, (image) => image.listMetadata(), { readOnly: true }));
-        if (meta?.[OWNER_KEYS.provisioner] !== this.options.name) continue;
+        if (meta === undefined) {
+          // Listed but cannot be opened: a create interrupted half-way (or an image removed since the listing).
+          const claimUid = PV_NAME.exec(name)?.[2] ?? '';
+          volumes.push({ ...ownedVolume({ ...target, image: name }, location.id, 'half-made', {}), pvName: `pvc-${claimUid}`, claimUid });
+          continue;
+        }
+        if (meta[OWNER_KEYS.provisioner] !== this.options.name) continue;
         const state = meta[PV_MAY_EXIST_KEY] === undefined ? 'unrecorded' : 'pv-may-exist';
         volumes.push(ownedVolume({ ...target, image: name }, location.id, state, meta));
       }
@@ -678,10 +706,26 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     const target = JSON.parse(volume.id) as OwnedVolumeId;
     await this.withPool(target, signal, 'delete', async (pool) => {
       if (target.trashId !== undefined) return this.purge(pool, target.trashId);
+      if (volume.state === 'half-made') return this.removeHalfMade(pool, target.image);
       const meta = await readMetadata(pool.withImage(target.image, (image) => image.listMetadata(), { readOnly: true }));
       if (meta?.[PV_MAY_EXIST_KEY] !== undefined) throw new DeleteError('final', 'PvMayExist', `image ${pool.spec}/${target.image} may have a PV now; not removing it`);
       return this.removeImage(pool, target, signal, volume.claimUid || undefined);
     });
+  }
+
+  /** Removes what an interrupted create left, only while it still cannot be opened: an image that opens is not touched. */
+  private async removeHalfMade(pool: Pool, imageName: string): Promise<void> {
+    let opens = true;
+    await pool.withImage(imageName, async () => undefined, { readOnly: true }).catch((err: unknown) => {
+      if (!(err instanceof ImageNotFound)) throw err;
+      opens = false;
+    });
+    if (opens) throw new DeleteError('transient', 'NotHalfMade', `image ${pool.spec}/${imageName} opens now; not removing it`);
+    try {
+      await pool.removeImage(imageName);
+    } catch (err) {
+      if (!(err instanceof ImageNotFound)) throw err;
+    }
   }
 
   async recordVolumeHasPv(volume: OwnedVolume, signal: AbortSignal): Promise<void> {

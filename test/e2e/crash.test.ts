@@ -2,6 +2,7 @@
 // exactly one image and the claim ends Bound.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { makeHalfMadeImage, rbd } from '../support/ceph.js';
 import { setupE2e, type E2e } from '../support/e2e.js';
 
 let e2e: E2e;
@@ -29,4 +30,24 @@ test('SIGKILL between image create and PV create: one image, claim Bound after r
   assert.equal(pv.metadata?.name, image);
   assert.deepEqual((await e2e.images()).filter((name) => name.includes(claim.metadata!.uid!)), [image]);
   assert.match(restarted.output(), /image exists and is ours; adopting/);
+});
+
+// RELIABILITY 3, the half-made case: a create that timed out while the OSD stalled can land only in part (librbd
+// writes the image's id object and directory entry before its header, and the rollback times out too). The name then
+// exists but cannot be opened. Made here exactly: a real image whose header object is removed.
+test('a create interrupted half-way (id and directory entry, no header): the retry clears it and the claim is Bound', async () => {
+  const storageClass = await e2e.createClass(e2e.baseParameters());
+  const claim = await e2e.createClaim(storageClass); // no controller runs yet
+  const image = `pvc-${claim.metadata!.uid}`;
+  const id = await makeHalfMadeImage(e2e.poolName, image);
+  assert.ok((await e2e.images()).includes(image), 'the half-made image is listed under the claim\'s name');
+
+  const controller = await e2e.startController();
+  const pv = await e2e.waitBound(claim.metadata!.name!);
+  assert.equal(pv.metadata?.name, image);
+  const info = JSON.parse(await rbd(['info', `${e2e.poolName}/${image}`, '--format', 'json'])) as { id: string; size: number };
+  assert.notEqual(info.id, id, 'a new image replaced the half-made one');
+  assert.equal(info.size, 1024 ** 3);
+  assert.match(controller.output(), /half-made/);
+  await e2e.audit();
 });

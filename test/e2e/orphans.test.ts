@@ -2,9 +2,10 @@
 // controller was down is removed after a resync; the image of a Retain PV that an admin deleted is kept, also when
 // Ceph stalled while the claims were provisioned (the data-loss defect of the reliability issue).
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { PV_MAY_EXIST_KEY } from '../../src/rbd/provisioner.js';
-import { pauseDaemon } from '../support/ceph.js';
+import { makeHalfMadeImage, pauseDaemon } from '../support/ceph.js';
 import { setupE2e, type E2e } from '../support/e2e.js';
 import { freezeCephDaemon, metricSum, scrape } from '../support/faults.js';
 import { uniqueName, waitFor } from '../support/kube.js';
@@ -145,6 +146,18 @@ test('a location that cannot be scanned holds up no other: the orphan next door 
   assert.ok(metricSum(await scrape(restarted), 'rbd_provisioner_orphan_scans_total', { result: 'ok' }) > 0, 'the working pool was scanned');
   assert.match(restarted.output(), new RegExp(`scanning ${missingPool}/\\* on .* failed`));
   await restarted.stop();
+});
+
+// A create that timed out half-way for a claim deleted meanwhile (RELIABILITY 3 and 4): the name is listed but cannot
+// be opened and carries no metadata. Made exactly: a real image whose header object is removed.
+test('a half-made image whose claim is gone is cleared by orphan collection (RELIABILITY 3, 4)', async () => {
+  await e2e.createClass(e2e.baseParameters());
+  const gone = `pvc-${randomUUID()}`;
+  await makeHalfMadeImage(e2e.poolName, gone);
+  const controller = await e2e.startController({ extraArgs: FAST_RESYNC });
+  await e2e.waitGone(`half-made image ${gone}`, async () => (await e2e.images()).includes(gone));
+  assert.match(controller.output(), /cleared a volume a create left half-made/);
+  await controller.stop();
 });
 
 // The OSD frozen makes the create hang in Ceph (it may land once the OSD is back, or time out on the client):

@@ -1,7 +1,7 @@
 // The project's real single-node Ceph, as tests see it: started through scripts/ceph/cluster.sh (idempotent), its
 // settings read from the env file the script writes, and CLI runners for test setup. The admin key is read from
 // the keyring file into memory only: tests need it for key-in-memory connects, and it never goes to argv or env.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -169,6 +169,24 @@ export async function rbd(args: readonly string[]): Promise<string> {
   return rbdWithConf((await ensureCeph()).confPath, args);
 }
 
+/** Runs the rados CLI as admin against the test cluster (object-level surgery no library call offers). */
+export async function rados(args: readonly string[]): Promise<string> {
+  const { confPath } = await ensureCeph();
+  return (await run('rados', ['-c', confPath, '--client-mount-timeout', CONNECT_TIMEOUT_S, ...args])).stdout;
+}
+
+/**
+ * What a create that timed out half-way leaves (librbd writes the id object and the directory entry before the
+ * header, and its rollback may time out too): made exactly, as a real image whose header object is removed. The
+ * name is listed but cannot be opened. Returns the image id the header had.
+ */
+export async function makeHalfMadeImage(pool: string, image: string): Promise<string> {
+  await rbd(['create', `${pool}/${image}`, '--size', '1G', '--image-feature', 'layering']);
+  const { id } = JSON.parse(await rbd(['info', `${pool}/${image}`, '--format', 'json'])) as { id: string };
+  await rados(['-p', pool, 'rm', `rbd_header.${id}`]);
+  return id;
+}
+
 /**
  * Pauses one daemon of the test cluster (SIGSTOP) for `ms`, then resumes it (SIGCONT), like a stalled disk or a
  * frozen host. Resolves once it runs again; it always resumes, even if the caller's test fails meanwhile.
@@ -177,12 +195,36 @@ export async function pauseDaemon(name: 'osd.0' | 'mon.a' | 'mgr.x', ms: number)
   await ensureCeph();
   const pid = Number((await readFile(path.join(cephStateDir(), 'pid', name), 'utf8')).trim());
   if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no pid for ${name}`);
+  const safetyNet = resumeLater(pid, ms + 30_000);
   process.kill(pid, 'SIGSTOP');
   try {
     await new Promise((resolve) => setTimeout(resolve, ms));
   } finally {
     process.kill(pid, 'SIGCONT');
+    safetyNet.cancel();
   }
+}
+
+/**
+ * Sends SIGCONT to `pid` after `ms` from a detached process of its own: a daemon a test froze is resumed even if the
+ * test's process dies or stalls first (a daemon left frozen would hang every later test of the run).
+ */
+export function resumeLater(pid: number, ms: number): { cancel(): void } {
+  const seconds = String(Math.ceil(ms / 1000));
+  const child = spawn('sh', ['-c', 'sleep "$1"; kill -CONT "$2" 2>/dev/null', 'resume-later', seconds, String(pid)], { detached: true, stdio: 'ignore' });
+  child.unref();
+  return {
+    cancel() {
+      // The whole group: sh and its sleep.
+      if (child.pid !== undefined && child.exitCode === null) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    },
+  };
 }
 
 let nameCounter = 0;

@@ -1,6 +1,7 @@
 // One end-to-end fixture per test file: real Ceph (a pool of its own), the real control plane (a namespace of its
 // own), an admin Secret, a provisioner name of its own, and helpers to make claims and look at what came of them.
 import * as k8s from '@kubernetes/client-node';
+import { afterEach, beforeEach } from 'node:test';
 import { ImageNotFound, type Pool } from '../../src/ceph/index.js';
 import { ensureCeph, openTestPool, type CephTestCluster } from './ceph.js';
 import { startController, type ControllerOptions, type ControllerProcess } from './controller.js';
@@ -62,6 +63,22 @@ export interface E2e {
   audit(options?: AuditOptions): Promise<void>;
   cleanup(): Promise<void>;
 }
+
+// Controllers a test starts are stopped when that test ends, passed or failed: one left running after a failure
+// would keep the file's leader lease and leave every later test of the file a standby (seen in CI: one failure
+// turned into five). Controllers started in before() hooks serve the whole file and stay until cleanup().
+let startedByTest: ControllerProcess[] | undefined;
+beforeEach(() => {
+  startedByTest = [];
+});
+afterEach(async () => {
+  const started = startedByTest ?? [];
+  startedByTest = undefined;
+  await Promise.allSettled(started.map((c) => c.stop()));
+});
+
+/** Cleanup gets this long; past it the file's process exits, so a hung cleanup never holds up the whole run. */
+const CLEANUP_TIMEOUT_MS = 180_000;
 
 export async function setupE2e(label: string): Promise<E2e> {
   const [ceph, controlPlane] = await Promise.all([ensureCeph(), ensureControlPlane()]);
@@ -134,7 +151,12 @@ export async function setupE2e(label: string): Promise<E2e> {
         const c = await e2e.readClaim(claimName);
         observe(c && objectState(c));
         return c?.status?.phase === 'Bound' ? c : undefined;
-      }, { timeoutMs, intervalMs: 100 });
+      }, { timeoutMs, intervalMs: 100 }).catch(async (err: unknown) => {
+        // What the controller told the claim is what explains a claim left Pending.
+        const events = await e2e.events(claimName).catch(() => []);
+        const told = events.map((e) => `  ${e.type} ${e.reason} (x${e.count ?? 1}): ${e.message}`).join('\n') || '  (none)';
+        throw new Error(`${(err as Error).message}\nevents on the claim:\n${told}`, { cause: err });
+      });
       const pv = await e2e.readVolume(claim.spec!.volumeName!);
       if (!pv) throw new Error(`claim ${claimName} is Bound to ${claim.spec!.volumeName} but that PV does not exist`);
       return pv;
@@ -173,6 +195,7 @@ export async function setupE2e(label: string): Promise<E2e> {
         ...overrides,
       });
       controllers.push(proc);
+      startedByTest?.push(proc);
       return proc;
     },
 
@@ -236,21 +259,32 @@ export async function setupE2e(label: string): Promise<E2e> {
     },
 
     async cleanup() {
-      await Promise.allSettled(controllers.map((c) => c.stop()));
-      await Promise.allSettled(classes.map((name) => storage.deleteStorageClass({ name })));
-      // Our PVs: drop finalizers so the namespace and PVs can go; images go with the pool.
-      const pvs = await core.listPersistentVolume();
-      for (const pv of pvs.items) {
-        if (pv.metadata?.annotations?.['pv.kubernetes.io/provisioned-by'] !== provisionerName) continue;
-        await ignoreNotFound(core.patchPersistentVolume({
-          name: pv.metadata.name!,
-          body: { metadata: { finalizers: null } },
-        }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)));
-        await ignoreNotFound(core.deletePersistentVolume({ name: pv.metadata.name! }));
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timed out'>((resolve) => (timer = setTimeout(() => resolve('timed out'), CLEANUP_TIMEOUT_MS)));
+      const outcome = await Promise.race([cleanUp(), timedOut]);
+      clearTimeout(timer);
+      if (outcome === 'timed out') {
+        process.stderr.write(`e2e cleanup of ${ns.name} did not finish in ${CLEANUP_TIMEOUT_MS} ms; exiting this test file\n`);
+        setTimeout(() => process.exit(1), 1_000);
       }
-      await ns.cleanup();
-      await storagePool.close();
     },
   };
+
+  async function cleanUp(): Promise<void> {
+    await Promise.allSettled(controllers.map((c) => c.stop()));
+    await Promise.allSettled(classes.map((name) => storage.deleteStorageClass({ name })));
+    // Our PVs: drop finalizers so the namespace and PVs can go; images go with the pool.
+    const pvs = await core.listPersistentVolume();
+    for (const pv of pvs.items) {
+      if (pv.metadata?.annotations?.['pv.kubernetes.io/provisioned-by'] !== provisionerName) continue;
+      await ignoreNotFound(core.patchPersistentVolume({
+        name: pv.metadata.name!,
+        body: { metadata: { finalizers: null } },
+      }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)));
+      await ignoreNotFound(core.deletePersistentVolume({ name: pv.metadata.name! }));
+    }
+    await ns.cleanup();
+    await storagePool.close();
+  }
   return e2e;
 }

@@ -2,7 +2,7 @@
 // stalled host), and readers of the controller's HTTP endpoints (/healthz, /readyz, /metrics).
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { cephStateDir, ensureCeph } from './ceph.js';
+import { cephStateDir, ensureCeph, resumeLater } from './ceph.js';
 import type { ControllerProcess } from './controller.js';
 import type { ControlPlane } from './kube.js';
 
@@ -28,12 +28,11 @@ export async function apiServerPid(controlPlane: ControlPlane): Promise<number> 
  * the API server answers /readyz again.
  */
 export async function pauseApiServer(controlPlane: ControlPlane, ms: number): Promise<void> {
-  const pid = await apiServerPid(controlPlane);
-  process.kill(pid, 'SIGSTOP');
+  const frozen = freeze(await apiServerPid(controlPlane));
   try {
     await sleep(ms);
   } finally {
-    process.kill(pid, 'SIGCONT');
+    frozen.resume();
   }
 }
 
@@ -42,7 +41,11 @@ export interface Frozen {
   resume(): void;
 }
 
+/** No test freezes a process longer; past this it is resumed from outside (resumeLater) whatever the test does. */
+const MAX_FREEZE_MS = 300_000;
+
 function freeze(pid: number): Frozen {
+  const safetyNet = resumeLater(pid, MAX_FREEZE_MS);
   process.kill(pid, 'SIGSTOP');
   let resumed = false;
   return {
@@ -50,6 +53,7 @@ function freeze(pid: number): Frozen {
       if (resumed) return;
       resumed = true;
       process.kill(pid, 'SIGCONT');
+      safetyNet.cancel();
     },
   };
 }

@@ -100,7 +100,16 @@ export class OrphanCollector {
     if (provisioner.deleteOwnedVolume === undefined) return 'kept';
     // A delete that was decided (a trash entry marked deleting: a volume's, or a snapshot image's, which has no claim)
     // is finished whatever claims exist now; anything else must provably have lost its claim and its PV.
-    if (volume.state !== 'deleting') {
+    if (volume.state === 'half-made') {
+      // Only the uid in its name ties it to a claim: the cache says no claim has it, and no PV of its name exists.
+      if (volume.claimUid === '') return 'kept';
+      try {
+        if ((await kube.readVolume(volume.pvName, signal)) !== undefined) return 'kept';
+      } catch (error) {
+        if (!signal.aborted) log.warn('could not confirm that a half-made volume is orphaned; keeping it for now', { volume: volume.id, error: describeError(error) });
+        return 'kept';
+      }
+    } else if (volume.state !== 'deleting') {
       if (volume.claimNamespace === '' || volume.claimName === '' || volume.claimUid === '') return 'kept';
       try {
         const claim = await kube.readClaim(volume.claimNamespace, volume.claimName, signal);
@@ -115,7 +124,7 @@ export class OrphanCollector {
     try {
       await provisioner.deleteOwnedVolume(volume, signal);
       metrics.orphansCollected.inc({ result: 'deleted' });
-      log.info(volume.state === 'deleting' ? 'finished an interrupted delete' : 'collected an orphaned volume: it never had a PV, and its claim is gone', {
+      log.info(COLLECTED[volume.state], {
         volume: volume.id,
         pv: volume.pvName,
         pvc: `${volume.claimNamespace}/${volume.claimName}`,
@@ -130,3 +139,10 @@ export class OrphanCollector {
     }
   }
 }
+
+const COLLECTED: Record<OwnedVolume['state'], string> = {
+  deleting: 'finished an interrupted delete',
+  unrecorded: 'collected an orphaned volume: it never had a PV, and its claim is gone',
+  'half-made': 'cleared a volume a create left half-made: it never held data, and no claim has its uid',
+  'pv-may-exist': 'never collected',
+};

@@ -63,9 +63,11 @@ export interface OwnedVolume {
    * unrecorded: provably never had a PV (a crash between creating it and saving its PV); collected once its claim is
    * gone. pv-may-exist: provision() returned a PV for it, so a PV may exist or may have existed (a Retain PV deleted
    * by an admin leaves its volume behind on purpose): never collected. deleting: a delete that was decided and
-   * started but not finished; collected to finish it.
+   * started but not finished; collected to finish it. half-made: named like one of ours but it cannot be opened (a
+   * create interrupted half-way): it never held data or had a PV, and carries no claim but the uid in its name;
+   * collected once no claim has that uid.
    */
-  state: 'unrecorded' | 'pv-may-exist' | 'deleting';
+  state: 'unrecorded' | 'pv-may-exist' | 'deleting' | 'half-made';
   pvName: string;
   claimUid: string;
   claimNamespace: string;

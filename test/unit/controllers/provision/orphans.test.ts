@@ -50,6 +50,33 @@ describe('orphan collection (RELIABILITY #1, #2, #23)', () => {
     });
   }
 
+  // RELIABILITY #3/#4: a create interrupted half-way leaves a name that cannot be opened, with no metadata; only the
+  // uid in its name ties it to a claim.
+  test('a half-made volume is cleared once no claim has its uid and no PV has its name', async () => {
+    const h = harness();
+    const volume = owned(h, 'pvc-u1', 'u1', { state: 'half-made' });
+    Object.assign(volume, { claimNamespace: '', claimName: '' });
+    assert.equal(await h.reconciler.collectOrphans(h.signal), 1);
+    assert.deepEqual(h.kube.calls, ['readVolume']);
+    assert.ok(h.lines.some((l) => l.message.startsWith('cleared a volume a create left half-made')));
+  });
+
+  const halfMadeKept: { name: string; setup: (h: Harness) => void }[] = [
+    { name: 'a claim in the cache has its uid (its provision retry clears it)', setup: (h) => h.cacheClaims.set('other/x', makeClaim('x', { uid: 'u1' })) },
+    { name: 'a PV of its name exists live', setup: (h) => h.kube.volumes.set('pvc-u1', makeVolume('pvc-u1', { phase: 'Bound' })) },
+    { name: 'the PV cannot be read', setup: (h) => h.kube.fail('readVolume', new Error('connect ECONNREFUSED')) },
+  ];
+  for (const row of halfMadeKept) {
+    test(`a half-made volume is kept when ${row.name}`, async () => {
+      const h = harness();
+      const volume = owned(h, 'pvc-u1', 'u1', { state: 'half-made' });
+      Object.assign(volume, { claimNamespace: '', claimName: '' });
+      row.setup(h);
+      assert.equal(await h.reconciler.collectOrphans(h.signal), 0);
+      assert.equal(h.provisioner.count('deleteOwnedVolume'), 0);
+    });
+  }
+
   test('a claim of the same name but another uid does not protect the volume', async () => {
     const h = harness();
     owned(h, 'pvc-u1', 'u1');
