@@ -6,6 +6,7 @@ import * as k8s from '@kubernetes/client-node';
 import { ceph } from '../support/ceph.js';
 import { isLeader, type ControllerProcess } from '../support/controller.js';
 import { setupE2e, type E2e } from '../support/e2e.js';
+import { apiServerLink } from '../support/faults.js';
 
 const ANNOTATION = 'rbd.provisioner.ceph.io/ceph-clients';
 // Short leases so the test does not wait long; generous enough for a loaded 2-core machine.
@@ -114,5 +115,52 @@ test('a leader paused past its lease is fenced in Ceph before the new leader act
     assert.ok(pv);
     assert.deepEqual(images.filter((name) => name.includes(claim.metadata!.uid!)), [`pvc-${claim.metadata!.uid}`]);
   }
+  for (const address of oldAddresses) await ceph(['osd', 'blocklist', 'rm', address]).catch(() => undefined);
+});
+
+// RELIABILITY 6 with three replicas, the leader cut off from the API server (a partition, not a pause: it keeps
+// running and can still reach Ceph). It must stop acting by its renew deadline, a standby must take over and fence
+// it, and once the link is back it must stay up as a standby.
+test('three replicas, the leader cut off from the API server: another leads, fences it, binds the claims; the old one stays a standby', async (t) => {
+  const link = await apiServerLink(e2e.controlPlane, e2e.controlPlane.stateDir);
+  t.after(() => link.close());
+  const first = await e2e.startController({ kubeconfigPath: link.kubeconfigPath, extraArgs: LEASE_FLAGS });
+  const storageClass = await e2e.createClass(e2e.baseParameters());
+  assert.equal(await waitLeader([first], 60_000), first);
+  const others = [await e2e.startController({ extraArgs: LEASE_FLAGS }), await e2e.startController({ extraArgs: LEASE_FLAGS })];
+  const early = await Promise.all(Array.from({ length: 3 }, () => e2e.createClaim(storageClass)));
+  for (const claim of early) await e2e.waitBound(claim.metadata!.name!, 120_000);
+  const oldAddresses = (JSON.parse((await leaseAnnotation()) ?? '{}') as { clients?: { address: string }[] }).clients?.map((c) => c.address) ?? [];
+  assert.ok(oldAddresses.length >= 1, 'the leader published its Ceph clients');
+
+  const cutAt = Date.now();
+  link.cut();
+  const late = await Promise.all(Array.from({ length: 3 }, () => e2e.createClaim(storageClass)));
+  const newLeader = await waitLeader(others, 120_000);
+  const tookOverMs = Date.now() - cutAt;
+  const atTakeOver = await cephCalls(first);
+  for (const claim of late) await e2e.waitBound(claim.metadata!.name!, 180_000);
+  assert.match(newLeader.output(), /previous leader fenced/);
+  const blocklist = await ceph(['osd', 'blocklist', 'ls']);
+  for (const address of oldAddresses) assert.ok(blocklist.includes(address), `${address} is blocklisted:\n${blocklist}`);
+  assert.equal((await Promise.all(others.map((r) => isLeader(r)))).filter(Boolean).length, 1, 'exactly one of the other two leads');
+  const readyWhileCut = await fetch(`http://127.0.0.1:${first.httpPort}/readyz`).then((r) => r.status, () => 0);
+
+  link.restore();
+  // Back on the network: it must find the lease taken and stay a standby, in the same process.
+  await new Promise((resolve) => setTimeout(resolve, 8_000));
+  const afterRestore = await cephCalls(first);
+  t.diagnostic(`leader cut off; another replica led ${(tookOverMs / 1000).toFixed(1)} s later; the cut-off one's /readyz said ${readyWhileCut} while cut`);
+  t.diagnostic(`cut-off replica's Ceph calls by result at the take-over ${JSON.stringify(atTakeOver)}, after the link came back ${JSON.stringify(afterRestore)}`);
+  assert.equal(first.child.exitCode, null, 'the cut-off replica stays up');
+  assert.equal(await isLeader(first), false, 'and does not lead');
+  assert.notEqual(readyWhileCut, 200, '/readyz says it cannot reach the API server');
+  assert.equal(afterRestore['ok'] ?? 0, atTakeOver['ok'] ?? 0, 'no Ceph call of the cut-off replica succeeded after another took over');
+
+  const images = await e2e.images();
+  for (const claim of [...early, ...late]) {
+    assert.deepEqual(images.filter((name) => name.includes(claim.metadata!.uid!)), [`pvc-${claim.metadata!.uid}`], 'one image per claim');
+  }
+  await e2e.audit();
   for (const address of oldAddresses) await ceph(['osd', 'blocklist', 'rm', address]).catch(() => undefined);
 });

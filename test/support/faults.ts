@@ -1,6 +1,7 @@
 // Faults from outside the controller, for the reliability tests: a frozen kube-apiserver (SIGSTOP/SIGCONT, like a
 // stalled host), and readers of the controller's HTTP endpoints (/healthz, /readyz, /metrics).
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import { cephStateDir, ensureCeph, resumeLater } from './ceph.js';
 import type { ControllerProcess } from './controller.js';
@@ -110,4 +111,80 @@ export async function scrape(proc: ControllerProcess): Promise<string> {
   const res = await httpGet(proc, '/metrics');
   if (res.status !== 200) throw new Error(`/metrics answered ${res.status}: ${res.body}`);
   return res.body;
+}
+
+/** A replica's own network path to the kube-apiserver, which a test can cut like a partition and restore. */
+export interface ApiServerLink {
+  /** A copy of the admin kubeconfig whose server is this link. */
+  kubeconfigPath: string;
+  /** Nothing passes any more, in either direction, on open or new connections: they hang, as behind a dropped route. */
+  cut(): void;
+  /** Traffic flows again (what was held back is delivered, as TCP does after a partition heals). */
+  restore(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP relay on 127.0.0.1 in front of the test control plane's kube-apiserver. TLS passes through untouched (the
+ * server certificate names 127.0.0.1), so the replica using it is an ordinary client; only its path can be cut.
+ */
+export async function apiServerLink(controlPlane: ControlPlane, stateDir: string): Promise<ApiServerLink> {
+  const kubeconfig = await readFile(controlPlane.kubeconfigPath, 'utf8');
+  const upstream = /server: https:\/\/127\.0\.0\.1:(\d+)/.exec(kubeconfig);
+  if (!upstream) throw new Error(`no https://127.0.0.1:<port> server in ${controlPlane.kubeconfigPath}`);
+  const upstreamPort = Number(upstream[1]);
+  let open = true;
+  // Each direction of each connection: what arrived while cut is held back, in order, and sent on restore.
+  const relays = new Set<{ flush(): void; destroy(): void }>();
+  const relay = (from: Socket, to: Socket): void => {
+    const held: Buffer[] = [];
+    const entry = {
+      flush() {
+        for (const chunk of held.splice(0)) to.write(chunk);
+      },
+      destroy() {
+        from.destroy();
+      },
+    };
+    relays.add(entry);
+    from.on('data', (chunk: Buffer) => {
+      if (open && held.length === 0) to.write(chunk);
+      else held.push(chunk);
+    });
+    from.on('close', () => {
+      relays.delete(entry);
+      // A close is traffic too: it waits for the link like the data before it.
+      const closeOther = () => (open ? to.end() : setTimeout(closeOther, 100));
+      closeOther();
+    });
+    from.on('error', () => from.destroy());
+  };
+  const server = createServer((client) => {
+    const toServer = connect(upstreamPort, '127.0.0.1');
+    relay(client, toServer);
+    relay(toServer, client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const kubeconfigPath = path.join(stateDir, `link-${port}.kubeconfig`);
+  await writeFile(kubeconfigPath, kubeconfig.replace(upstream[0], `server: https://127.0.0.1:${port}`), { mode: 0o600 });
+  return {
+    kubeconfigPath,
+    cut() {
+      open = false;
+    },
+    restore() {
+      open = true;
+      for (const entry of relays) entry.flush();
+    },
+    async close() {
+      open = true;
+      for (const entry of relays) entry.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(kubeconfigPath, { force: true });
+    },
+  };
 }
