@@ -39,7 +39,9 @@ fi
 if $needs_ceph; then bash scripts/ceph/cluster.sh start; fi
 if $needs_kube; then bash scripts/kube/cluster.sh start; fi
 
-# Node's test runner takes glob patterns (expanded by node itself, hence the quotes), not folders.
+# Node's test runner takes glob patterns (expanded by node itself, hence the quotes), not folders. One file at a
+# time on every machine, as on CI's two cores: the fault tests pause the shared Ceph and API server, and the README
+# test owns names (namespace rbd-provisioner, StorageClass rbd) for its run.
 patterns=()
 for suite in "${suites[@]}"; do patterns+=("dist/test/$suite/**/*.test.js"); done
-exec node --test --test-timeout=600000 "${patterns[@]}"
+exec node --test --test-concurrency=1 --test-timeout=600000 "${patterns[@]}"

@@ -54,13 +54,18 @@ export interface ControllerInvocation {
  */
 export async function chartControllerInvocation(release: Release, podName = `${release.name}-local`): Promise<ControllerInvocation> {
   const manifests = await render(release.values, { release: release.name, namespace: release.namespace, tests: false });
-  const pod = onlyOfKind<k8s.V1Deployment>(manifests, 'Deployment').spec?.template.spec;
+  return deploymentInvocation(onlyOfKind<k8s.V1Deployment>(manifests, 'Deployment'), release.namespace, podName);
+}
+
+/** How a Deployment (rendered, or read back from the API server) starts its container, as the kubelet would. */
+export function deploymentInvocation(deployment: k8s.V1Deployment, namespace: string, podName: string): ControllerInvocation {
+  const pod = deployment.spec?.template.spec;
   const container = pod?.containers[0];
   if (pod === undefined || container === undefined) throw new Error('the chart rendered a Deployment without a container');
   const env: Record<string, string> = {};
   for (const variable of container.env ?? []) {
     const field = variable.valueFrom?.fieldRef?.fieldPath;
-    if (field === 'metadata.namespace') env[variable.name] = release.namespace;
+    if (field === 'metadata.namespace') env[variable.name] = namespace;
     else if (field === 'metadata.name') env[variable.name] = podName;
     else if (variable.value !== undefined) env[variable.name] = variable.value;
     else throw new Error(`env ${variable.name} comes from a source this helper does not resolve`);

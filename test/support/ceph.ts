@@ -60,7 +60,7 @@ interface RunResult {
 export function run(
   command: string,
   args: readonly string[],
-  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<RunResult> {
   const timeoutMs = options.timeoutMs ?? CLI_TIMEOUT_MS;
   const shown = `${command} ${args.join(' ')}`;
@@ -68,7 +68,7 @@ export function run(
     execFile(
       command,
       args,
-      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, env: options.env ?? process.env },
+      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, env: options.env ?? process.env, ...(options.cwd !== undefined && { cwd: options.cwd }) },
       (error, stdout, stderr) => {
         if (!error) {
           resolve({ stdout, stderr });
