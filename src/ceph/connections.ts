@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { CallObserver } from './calls.js';
 import { Cluster, type CephTimeouts, type ConnectOptions } from './cluster.js';
+import { Timeout } from './errors.js';
 
 /** Who to connect to and as whom. The key stays in memory. */
 export interface ClusterTarget {
@@ -36,6 +37,14 @@ export interface ConnectionPoolOptions {
    * the connection is closed and the acquire that opened it fails (as do those waiting on it).
    */
   onConnected?: (target: PublicTarget, address: string) => Promise<void>;
+  /**
+   * How long a caller waits for a connect another caller started before it gives up with a Timeout (retried later
+   * by its own backoff). A cluster that never answers then holds one caller (one worker) for the mount timeout, not
+   * every worker that wants it: the others go back to their queues and serve other clusters. Default 2 s.
+   */
+  joinWaitMs?: number;
+  /** After a connect fails, acquires of that target fail at once with the same error for this long. Default 5 s. */
+  failureHoldMs?: number;
 }
 
 interface Entry {
@@ -52,11 +61,16 @@ interface Entry {
  */
 export class ConnectionPool {
   private readonly entries = new Map<string, Entry>();
+  private readonly recentFailures = new Map<string, { error: unknown; until: number }>();
   private readonly idleMs: number;
+  private readonly joinWaitMs: number;
+  private readonly failureHoldMs: number;
   private closed = false;
 
   constructor(private readonly options: ConnectionPoolOptions = {}) {
     this.idleMs = options.idleMs ?? 60_000;
+    this.joinWaitMs = options.joinWaitMs ?? 2_000;
+    this.failureHoldMs = options.failureHoldMs ?? 5_000;
   }
 
   get size(): number {
@@ -67,14 +81,21 @@ export class ConnectionPool {
     if (this.closed) throw new Error('connection pool is closed');
     const id = connectionId(target);
     let entry = this.entries.get(id);
+    const joining = entry !== undefined && entry.cluster === undefined;
     if (!entry) {
+      const failure = this.recentFailures.get(id);
+      if (failure !== undefined && failure.until > Date.now()) throw failure.error;
+      this.recentFailures.delete(id);
       const created: Entry = { refs: 0, connecting: this.open(target) };
       entry = created;
       this.entries.set(id, created);
-      // A failed connect must not be cached: the next acquire tries again.
+      // A failed connect is not cached as a connection: after a short hold the next acquire tries again.
       created.connecting.then(
         (cluster) => { created.cluster = cluster; },
-        () => { if (this.entries.get(id) === created) this.entries.delete(id); },
+        (error: unknown) => {
+          if (this.entries.get(id) === created) this.entries.delete(id);
+          this.recentFailures.set(id, { error, until: Date.now() + this.failureHoldMs });
+        },
       );
     }
     entry.refs++;
@@ -83,8 +104,10 @@ export class ConnectionPool {
     const current = entry;
     let cluster: Cluster;
     try {
-      cluster = await current.connecting;
+      cluster = joining ? await this.join(current.connecting, target) : await current.connecting;
     } catch (err) {
+      // The caller that started the connect holds its own reference until it ends, so a joiner that gives up never
+      // leaves a connection without users and without an idle timer.
       current.refs--;
       throw err;
     }
@@ -97,6 +120,22 @@ export class ConnectionPool {
         this.release(id, current);
       },
     };
+  }
+
+  /** Waits for a connect another caller started, for joinWaitMs at most. */
+  private async join(connecting: Promise<Cluster>, target: ClusterTarget): Promise<Cluster> {
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Timeout(
+        `rados_connect (client.${target.user}): still connecting to "monitors" (${target.monitors}) after ${this.joinWaitMs} ms of waiting; retried later`,
+        { code: 'ETIMEDOUT', errno: 110, op: 'rados_connect', object: `client.${target.user}` },
+      )), this.joinWaitMs);
+    });
+    try {
+      return await Promise.race([connecting, gaveUp]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Acquire, run fn, release. */
