@@ -8,19 +8,23 @@ import type { ControllerProcess } from './controller.js';
 import type { ControlPlane } from './kube.js';
 
 /**
- * The kube-apiserver's pid, found as scripts/kube/cluster.sh finds it: from the pid file in its state directory's
- * run/, accepted only if that process's command line is a kube-apiserver naming our state directory (a recycled pid
- * is never signalled).
+ * A control-plane process's pid, found as scripts/kube/cluster.sh finds it: from the pid file in its state
+ * directory's run/, accepted only if that process's command line is that binary naming our state directory (a
+ * recycled pid is never signalled).
  */
-export async function apiServerPid(controlPlane: ControlPlane): Promise<number> {
-  const pidFile = path.join(controlPlane.stateDir, 'run', 'kube-apiserver.pid');
+async function controlPlanePid(controlPlane: ControlPlane, binary: 'kube-apiserver' | 'kube-controller-manager'): Promise<number> {
+  const pidFile = path.join(controlPlane.stateDir, 'run', `${binary}.pid`);
   const pid = Number((await readFile(pidFile, 'utf8')).trim());
-  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no kube-apiserver pid in ${pidFile}`);
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no ${binary} pid in ${pidFile}`);
   const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
-  if (!cmdline.includes('kube-apiserver') || !cmdline.includes(controlPlane.stateDir)) {
-    throw new Error(`pid ${pid} from ${pidFile} is not our kube-apiserver`);
+  if (!cmdline.includes(binary) || !cmdline.includes(controlPlane.stateDir)) {
+    throw new Error(`pid ${pid} from ${pidFile} is not our ${binary}`);
   }
   return pid;
+}
+
+export function apiServerPid(controlPlane: ControlPlane): Promise<number> {
+  return controlPlanePid(controlPlane, 'kube-apiserver');
 }
 
 /**
@@ -62,6 +66,11 @@ function freeze(pid: number): Frozen {
 /** Freezes the kube-apiserver until resume(): for faults whose end the test decides. Resume it in a finally. */
 export async function freezeApiServer(controlPlane: ControlPlane): Promise<Frozen> {
   return freeze(await apiServerPid(controlPlane));
+}
+
+/** Freezes kube-controller-manager until resume(): the PV controller (and every other) stops, as if far behind. */
+export async function freezeControllerManager(controlPlane: ControlPlane): Promise<Frozen> {
+  return freeze(await controlPlanePid(controlPlane, 'kube-controller-manager'));
 }
 
 /** Freezes one Ceph daemon of the test cluster until resume() (pauseDaemon in ceph.ts, with the end left open). */
