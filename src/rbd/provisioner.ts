@@ -86,6 +86,8 @@ export interface RbdProvisionerOptions {
   logger: Logger;
   /** Test-only fault injection: called right after an image is created and tagged, before the PV exists. */
   afterImageCreated?: (image: string) => void;
+  /** Test-only fault injection: called right after a copy's image is cloned from its source, before it is tagged and its PV exists. */
+  afterCopyCreated?: (image: string) => void;
   /** Test-only fault injection: called right after a delete has moved the image to the trash, before the PV goes. */
   afterImageRemoved?: (image: string) => void;
   /** Test-only fault injection: called right after an image has grown, before its PV shows the new capacity. */
@@ -196,6 +198,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     abortIfLost(signal);
     if (from.snapshot === undefined) await copyImage(pool, from.image, imageName, { format, image: imageOptions });
     else await cloneSnapshot(pool, from.image, from.snapshot, imageName, { format, image: imageOptions });
+    this.options.afterCopyCreated?.(imageName);
     return pool.withImage(imageName, async (image) => {
       let meta = await image.listMetadata();
       // librbd copies image metadata into a clone: a copy starts with its source's claim, PV and records, which
