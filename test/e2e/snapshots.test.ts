@@ -157,7 +157,9 @@ async function leftovers(names: string[]): Promise<string[]> {
 }
 
 describe('clones, snapshots and restores', () => {
-  test('1. a clone of a claim has its content, and keeps it when the source is written to and deleted', async () => {
+  // RELIABILITY 13 with a clone: the source's PV goes at once, its image waits in the trash while the clone reads
+  // through it, and is purged once the clone goes. First in the file, so its audit sees only its own images.
+  test('1. a clone of a claim has its content, and keeps it when the source is written to and deleted; the source\'s image waits in the trash until the clone goes', async () => {
     const source = await boundClaim();
     const data = pattern('clone-source', 8 * MiB);
     await write(e2e.pool, source.image, 0, data);
@@ -171,12 +173,20 @@ describe('clones, snapshots and restores', () => {
     await deleteClaim(source.name);
     await e2e.waitGone(`PV of ${source.name}`, () => e2e.readVolume(source.image));
     assert.equal(await digest(e2e.pool, cloneImage, 0, data.length), sha(data), 'deleting the source changed the clone');
+    // The source's data is kept, out of the pool's listing, in the trash; the clone's parent is that trash entry.
+    assert.ok(!(await e2e.pool.listImages()).includes(source.image), 'the source image left the pool\'s listing');
+    const trashed = (await e2e.pool.listTrash()).filter((entry) => entry.name === source.image);
+    assert.equal(trashed.length, 1, `the source image waits in the trash: ${JSON.stringify(await e2e.pool.listTrash())}`);
+    const parent = await e2e.pool.withImage(cloneImage, (img) => img.parent(), { readOnly: true });
+    assert.equal(parent?.imageId, trashed[0]!.id, 'the clone reads through the trashed image');
+    assert.equal(parent?.inTrash, true);
 
     await deleteClaim(clone);
     await e2e.waitGone(`images of ${source.image} and ${cloneImage}`, async () => {
       const left = await leftovers([source.image, cloneImage]);
       return left.length === 0 ? undefined : left;
-    });
+    }, 120_000);
+    await e2e.audit();
   });
 
   test('2. a restore holds the data at snapshot time; Delete removes the RBD snapshot, Retain keeps it', async () => {
