@@ -224,7 +224,10 @@ test('the cluster full (its OSD past the full ratio): a ClusterFull Warning, not
       assert.equal((await e2e.readClaim(claim.metadata!.name!))?.status?.phase, 'Pending', 'not Bound while the cluster is full');
       assert.ok(!(await e2e.images()).includes(`pvc-${claim.metadata!.uid}`), 'no image while the cluster is full');
     } finally {
-      for (const [command, ratio] of saved) await ceph(['osd', command, String(ratio)]);
+      // Each restored even if one fails: a cluster left full would stall everything after this test.
+      let failure: unknown;
+      for (const [command, ratio] of saved) await ceph(['osd', command, String(ratio)]).catch((err: unknown) => (failure ??= err));
+      if (failure !== undefined) throw failure;
       await waitFor('the full health checks cleared', async (observe) => {
         const checks = (await healthChecks()).filter((check) => check.includes('FULL'));
         observe(checks);
