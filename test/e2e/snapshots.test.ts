@@ -297,7 +297,8 @@ describe('clones, snapshots and restores', () => {
     const content = (await readSnapshot(snapshot))!.status!.boundVolumeSnapshotContentName!;
     assert.notEqual((await readContent(content))?.status?.['readyToUse' as keyof SnapshotObject['status']], true, 'the status was saved before the crash');
 
-    await e2e.startController();
+    // The file's controller from now on: the later tests need one running.
+    await e2e.startController({}, 'file');
     await waitReady(snapshot);
     const contentUid = (await readContent(content))!.metadata!.uid!;
     const snapshotImages = (await e2e.pool.listImages()).filter((image) => image.startsWith('snapshot-') && image.includes(contentUid));
