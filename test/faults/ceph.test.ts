@@ -2,8 +2,8 @@
 // out on the client while the stalled OSD may still carry them out later, as in 3). Each ends with an audit. The
 // faults hit the whole test Ceph (a frozen monitor, a full cluster): scripts/test.sh runs this suite on its own.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { ceph, pauseDaemon } from '../support/ceph.js';
+import { after, before, beforeEach, test } from 'node:test';
+import { ceph, pauseDaemon, rados } from '../support/ceph.js';
 import { setupE2e, type E2e } from '../support/e2e.js';
 import { freezeCephDaemon, httpGet, metricSum, scrape, sleep } from '../support/faults.js';
 import { waitFor } from '../support/kube.js';
@@ -16,6 +16,22 @@ before(async () => {
 
 after(async () => {
   await e2e?.cleanup();
+});
+
+// Each test starts with a Ceph that serves writes again: a memstore OSD resumed from its pause has been seen to take
+// minutes, and a pool's full or full_quota flag to linger a moment after its cause is gone. Bounded, never a sleep.
+beforeEach(async () => {
+  const probe = `probe-${process.pid}`;
+  await waitFor('the test Ceph serving writes to the test pool', async (observe) => {
+    try {
+      await rados(['--rados-osd-op-timeout', '10', '-p', e2e.poolName, 'put', probe, '/dev/null']);
+      await rados(['-p', e2e.poolName, 'rm', probe]);
+      return true;
+    } catch (err) {
+      observe(err instanceof Error ? err.message : String(err));
+      return undefined;
+    }
+  }, { timeoutMs: 300_000, intervalMs: 1000 });
 });
 
 /** Exactly one image per claim, named after its uid. */
