@@ -315,6 +315,37 @@ describe('clones, snapshots and restores', () => {
     await deleteClaim(source.name);
   });
 
+  test('5b. killed between cloning a restore\'s image and saving its PV: one image after the restart, Bound, with the snapshot\'s data', async () => {
+    const source = await boundClaim();
+    const data = pattern('restore-crash', 2 * MiB);
+    await write(e2e.pool, source.image, 0, data);
+    const snapshot = await createSnapshot(source.name);
+    await waitReady(snapshot);
+    const running = e2e.controllers.splice(0);
+    await Promise.all(running.map((c) => c.stop()));
+    const faulty = await e2e.startController({ fault: 'crash-after-clone-create' });
+    const restored = await claimFrom('VolumeSnapshot', snapshot);
+    const died = await faulty.exited;
+    assert.equal(died.signal, 'SIGKILL', `the faulty controller should have died at the fault: ${faulty.output().slice(-2000)}`);
+    const uid = (await e2e.readClaim(restored))!.metadata!.uid!;
+    assert.deepEqual((await e2e.pool.listImages()).filter((image) => image.includes(uid)), [`pvc-${uid}`], 'the restore\'s image was made');
+    assert.equal(await e2e.readVolume(`pvc-${uid}`), undefined, 'no PV yet');
+
+    // The file's controller from now on: the later tests need one running.
+    await e2e.startController({}, 'file');
+    const image = await imageOf(restored);
+    assert.equal(image, `pvc-${uid}`);
+    assert.deepEqual((await e2e.pool.listImages()).filter((name) => name.includes(uid)), [image], 'one image for the restore');
+    assert.equal(await digest(e2e.pool, image, 0, data.length), sha(data), 'the restore holds the snapshot\'s data');
+    await deleteClaim(restored);
+    await deleteSnapshot(snapshot);
+    await deleteClaim(source.name);
+    await e2e.waitGone(`images of ${source.image} and ${image}`, async () => {
+      const left = await leftovers([source.image, image]);
+      return left.length === 0 ? undefined : left;
+    }, 120_000);
+  });
+
   test('6. bad input: another namespace, a missing source, a snapshot class with a bad Secret: clear events, nothing created', async () => {
     const source = await boundClaim();
     const before = new Set(await e2e.pool.listImages());
