@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # Node 24 first on PATH before anything is built or run, even when an older system npm started this script.
 source scripts/node.sh
 
-all=(unit cephcluster addon integration controlplane chart e2e)
+all=(unit cephcluster addon integration controlplane chart e2e faults)
 suites=("$@")
 [ "${#suites[@]}" -gt 0 ] || suites=("${all[@]}")
 
@@ -40,8 +40,8 @@ if $needs_ceph; then bash scripts/ceph/cluster.sh start; fi
 if $needs_kube; then bash scripts/kube/cluster.sh start; fi
 
 # Node's test runner takes glob patterns (expanded by node itself, hence the quotes), not folders. One file at a
-# time on every machine, as on CI's two cores: the fault tests pause the shared Ceph and API server, and the README
-# test owns names (namespace rbd-provisioner, StorageClass rbd) for its run.
+# time on every machine, as on CI's two cores: the fault tests freeze the shared Ceph (and fill it), which would stall
+# every file running beside them, and the README test owns names (namespace rbd-provisioner, StorageClass rbd).
 patterns=()
 for suite in "${suites[@]}"; do patterns+=("dist/test/$suite/**/*.test.js"); done
 exec node --test --test-concurrency=1 --test-timeout=600000 "${patterns[@]}"

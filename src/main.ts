@@ -27,7 +27,7 @@ const ADMIN_KEY_TTL_MS = 60_000;
 
 /** What a test entry point may change in the wiring (fault injection); production passes nothing. */
 export interface MainHooks {
-  provisionerOptions?: Pick<RbdProvisionerOptions, 'afterImageCreated' | 'afterImageRemoved' | 'afterImageResized' | 'afterSnapshotCreated'>;
+  provisionerOptions?: Pick<RbdProvisionerOptions, 'afterImageCreated' | 'afterCopyCreated' | 'afterImageRemoved' | 'afterImageResized' | 'afterSnapshotCreated'>;
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHooks = {}): Promise<number> {

@@ -172,6 +172,18 @@ export class Cluster {
   }
 
   /**
+   * The pool's flags in the OSD map ('hashpspool', 'full', 'full_quota', 'nearfull', ...). The monitors flag a pool
+   * `full` when an OSD it maps to passed the cluster's full ratio: writes to it then pause in librados (until the op
+   * timeout), while rados_cluster_stat still reports the bytes the disks have free. [] for a pool not in the map.
+   */
+  async poolFlags(pool: string): Promise<string[]> {
+    checkPoolName(pool);
+    const reply = (await this.monCommand({ prefix: 'osd pool ls', detail: 'detail' })) as { pool_name?: unknown; flags_names?: unknown }[] | undefined;
+    const found = (reply ?? []).find((p) => p.pool_name === pool);
+    return typeof found?.flags_names === 'string' && found.flags_names !== '' ? found.flags_names.split(',') : [];
+  }
+
+  /**
    * The address other clients blocklist to fence this connection (rados_getaddrs): one entry of librados' addrvec.
    * Pacific (16.2) prints a connected client's vector as a single untyped entry, "127.0.0.1:0/3295052206" (IP, port
    * 0, "/" and the connection's random nonce), which rados_blocklist_add takes as it is; a vector of several

@@ -28,6 +28,11 @@ export interface PoolUsage {
   quotaMaxBytes: number;
   quotaMaxObjects: number;
   clusterAvailableBytes: number;
+  /**
+   * The monitors flagged the pool full: an OSD it maps to passed the cluster's full ratio. Writes would pause until
+   * they time out, though clusterAvailableBytes may be far from 0.
+   */
+  poolFull: boolean;
 }
 
 /** An I/O context on one pool and RADOS namespace: pool-level image operations. */
@@ -148,10 +153,11 @@ export class Pool {
 
   /** Bytes and objects used, the pool's quota and the cluster's free space: can a new image fit? */
   async usage(): Promise<PoolUsage> {
-    const [stat, quota, cluster] = await Promise.all([
+    const [stat, quota, cluster, flags] = await Promise.all([
       this.call('rados_ioctx_pool_stat', () => native.radosIoctxPoolStat(this.handle)),
       this.cluster.poolQuota(this.name),
       this.cluster.usage(),
+      this.cluster.poolFlags(this.name),
     ]);
     return {
       usedBytes: stat.numBytes,
@@ -159,6 +165,7 @@ export class Pool {
       quotaMaxBytes: quota.maxBytes,
       quotaMaxObjects: quota.maxObjects,
       clusterAvailableBytes: cluster.availableBytes,
+      poolFull: flags.includes('full'),
     };
   }
 

@@ -86,6 +86,8 @@ export interface RbdProvisionerOptions {
   logger: Logger;
   /** Test-only fault injection: called right after an image is created and tagged, before the PV exists. */
   afterImageCreated?: (image: string) => void;
+  /** Test-only fault injection: called right after a copy's image is cloned from its source, before it is tagged and its PV exists. */
+  afterCopyCreated?: (image: string) => void;
   /** Test-only fault injection: called right after a delete has moved the image to the trash, before the PV goes. */
   afterImageRemoved?: (image: string) => void;
   /** Test-only fault injection: called right after an image has grown, before its PV shows the new capacity. */
@@ -196,6 +198,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     abortIfLost(signal);
     if (from.snapshot === undefined) await copyImage(pool, from.image, imageName, { format, image: imageOptions });
     else await cloneSnapshot(pool, from.image, from.snapshot, imageName, { format, image: imageOptions });
+    this.options.afterCopyCreated?.(imageName);
     return pool.withImage(imageName, async (image) => {
       let meta = await image.listMetadata();
       // librbd copies image metadata into a clone: a copy starts with its source's claim, PV and records, which
@@ -421,8 +424,8 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     if (usage.quotaMaxObjects > 0 && usage.objects >= usage.quotaMaxObjects) {
       throw new ResizeError('transient', 'PoolQuotaReached', `pool ${pool.spec} has reached its quota of ${usage.quotaMaxObjects} objects`);
     }
-    if (usage.clusterAvailableBytes === 0) {
-      throw new ResizeError('transient', 'ClusterFull', `cluster has no free space to grow an image in pool ${pool.spec}`);
+    if (usage.clusterAvailableBytes === 0 || usage.poolFull) {
+      throw new ResizeError('transient', 'ClusterFull', `${fullReason(pool, usage)} to grow an image in pool ${pool.spec}${FULL_HINT}`);
     }
   }
 
@@ -493,8 +496,8 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     if (usage.quotaMaxObjects > 0 && usage.objects >= usage.quotaMaxObjects) {
       throw new ProvisionError('transient', 'PoolQuotaReached', `pool ${pool.spec} has reached its quota of ${usage.quotaMaxObjects} objects`);
     }
-    if (usage.clusterAvailableBytes === 0) {
-      throw new ProvisionError('transient', 'ClusterFull', `cluster has no free space for a ${requested}-byte image in pool ${pool.spec}`);
+    if (usage.clusterAvailableBytes === 0 || usage.poolFull) {
+      throw new ProvisionError('transient', 'ClusterFull', `${fullReason(pool, usage)} for a ${requested}-byte image in pool ${pool.spec}${FULL_HINT}`);
     }
   }
 
@@ -848,6 +851,16 @@ function ownedVolume(id: OwnedVolumeId, location: string, state: OwnedVolume['st
 }
 
 /** One pool of one cluster, as the usage cache keys it (pool names repeat across clusters). */
+/**
+ * Why a full cluster refuses: no free bytes at all, or the monitors' full flag on the pool (an OSD past the full
+ * ratio; the disks may still report free bytes, but writes would pause until they time out).
+ */
+function fullReason(pool: Pool, usage: PoolUsage): string {
+  return usage.poolFull ? `cluster is full (the monitors flag pool ${pool.name} full: an OSD passed the full ratio)` : 'cluster has no free space';
+}
+
+const FULL_HINT = '; free space, add OSDs, or raise "ceph osd set-full-ratio"; retrying';
+
 function usageKey(pool: Pool, monitors: string): string {
   return `${monitors}\n${pool.name}`;
 }

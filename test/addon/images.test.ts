@@ -244,6 +244,9 @@ describe('images', () => {
     assert.equal(usage.quotaMaxBytes, 10 * GiB);
     assert.equal(usage.quotaMaxObjects, 0);
     assert.ok(usage.clusterAvailableBytes > 0, JSON.stringify(usage));
+    assert.equal(usage.poolFull, false, 'not flagged full');
+    assert.ok((await pool.cluster.poolFlags(pool.name)).includes('hashpspool'), 'the pool\'s flags are read from the OSD map');
+    assert.deepEqual(await pool.cluster.poolFlags('no-such-pool-here'), []);
     await ceph.ceph(['osd', 'pool', 'set-quota', pool.name, 'max_bytes', '0']);
   });
 

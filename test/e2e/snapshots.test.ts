@@ -157,7 +157,9 @@ async function leftovers(names: string[]): Promise<string[]> {
 }
 
 describe('clones, snapshots and restores', () => {
-  test('1. a clone of a claim has its content, and keeps it when the source is written to and deleted', async () => {
+  // RELIABILITY 13 with a clone: the source's PV goes at once, its image waits in the trash while the clone reads
+  // through it, and is purged once the clone goes. First in the file, so its audit sees only its own images.
+  test('1. a clone of a claim has its content, and keeps it when the source is written to and deleted; the source\'s image waits in the trash until the clone goes', async () => {
     const source = await boundClaim();
     const data = pattern('clone-source', 8 * MiB);
     await write(e2e.pool, source.image, 0, data);
@@ -171,12 +173,20 @@ describe('clones, snapshots and restores', () => {
     await deleteClaim(source.name);
     await e2e.waitGone(`PV of ${source.name}`, () => e2e.readVolume(source.image));
     assert.equal(await digest(e2e.pool, cloneImage, 0, data.length), sha(data), 'deleting the source changed the clone');
+    // The source's data is kept, out of the pool's listing, in the trash; the clone's parent is that trash entry.
+    assert.ok(!(await e2e.pool.listImages()).includes(source.image), 'the source image left the pool\'s listing');
+    const trashed = (await e2e.pool.listTrash()).filter((entry) => entry.name === source.image);
+    assert.equal(trashed.length, 1, `the source image waits in the trash: ${JSON.stringify(await e2e.pool.listTrash())}`);
+    const parent = await e2e.pool.withImage(cloneImage, (img) => img.parent(), { readOnly: true });
+    assert.equal(parent?.imageId, trashed[0]!.id, 'the clone reads through the trashed image');
+    assert.equal(parent?.inTrash, true);
 
     await deleteClaim(clone);
     await e2e.waitGone(`images of ${source.image} and ${cloneImage}`, async () => {
       const left = await leftovers([source.image, cloneImage]);
       return left.length === 0 ? undefined : left;
-    });
+    }, 120_000);
+    await e2e.audit();
   });
 
   test('2. a restore holds the data at snapshot time; Delete removes the RBD snapshot, Retain keeps it', async () => {
@@ -287,7 +297,8 @@ describe('clones, snapshots and restores', () => {
     const content = (await readSnapshot(snapshot))!.status!.boundVolumeSnapshotContentName!;
     assert.notEqual((await readContent(content))?.status?.['readyToUse' as keyof SnapshotObject['status']], true, 'the status was saved before the crash');
 
-    await e2e.startController();
+    // The file's controller from now on: the later tests need one running.
+    await e2e.startController({}, 'file');
     await waitReady(snapshot);
     const contentUid = (await readContent(content))!.metadata!.uid!;
     const snapshotImages = (await e2e.pool.listImages()).filter((image) => image.startsWith('snapshot-') && image.includes(contentUid));
@@ -302,6 +313,37 @@ describe('clones, snapshots and restores', () => {
     await deleteClaim(restored);
     await deleteSnapshot(snapshot);
     await deleteClaim(source.name);
+  });
+
+  test('5b. killed between cloning a restore\'s image and saving its PV: one image after the restart, Bound, with the snapshot\'s data', async () => {
+    const source = await boundClaim();
+    const data = pattern('restore-crash', 2 * MiB);
+    await write(e2e.pool, source.image, 0, data);
+    const snapshot = await createSnapshot(source.name);
+    await waitReady(snapshot);
+    const running = e2e.controllers.splice(0);
+    await Promise.all(running.map((c) => c.stop()));
+    const faulty = await e2e.startController({ fault: 'crash-after-clone-create' });
+    const restored = await claimFrom('VolumeSnapshot', snapshot);
+    const died = await faulty.exited;
+    assert.equal(died.signal, 'SIGKILL', `the faulty controller should have died at the fault: ${faulty.output().slice(-2000)}`);
+    const uid = (await e2e.readClaim(restored))!.metadata!.uid!;
+    assert.deepEqual((await e2e.pool.listImages()).filter((image) => image.includes(uid)), [`pvc-${uid}`], 'the restore\'s image was made');
+    assert.equal(await e2e.readVolume(`pvc-${uid}`), undefined, 'no PV yet');
+
+    // The file's controller from now on: the later tests need one running.
+    await e2e.startController({}, 'file');
+    const image = await imageOf(restored);
+    assert.equal(image, `pvc-${uid}`);
+    assert.deepEqual((await e2e.pool.listImages()).filter((name) => name.includes(uid)), [image], 'one image for the restore');
+    assert.equal(await digest(e2e.pool, image, 0, data.length), sha(data), 'the restore holds the snapshot\'s data');
+    await deleteClaim(restored);
+    await deleteSnapshot(snapshot);
+    await deleteClaim(source.name);
+    await e2e.waitGone(`images of ${source.image} and ${image}`, async () => {
+      const left = await leftovers([source.image, image]);
+      return left.length === 0 ? undefined : left;
+    }, 120_000);
   });
 
   test('6. bad input: another namespace, a missing source, a snapshot class with a bad Secret: clear events, nothing created', async () => {

@@ -1,10 +1,11 @@
 // Ceph faults from outside, against the real controller process (RELIABILITY 9, 10, 11; 10 also makes creates time
-// out on the client while the stalled OSD may still carry them out later, as in 3). Each ends with an audit.
+// out on the client while the stalled OSD may still carry them out later, as in 3). Each ends with an audit. The
+// faults hit the whole test Ceph (a frozen monitor, a full cluster): scripts/test.sh runs this suite on its own.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { ceph, pauseDaemon } from '../support/ceph.js';
+import { after, before, beforeEach, test } from 'node:test';
+import { ceph, pauseDaemon, rados } from '../support/ceph.js';
 import { setupE2e, type E2e } from '../support/e2e.js';
-import { httpGet, sleep } from '../support/faults.js';
+import { freezeCephDaemon, httpGet, metricSum, scrape, sleep } from '../support/faults.js';
 import { waitFor } from '../support/kube.js';
 
 let e2e: E2e;
@@ -15,6 +16,22 @@ before(async () => {
 
 after(async () => {
   await e2e?.cleanup();
+});
+
+// Each test starts with a Ceph that serves writes again: a memstore OSD resumed from its pause has been seen to take
+// minutes, and a pool's full or full_quota flag to linger a moment after its cause is gone. Bounded, never a sleep.
+beforeEach(async () => {
+  const probe = `probe-${process.pid}`;
+  await waitFor('the test Ceph serving writes to the test pool', async (observe) => {
+    try {
+      await rados(['--rados-osd-op-timeout', '10', '-p', e2e.poolName, 'put', probe, '/dev/null']);
+      await rados(['-p', e2e.poolName, 'rm', probe]);
+      return true;
+    } catch (err) {
+      observe(err instanceof Error ? err.message : String(err));
+      return undefined;
+    }
+  }, { timeoutMs: 300_000, intervalMs: 1000 });
 });
 
 /** Exactly one image per claim, named after its uid. */
@@ -140,6 +157,104 @@ test('the pool at its quota: a Warning event naming the quota, not Bound; raisin
   } finally {
     await ceph(['osd', 'pool', 'set-quota', e2e.poolName, 'max_objects', '0']);
     await e2e.pool.removeImage(filler).catch(() => undefined);
+    await controller.stop();
+  }
+});
+
+const deleteClaim = (name: string) => e2e.core.deleteNamespacedPersistentVolumeClaim({ name, namespace: e2e.namespace });
+
+test('deletes while the Ceph monitor is unreachable: VolumeFailedDelete Warnings, then the PVs and images go once it returns; each deleted once (RELIABILITY 9)', async (t) => {
+  const storageClass = await e2e.createClass(e2e.baseParameters());
+  const first = await e2e.startController();
+  const claims = await Promise.all(Array.from({ length: 3 }, () => e2e.createClaim(storageClass)));
+  const volumes: string[] = [];
+  for (const name of claimNames(claims)) volumes.push((await e2e.waitBound(name, 120_000)).metadata!.name!);
+  // A controller that already holds a RADOS connection removes images with OSD I/O alone, monitor or not: the deletes
+  // meet the outage in a controller started while the monitor is away, which must connect for its first Ceph call.
+  // That one runs without leader election: a new leader first fences its predecessor's Ceph clients (RELIABILITY 26),
+  // which needs the monitor, and acts on nothing until then (it logs "could not fence the previous leader").
+  await first.stop();
+  let controller: Awaited<ReturnType<E2e['startController']>> | undefined;
+  try {
+    const monitor = await freezeCephDaemon('mon.a');
+    try {
+      for (const name of claimNames(claims)) await deleteClaim(name);
+      controller = await e2e.startController({ extraArgs: ['--leader-elect=false', '--ceph-mount-timeout=3s', '--ceph-mon-op-timeout=3s', '--retry-interval-max=10s'] });
+      const warnings = await Promise.all(volumes.map((pv) => e2e.waitEvent(pv, 'VolumeFailedDelete', 120_000)));
+      for (const event of warnings) {
+        t.diagnostic(`event: ${event.message}`);
+        assert.equal(event.type, 'Warning');
+        assert.match(event.message ?? '', /tim(ed|e) ?out|ETIMEDOUT/i);
+      }
+      for (const pv of volumes) assert.ok((await e2e.readVolume(pv)) !== undefined, `PV ${pv} is kept while the monitor is away`);
+      assert.equal(metricSum(await scrape(controller), 'rbd_provisioner_delete_total', { result: 'success' }), 0, 'no delete succeeded while the monitor was away');
+    } finally {
+      monitor.resume();
+    }
+    for (const pv of volumes) await e2e.waitGone(`PV ${pv}`, () => e2e.readVolume(pv), 240_000);
+    await waitFor('the images of the deleted claims gone', async (observe) => {
+      const left = (await e2e.images()).filter((image) => volumes.includes(image));
+      observe(left);
+      return left.length === 0 ? true : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 1000 });
+    assert.equal(metricSum(await scrape(controller), 'rbd_provisioner_delete_total', { result: 'success' }), volumes.length, 'each PV deleted exactly once');
+    assert.equal(controller.child.exitCode, null, 'the controller is still running');
+    await e2e.audit();
+  } finally {
+    await first.stop();
+    await controller?.stop();
+  }
+});
+
+/** The health checks Ceph raises now (OSD_FULL, POOL_FULL, ...). */
+async function healthChecks(): Promise<string[]> {
+  const health = JSON.parse(await ceph(['health', '--format=json'])) as { checks?: Record<string, unknown> };
+  return Object.keys(health.checks ?? {});
+}
+
+test('the cluster full (its OSD past the full ratio): a ClusterFull Warning, not Bound, /healthz answers; Bound once the ratio is restored (RELIABILITY 11)', async (t) => {
+  const controller = await e2e.startController({ extraArgs: ['--ceph-osd-op-timeout=3s', '--retry-interval-max=5s'] });
+  try {
+    const storageClass = await e2e.createClass(e2e.baseParameters());
+    const dump = JSON.parse(await ceph(['osd', 'dump', '--format=json'])) as { full_ratio: number; backfillfull_ratio: number; nearfull_ratio: number };
+    const saved = [['set-full-ratio', dump.full_ratio], ['set-backfillfull-ratio', dump.backfillfull_ratio], ['set-nearfull-ratio', dump.nearfull_ratio]] as const;
+    let claim: Awaited<ReturnType<E2e['createClaim']>> | undefined;
+    try {
+      // Ratios far below what the test cluster uses: the monitors flag its one OSD full, and with it every pool.
+      for (const [command] of [...saved].reverse()) await ceph(['osd', command, '0.000001']);
+      await waitFor(`pool ${e2e.poolName} flagged full`, async (observe) => {
+        const flags = await poolFlags(e2e.poolName);
+        observe(flags);
+        return flags.includes('full') ? true : undefined;
+      }, { timeoutMs: 120_000, intervalMs: 1000 });
+
+      claim = await e2e.createClaim(storageClass);
+      const event = await e2e.waitEvent(claim.metadata!.name!, 'ProvisioningFailed', 120_000);
+      t.diagnostic(`event: ${event.message}`);
+      assert.equal(event.type, 'Warning');
+      assert.match(event.message ?? '', /cluster is full/);
+      assert.match(event.message ?? '', new RegExp(`pool ${e2e.poolName}\\b`));
+      assert.match(event.message ?? '', /full ratio/);
+      const health = await httpGet(controller, '/healthz', 10_000);
+      assert.equal(health.status, 200, `/healthz while the cluster is full: ${health.body}`);
+      assert.equal((await e2e.readClaim(claim.metadata!.name!))?.status?.phase, 'Pending', 'not Bound while the cluster is full');
+      assert.ok(!(await e2e.images()).includes(`pvc-${claim.metadata!.uid}`), 'no image while the cluster is full');
+    } finally {
+      // Each restored even if one fails: a cluster left full would stall everything after this test.
+      let failure: unknown;
+      for (const [command, ratio] of saved) await ceph(['osd', command, String(ratio)]).catch((err: unknown) => (failure ??= err));
+      if (failure !== undefined) throw failure;
+      await waitFor('the full health checks cleared', async (observe) => {
+        const checks = (await healthChecks()).filter((check) => check.includes('FULL'));
+        observe(checks);
+        return checks.length === 0 ? true : undefined;
+      }, { timeoutMs: 120_000, intervalMs: 1000 });
+    }
+    await e2e.waitBound(claim.metadata!.name!, 240_000);
+    await assertOneImageEach([claim]);
+    assert.equal(controller.child.exitCode, null, 'the controller is still running');
+    await e2e.audit();
+  } finally {
     await controller.stop();
   }
 });

@@ -52,7 +52,11 @@ export interface E2e {
   events(name: string): Promise<k8s.CoreV1Event[]>;
   waitEvent(objectName: string, reason: string, timeoutMs?: number): Promise<k8s.CoreV1Event>;
   images(): Promise<string[]>;
-  startController(overrides?: Partial<ControllerOptions>): Promise<ControllerProcess>;
+  /**
+   * A controller of this file's provisioner. Started inside a test it is stopped when that test ends, unless
+   * `lifetime` is 'file' (a test that replaces the file's shared controller); otherwise it stays until cleanup().
+   */
+  startController(overrides?: Partial<ControllerOptions>, lifetime?: 'test' | 'file'): Promise<ControllerProcess>;
   /** One look at the pool and the API: what disagrees with "the images we own are exactly our PVs' images". */
   auditOnce(options?: AuditOptions): Promise<AuditReport>;
   /**
@@ -187,7 +191,7 @@ export async function setupE2e(label: string): Promise<E2e> {
 
     images: () => pool.listImages(),
 
-    async startController(overrides = {}) {
+    async startController(overrides = {}, lifetime = 'test') {
       const proc = await startController({
         kubeconfigPath: controlPlane.kubeconfigPath,
         provisionerName,
@@ -195,7 +199,7 @@ export async function setupE2e(label: string): Promise<E2e> {
         ...overrides,
       });
       controllers.push(proc);
-      startedByTest?.push(proc);
+      if (lifetime === 'test') startedByTest?.push(proc);
       return proc;
     },
 
