@@ -243,32 +243,43 @@ Napi::Value PoolDelete(const Napi::CallbackInfo& info) {
 
 // Implements: int rados_mon_command(rados_t cluster, const char **cmd, size_t cmdlen, const char *inbuf,
 //             size_t inbuflen, char **outbuf, size_t *outbuflen, char **outs, size_t *outslen)
-class MonCommandOperation : public ClusterOperation {
+// and rados_mgr_command, which has the same signature and goes to the active manager instead.
+class CommandOperation : public ClusterOperation {
  public:
-  MonCommandOperation(Napi::Env env, const char* op, std::shared_ptr<ClusterNative> c, std::string command)
-      : ClusterOperation(env, op, std::move(c), ""), command_(std::move(command)) {}
+  using Send = int (*)(rados_t, const char**, size_t, const char*, size_t, char**, size_t*, char**, size_t*);
+  CommandOperation(Napi::Env env, const char* op, std::shared_ptr<ClusterNative> c, std::string command, Send send)
+      : ClusterOperation(env, op, std::move(c), ""), command_(std::move(command)), send_(send) {}
   int Execute() override {
     const char* cmd[] = {command_.c_str()};
     char* outbuf = nullptr;
     char* outs = nullptr;
     size_t outbuf_len = 0, outs_len = 0;
-    int r = rados_mon_command(cluster_, cmd, 1, "", 0, &outbuf, &outbuf_len, &outs, &outs_len);
+    int r = send_(cluster_, cmd, 1, "", 0, &outbuf, &outbuf_len, &outs, &outs_len);
     if (outbuf != nullptr) out_.assign(outbuf, outbuf_len);
     rados_buffer_free(outbuf);
     rados_buffer_free(outs);
     return r;
   }
-  // Only the JSON output: the monitors' status text is free-form library output, kept out of our errors.
+  // Only the JSON output: the daemons' status text is free-form library output, kept out of our errors.
   Napi::Value Result(Napi::Env env) override { return Napi::String::New(env, out_); }
 
  private:
   std::string command_, out_;
+  Send send_;
 };
 
 Napi::Value MonCommand(const Napi::CallbackInfo& info) {
   const char* op = "rados_mon_command";
   auto cluster = HandleArg<ClusterNative>(info, 0, op);
-  return Start(std::make_unique<MonCommandOperation>(info.Env(), op, cluster, StringArg(info, 1, "command", op)));
+  return Start(std::make_unique<CommandOperation>(info.Env(), op, cluster, StringArg(info, 1, "command", op), rados_mon_command));
+}
+
+// Implements: int rados_mgr_command(rados_t cluster, const char **cmd, size_t cmdlen, const char *inbuf,
+//             size_t inbuflen, char **outbuf, size_t *outbuflen, char **outs, size_t *outslen)
+Napi::Value MgrCommand(const Napi::CallbackInfo& info) {
+  const char* op = "rados_mgr_command";
+  auto cluster = HandleArg<ClusterNative>(info, 0, op);
+  return Start(std::make_unique<CommandOperation>(info.Env(), op, cluster, StringArg(info, 1, "command", op), rados_mgr_command));
 }
 
 // Implements: int rados_getaddrs(rados_t cluster, char **addrs)
@@ -398,6 +409,7 @@ void InitRados(Napi::Env env, Napi::Object exports) {
   Export<PoolCreate>(env, exports, "radosPoolCreate");
   Export<PoolDelete>(env, exports, "radosPoolDelete");
   Export<MonCommand>(env, exports, "radosMonCommand");
+  Export<MgrCommand>(env, exports, "radosMgrCommand");
   Export<GetAddrs>(env, exports, "radosGetAddrs");
   Export<BlocklistAdd>(env, exports, "radosBlocklistAdd");
   Export<IoCtxCreate>(env, exports, "radosIoctxCreate");

@@ -96,7 +96,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
   // reads the Secret afresh.
   const adminKeys = cachingSecretReader(readSecret, { ttlMs: ADMIN_KEY_TTL_MS });
   // Managed node Secrets live in the controller's own namespace: the Lease's (POD_NAMESPACE in the chart).
-  const nodeSecrets = new NodeSecrets({ kube, provisionerName: config.provisionerName, namespace: config.leaderElectionNamespace, logger });
+  const nodeSecrets = new NodeSecrets({ kube, provisionerName: config.provisionerName, namespace: config.leaderElectionNamespace, logger, cacheTtlMs: ADMIN_KEY_TTL_MS });
   const provisioner = new RbdProvisioner({
     name: config.provisionerName,
     connections,
@@ -104,6 +104,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHo
     secretRefused: adminKeys.invalidate,
     nodeStageSecret: (params, claim, signal) => nodeSecrets.resolve(params, claim, signal),
     logger,
+    // As ceph-csi: the manager walks a deleted image's objects, not this process (which falls back where it cannot).
+    purgeInManager: true,
     ...hooks.provisionerOptions,
   });
   // The fencer's own short-lived connections are not pooled nor published; their calls are only measured.

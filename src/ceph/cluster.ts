@@ -152,6 +152,13 @@ export class Cluster {
     return output === '' ? undefined : JSON.parse(output);
   }
 
+  /** A command for the active manager's modules, as the `ceph` CLI sends it: { prefix: 'rbd task list' }. JSON out. */
+  async mgrCommand(command: Record<string, unknown>): Promise<unknown> {
+    const output = await this.call('rados_mgr_command', () =>
+      native.radosMgrCommand(this.handle, JSON.stringify({ format: 'json', ...command })));
+    return output === '' ? undefined : JSON.parse(output);
+  }
+
   async poolQuota(pool: string): Promise<PoolQuota> {
     checkPoolName(pool);
     // Right after a pool is created the monitor can answer ENOENT for a moment (seen within ~300 ms of

@@ -112,6 +112,16 @@ export class Pool {
     return this.call('rbd_trash_remove', () => native.rbdTrashRemove(this.handle, id, force));
   }
 
+  /**
+   * Asks the manager's rbd_support module to remove a trash entry (`ceph rbd task add trash remove`): the removal,
+   * one delete per object of the image, then runs in the manager, not in this process. Needs `mgr 'profile rbd'`.
+   * Resolves once the task is queued.
+   */
+  async queueTrashRemoval(id: string): Promise<void> {
+    checkImageId(id);
+    await this.cluster.mgrCommand({ prefix: 'rbd task add trash remove', image_id_spec: `${this.spec}/${id}` });
+  }
+
   async listImages(): Promise<string[]> {
     const specs = await this.call('rbd_list2', () => native.rbdList2(this.handle));
     return specs.map((s) => s.name);

@@ -92,6 +92,10 @@ export interface RbdNative {
   //             size_t inbuflen, char **outbuf, size_t *outbuflen, char **outs, size_t *outslen)
   /** The command's JSON output. */
   radosMonCommand(cluster: ClusterHandle, command: string): Promise<string>;
+  // Implements: int rados_mgr_command(rados_t cluster, const char **cmd, size_t cmdlen, const char *inbuf,
+  //             size_t inbuflen, char **outbuf, size_t *outbuflen, char **outs, size_t *outslen)
+  /** The active manager's JSON output. */
+  radosMgrCommand(cluster: ClusterHandle, command: string): Promise<string>;
   // Implements: int rados_getaddrs(rados_t cluster, char **addrs)
   /** This connection's own addresses, as librados prints an addrvec: "[v2:ip:0/nonce,v1:ip:0/nonce]" or one entry. */
   radosGetAddrs(cluster: ClusterHandle): Promise<string>;

@@ -195,10 +195,19 @@ export interface NodeSecretsOptions {
   /** The controller's own namespace (POD_NAMESPACE, as the Lease's). */
   namespace: string;
   logger: { info(message: string, meta?: Record<string, unknown>): void };
+  /**
+   * How long one resolution of a user Secret (its read, and the managed copy kept up to date) serves every claim of
+   * that Secret and user: a burst reads it once, not once per claim. A change to the Secret reaches new PVs within
+   * this time; PVs already made are refreshed on attach (refreshFor), which always reads. 0 (the default) resolves
+   * every time.
+   */
+  cacheTtlMs?: number;
 }
 
 /** Resolves a class's nodeStageSecretRef, reading the user Secret and keeping the managed copy when one is needed. */
 export class NodeSecrets {
+  private readonly resolved = new Map<string, { at: number; ref: Promise<SecretRef | undefined> }>();
+
   constructor(private readonly options: NodeSecretsOptions) {}
 
   /** undefined only for classes without a user Secret (nodes use their own keyring). Throws NodeSecretError. */
@@ -207,6 +216,21 @@ export class NodeSecrets {
     const namespace = params.userSecret.namespace ?? claim.metadata?.namespace;
     if (!namespace) throw new TypeError('the claim has no namespace');
     const source = { name: params.userSecret.name, namespace };
+    const ttlMs = this.options.cacheTtlMs ?? 0;
+    if (ttlMs <= 0) return this.resolveSource(source, params.userId, signal);
+    const key = JSON.stringify([source.namespace, source.name, params.userId]);
+    const cached = this.resolved.get(key);
+    if (cached !== undefined && Date.now() - cached.at < ttlMs) return cached.ref;
+    // Only successes are kept: a missing or unreadable Secret is read again at the next retry, so a fix shows at once.
+    const entry = { at: Date.now(), ref: this.resolveSource(source, params.userId, signal) };
+    this.resolved.set(key, entry);
+    entry.ref.catch(() => {
+      if (this.resolved.get(key) === entry) this.resolved.delete(key);
+    });
+    return entry.ref;
+  }
+
+  private async resolveSource(source: SecretRef, userId: string, signal: AbortSignal): Promise<SecretRef | undefined> {
     let data: Record<string, string> | undefined;
     try {
       data = await this.options.kube.readSecretData(source.namespace, source.name, signal);
@@ -220,7 +244,7 @@ export class NodeSecrets {
       throw err;
     }
     const decision = decideNodeSecret({
-      source, userId: params.userId, data: data === undefined ? undefined : decode(data),
+      source, userId, data: data === undefined ? undefined : decode(data),
       provisionerName: this.options.provisionerName, namespace: this.options.namespace,
     });
     if (decision.kind === 'managed') await this.keep(decision.secret, source, signal);

@@ -96,7 +96,16 @@ export interface RbdProvisionerOptions {
   afterSnapshotCreated?: (snapshot: string) => void;
   /** When copies are flattened; ceph-csi's defaults when absent. */
   cloneLimits?: CloneLimits;
+  /**
+   * Deleted images are purged from the trash by the Ceph manager (its rbd_support module's task queue, as ceph-csi
+   * does), not in this process; falls back to purging here where the manager cannot (no `mgr 'profile rbd'` cap,
+   * module off, no manager). Off when absent: everything is purged here.
+   */
+  purgeInManager?: boolean;
 }
+
+/** After the manager refused a purge for a cluster, purges there run in this process for this long before asking again. */
+const MANAGER_PURGE_RETRY_MS = 10 * 60_000;
 
 // `pvc-<uuid>` after the class's prefix: how our image names end, and where the claim uid comes from.
 const PV_NAME = /(pvc-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))$/;
@@ -109,6 +118,8 @@ const SNAPSHOT_CREATED_KEY = 'rbd.provisioner.ceph.io/snapshot-created';
 export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapshotter {
   // Few at once: each purge holds one of the addon's Ceph threads for as long as it runs.
   private readonly purges = new PQueue({ concurrency: 2 });
+  /** Clusters (by monitors) whose manager refused a purge task, and until when purges there run here. */
+  private readonly managerRefused = new Map<string, number>();
   // Flattening copies deeper than the soft limit, after their claims are bound.
   private readonly flattens = new PQueue({ concurrency: 1 });
   /** Background flattens by image (imageKey), queued or running. */
@@ -613,7 +624,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
       // Each object operation of the purge is bounded by rados_osd_op_timeout; the purge as a whole is not.
       const signal = new AbortController().signal;
       try {
-        await this.withPool(target, signal, 'delete', (pool) => this.purge(pool, id));
+        await this.withPool(target, signal, 'delete', (pool) => this.purge(pool, id, { manager: target.monitors }));
       } catch (err) {
         this.options.logger.warn('purge from the trash failed; orphan collection will retry it', { image: `${target.pool}/${imageName}`, id, error: (err as Error).message });
       }
@@ -625,13 +636,17 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
    * snapshots) waits: purging the last of those clones purges it, and orphan collection retries it meanwhile. After a
    * clone is purged, its parent follows if it was waiting in the trash for it.
    */
-  private async purge(pool: Pool, id: string): Promise<void> {
+  private async purge(pool: Pool, id: string, options: { manager?: string } = {}): Promise<void> {
     let parent: Parent | undefined;
+    let snapshots = 0;
     try {
-      parent = await pool.withImage(id, (image) => image.parent(), { readOnly: true, byId: true });
+      ({ parent, snapshots } = await pool.withImage(id, async (image) => ({ parent: await image.parent(), snapshots: (await image.listSnapshots()).length }), { readOnly: true, byId: true }));
     } catch (err) {
       if (!(err instanceof ImageNotFound)) throw err;
     }
+    // Only a plain image goes to the manager: a clone's purge must be followed by its parent's (below), and an image
+    // that clones still read through must wait for them.
+    if (options.manager !== undefined && parent === undefined && snapshots === 0 && (await this.queuedInManager(pool, id, options.manager))) return;
     try {
       await purgeFromTrash(pool, id);
     } catch (err) {
@@ -646,6 +661,21 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     if (!(await pool.listTrash()).some((entry) => entry.id === parent.imageId)) return;
     const meta = await readMetadata(pool.withImage(parent.imageId, (image) => image.listMetadata(), { readOnly: true, byId: true }));
     if (meta?.[OWNER_KEYS.provisioner] === this.options.name && meta[DELETING_KEY] !== undefined) await this.purge(pool, parent.imageId);
+  }
+
+  /** Hands a purge to the manager; false when it cannot take it (then it runs here). */
+  private async queuedInManager(pool: Pool, id: string, monitors: string): Promise<boolean> {
+    if (!this.options.purgeInManager || (this.managerRefused.get(monitors) ?? 0) > Date.now()) return false;
+    try {
+      await pool.queueTrashRemoval(id);
+    } catch (err) {
+      if (!(err instanceof CephError)) throw err;
+      this.managerRefused.set(monitors, Date.now() + MANAGER_PURGE_RETRY_MS);
+      this.options.logger.warn('the Ceph manager did not take the purge (needs mgr "profile rbd" and the rbd_support module); purging in this process for the next 10 minutes', { image: pool.spec, id, error: err.message });
+      return false;
+    }
+    this.options.logger.info('purge handed to the Ceph manager (rbd_support trash remove task)', { image: pool.spec, id });
+    return true;
   }
 
   /** Resolves when no background purge or flatten is queued or running (tests, graceful shutdown). */

@@ -236,6 +236,20 @@ describe('NodeSecrets over the API', () => {
     await assert.rejects(secrets.resolve(params(), claim, signal), (e: unknown) => !(e instanceof NodeSecretError));
   });
 
+  test('with cacheTtlMs, a burst resolves a user Secret once; a failure is not kept', async () => {
+    const kube = new FakeKube();
+    const secrets = new NodeSecrets({ kube, provisionerName: base.provisionerName, namespace: 'rbd-provisioner', logger: { info: () => undefined }, cacheTtlMs: 60_000 });
+    kube.fail('readSecretData', apiError(503, 'ServiceUnavailable'));
+    await assert.rejects(secrets.resolve(params(), claim, signal));
+    kube.putSecret('apps', 'ceph-user', { key: b64(KEY) });
+    kube.calls.length = 0;
+    const refs = await Promise.all(Array.from({ length: 5 }, () => secrets.resolve(params(), claim, signal)));
+    assert.ok(refs.every((ref) => ref?.name === managedName));
+    assert.deepEqual(kube.calls.filter((c) => c === 'readSecretData'), ['readSecretData'], 'one read for five claims');
+    await secrets.resolve(params({ userId: 'other' }), claim, signal);
+    assert.equal(kube.calls.filter((c) => c === 'readSecretData').length, 2, 'another user is resolved on its own');
+  });
+
   test('a class without a user Secret (volumeSource rbd): none, nothing read', async () => {
     const { kube, secrets } = setup();
     const rbdParams = parseClassParameters({ monitors: '192.0.2.1:6789', adminSecretName: 'ceph-admin', volumeSource: 'rbd' });
