@@ -25,7 +25,7 @@ export class VolumeSync {
     const { cache, logger, provisionerName } = this.options;
     const volume = cache.volume(name);
     if (volume === undefined) return undefined;
-    const decision = decideVolume(volume, provisionerName);
+    const decision = decideVolume(volume, provisionerName, this.options.takeOverProvisioners ?? []);
     const pvc = claimRefKey(volume);
     const log = operationLogger(logger, { op: 'delete', pv: name, ...(pvc === undefined ? {} : { pvc }) });
     try {
@@ -104,7 +104,9 @@ export class VolumeSync {
     }
     log.info('deleting the volume');
     try {
-      await provisioner.delete(volume, signal);
+      // A PV of the retired provisioner keeps its admin credentials only in its class: the provisioner reads them there.
+      const storageClass = this.options.cache.storageClass(className);
+      await provisioner.delete(volume, signal, storageClass === undefined ? {} : { storageClass });
     } catch (error) {
       if (signal.aborted) {
         done('aborted');
