@@ -255,7 +255,10 @@ export function claimTemplateOf(claim: V1PersistentVolumeClaim, newPv: string): 
 
 export interface ConvertInput {
   readonly pv: V1PersistentVolume;
+  /** The live claim bound to the PV; on a resumed migration, the recorded template (the claim may be gone). */
   readonly claim: V1PersistentVolumeClaim;
+  /** A migration already under way: its record (original policy, claim) wins over what the PV says now. */
+  readonly record?: MigrationRecord;
   readonly admin: LegacyAdmin;
   /** The image's size and features as librbd reports them. */
   readonly imageSizeBytes: number;
@@ -274,7 +277,7 @@ export interface ConvertInput {
  */
 export function convertVolume(input: ConvertInput): { volume: V1PersistentVolume; record: MigrationRecord } {
   const legacy = readLegacyVolume(input.pv);
-  if (legacy.claim === undefined) throw new VolumeRecordError('spec.claimRef', 'missing: the PV is not bound to a claim; only bound PVs are migrated');
+  if (legacy.claim === undefined && input.record === undefined) throw new VolumeRecordError('spec.claimRef', 'missing: the PV is not bound to a claim; only bound PVs are migrated');
   const params = legacyClassParameters(legacy, input.admin, input.imageFeatures, { ...(input.clusterID === undefined ? {} : { clusterID: input.clusterID }), ...(input.csiDriver === undefined ? {} : { csiDriver: input.csiDriver }) });
   const newPv = migratedVolumeName(legacy.name);
   const built = buildVolume({
@@ -285,10 +288,10 @@ export function convertVolume(input: ConvertInput): { volume: V1PersistentVolume
     mountOptions: input.pv.spec?.mountOptions,
     nodeStageSecret: input.nodeStageSecret,
   });
-  const record: MigrationRecord = {
+  const record: MigrationRecord = input.record ?? {
     oldPv: legacy.name,
     newPv,
-    claim: legacy.claim,
+    claim: legacy.claim!,
     reclaimPolicy: legacy.reclaimPolicy,
     claimTemplate: claimTemplateOf(input.claim, newPv),
   };
@@ -301,7 +304,7 @@ export function convertVolume(input: ConvertInput): { volume: V1PersistentVolume
     },
     spec: {
       ...built.spec,
-      claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: legacy.claim.namespace, name: legacy.claim.name },
+      claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: record.claim.namespace, name: record.claim.name },
       storageClassName: legacy.storageClassName,
       persistentVolumeReclaimPolicy: 'Retain',
       ...(input.pv.spec?.nodeAffinity === undefined ? {} : { nodeAffinity: input.pv.spec.nodeAffinity }),

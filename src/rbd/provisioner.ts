@@ -47,7 +47,7 @@ export const DELETING_KEY = 'rbd.provisioner.ceph.io/deleting';
 type OwnedVolumeId = DeleteTarget & { trashId?: string };
 
 /** A VolumeLocation with what listing it needs (the admin credentials come from the class, like a delete's). */
-interface ImageLocation extends VolumeLocation {
+export interface ImageLocation extends VolumeLocation {
   target: DeleteTarget;
   imageNamePrefix: string;
 }
