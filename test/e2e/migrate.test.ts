@@ -178,6 +178,9 @@ describe('migrate', () => {
       await e2e.core.deleteNamespacedPersistentVolumeClaim({ name: claim.metadata!.name!, namespace: e2e.namespace });
       await e2e.waitGone(`image ${old.image}`, async () => (await e2e.images()).includes(old.image));
       await e2e.waitGone(`PV ${migratedVolumeName(old.pv)}`, () => e2e.readVolume(migratedVolumeName(old.pv)));
+    } catch (error) {
+      process.stderr.write(`controller output:\n${controller.output()}\n`);
+      throw error;
     } finally {
       await controller.stop();
     }

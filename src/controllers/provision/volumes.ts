@@ -5,7 +5,7 @@ import { referenceTo } from '../../kube/events.js';
 import type { ProcessResult } from '../../kube/workqueue.js';
 import { type Logger, describeError, operationLogger } from '../../logger.js';
 import { startOperation } from '../metrics.js';
-import { PV_FINALIZER, decideVolume } from './decisions.js';
+import { PV_FINALIZER, decideVolume, hasOurFinalizer } from './decisions.js';
 import { DeleteError } from './errors.js';
 import { type ReconcilerParts, errorMessage, retryUnlessAborted } from './reconciler.js';
 
@@ -69,6 +69,19 @@ export class VolumeSync {
     const uid = volume.metadata?.uid ?? '';
     const progress = this.deletions.get(uid);
     if (progress === 'pv-deleted') {
+      // A finalizer the cache did not show yet when the PV was deleted (added just before its claim went) holds the
+      // PV forever unless it is dropped here.
+      if (hasOurFinalizer(volume) && volume.metadata?.deletionTimestamp != null) {
+        log.info('the PV is deleted but still carries our finalizer; dropping it');
+        try {
+          await this.removeFinalizer(volume, signal);
+        } catch (error) {
+          if (signal.aborted) return undefined;
+          log.warn('dropping our finalizer failed; retrying', { error: describeError(error) });
+          return { retry: 'backoff' };
+        }
+        return undefined;
+      }
       log.debug('already deleted; the cache has not caught up yet');
       return undefined;
     }
