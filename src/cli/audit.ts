@@ -10,7 +10,7 @@ import { ANN_PROVISIONED_BY } from '../controllers/provision/decisions.js';
 import { orphanVerdict, type OrphanVerdict } from '../controllers/provision/orphans.js';
 import type { OwnedVolume } from '../controllers/provision/provisioner.js';
 import { createKubeFacade, type KubeFacade, loadKubeConfig } from '../kube/client.js';
-import { OWNER_KEYS, RbdProvisioner, type ImageLocation } from '../rbd/provisioner.js';
+import { OWNER_KEYS, ownedVolumeImage, RbdProvisioner, type ImageLocation } from '../rbd/provisioner.js';
 import { kubeSecretReader } from '../rbd/secrets.js';
 import { readDeleteTarget } from '../rbd/volume.js';
 import { cephAccess, type CephAccess } from './ceph-access.js';
@@ -137,7 +137,7 @@ export async function runAudit(options: AuditOptions, deps: AuditDeps): Promise<
       continue;
     }
     for (const volume of owned) {
-      const image = `${location.target.pool}/${JSON.parse(volume.id).image as string}`;
+      const image = `${location.target.pool}/${ownedVolumeImage(volume)}`;
       if (volume.state !== 'deleting') seen.add(`${location.target.monitors}|${location.target.radosNamespace}|${image}`);
       const finding: ImageFinding = {
         location: location.id, image, state: volume.state, pv: volume.pvName, claim: `${volume.claimNamespace}/${volume.claimName}`,

@@ -7,7 +7,7 @@
 // while the claim is swapped), so a re-run after a crash at any point finishes the job.
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { parseArgs } from 'node:util';
-import { type AdminCalls, createKubeFacade, isAlreadyExists, isNotFound, type KubeFacade, loadKubeConfig } from '../kube/client.js';
+import { type AdminCalls, createKubeFacade, isAlreadyExists, type KubeFacade, loadKubeConfig } from '../kube/client.js';
 import { kubeSecretReader } from '../rbd/secrets.js';
 import { DNS_LABEL, DNS_SUBDOMAIN, isKubeName } from '../kube/names.js';
 import { DEFAULT_PROVISIONER_NAME } from '../config.js';
@@ -15,10 +15,9 @@ import {
   convertVolume, isLegacyVolume, LEGACY_PROVISIONER_NAME, LegacyAdminError, legacyAdminOf, legacyClassParameters, MIGRATION_ANNOTATION,
   migratedVolumeName, readLegacyVolume, readMigrationRecord, type LegacyAdmin, type MigrationRecord,
 } from '../rbd/legacy.js';
-import { NodeSecretError, NodeSecrets } from '../rbd/node-secret.js';
+import { NodeSecrets } from '../rbd/node-secret.js';
 import { OWNER_KEYS, PV_MAY_EXIST_KEY } from '../rbd/provisioner.js';
-import { ANNOTATIONS, readDeleteTarget, VolumeRecordError, type DeleteTarget } from '../rbd/volume.js';
-import { ParameterError } from '../rbd/parameters.js';
+import { ANNOTATIONS, readDeleteTarget, type DeleteTarget } from '../rbd/volume.js';
 import { cephAccess, type CephAccess } from './ceph-access.js';
 import type { CommandOutput } from './cluster-id.js';
 
@@ -389,7 +388,7 @@ async function migrateOne(observed: Observed, options: MigrateOptions, deps: Mig
     oldPv = await kube.patchVolume(name, [
       { op: 'test', path: '/metadata/resourceVersion', value: oldPv.metadata?.resourceVersion ?? '' },
       { op: 'replace', path: '/spec/persistentVolumeReclaimPolicy', value: 'Retain' },
-      { op: 'replace', path: '/metadata/annotations', value: {
+      { op: 'add', path: '/metadata/annotations', value: {
         ...annotations,
         [MIGRATION_ANNOTATION]: JSON.stringify(record),
         [ANNOTATIONS.adminId]: admin.adminId,
@@ -501,11 +500,6 @@ async function waitFor(what: string, timeoutMs: number, deps: MigrateDeps, done:
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
     await sleep(500);
   }
-}
-
-/** Errors a user can act on, worded as such (bad PV fields, missing credentials or Secrets). */
-export function isInputError(error: unknown): boolean {
-  return error instanceof VolumeRecordError || error instanceof LegacyAdminError || error instanceof NodeSecretError || error instanceof ParameterError || isNotFound(error);
 }
 
 /** The subcommand: arguments after "migrate"; returns the exit code (2 for bad usage). */

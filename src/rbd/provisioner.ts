@@ -794,6 +794,11 @@ function snapshotClassParameters(params: Record<string, string>) {
   }
 }
 
+/** The image an owned volume names (as listOwnedVolumes found it: by name, even when it is in the trash). */
+export function ownedVolumeImage(volume: OwnedVolume): string {
+  return (JSON.parse(volume.id) as OwnedVolumeId).image;
+}
+
 function ownedVolume(id: OwnedVolumeId, location: string, state: OwnedVolume['state'], meta: Record<string, string>): OwnedVolume {
   return {
     id: JSON.stringify(id),

@@ -29,11 +29,11 @@ if (fault === 'crash-after-migrate-step') {
   }
   runAsProcess({ afterMigrateStep: (pv, done) => { if (done === step) die(`migration step ${step} of PV ${pv}`); } });
 } else {
-const provisionerOptions = {
-  'crash-after-image-create': { afterImageCreated: (image: string) => die(`creating image ${image}`) },
-  'crash-after-image-remove': { afterImageRemoved: (image: string) => die(`moving image ${image} to the trash`) },
-  'crash-after-image-resize': { afterImageResized: (image: string) => die(`growing image ${image}`) },
-  'crash-after-snapshot': { afterSnapshotCreated: (image: string) => die(`cutting snapshot image ${image}`) },
-}[fault as Exclude<Fault, 'crash-after-migrate-step'>];
-runAsProcess({ provisionerOptions });
+  const provisionerOptions = {
+    'crash-after-image-create': { afterImageCreated: (image: string) => die(`creating image ${image}`) },
+    'crash-after-image-remove': { afterImageRemoved: (image: string) => die(`moving image ${image} to the trash`) },
+    'crash-after-image-resize': { afterImageResized: (image: string) => die(`growing image ${image}`) },
+    'crash-after-snapshot': { afterSnapshotCreated: (image: string) => die(`cutting snapshot image ${image}`) },
+  }[fault as Exclude<Fault, 'crash-after-migrate-step'>];
+  runAsProcess({ provisionerOptions });
 }
