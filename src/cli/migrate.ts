@@ -18,6 +18,7 @@ import {
 import { NodeSecrets } from '../rbd/node-secret.js';
 import { OWNER_KEYS, PV_MAY_EXIST_KEY } from '../rbd/provisioner.js';
 import { ANNOTATIONS, readDeleteTarget, type DeleteTarget } from '../rbd/volume.js';
+import { classClusterID } from '../rbd/parameters.js';
 import { cephAccess, type CephAccess } from './ceph-access.js';
 import type { CommandOutput } from './cluster-id.js';
 
@@ -154,8 +155,13 @@ export interface PlanEntry {
   readonly oldPv: string;
   readonly claim: string;
   readonly image: string;
-  /** convert: start; resume: finish an interrupted one; done: nothing left; refuse: cannot (reason says why). */
-  readonly action: 'convert' | 'resume' | 'done' | 'refuse';
+  /**
+   * convert: start; resume: finish an interrupted one; done: nothing left; skip: nothing to migrate (not bound);
+   * refuse: cannot (reason says why).
+   */
+  readonly action: 'convert' | 'resume' | 'done' | 'skip' | 'refuse';
+  /** The clusterID the new PV gets: ceph-csi's config map needs an entry for it. */
+  readonly clusterID?: string;
   readonly reason?: string;
   /** The steps still to do, in order. */
   readonly steps: readonly MigrationStep[];
@@ -173,7 +179,7 @@ export interface Observed {
 }
 
 /** Which steps are left, from what is observed. Pure: the whole of migrate's resume logic. */
-export function planEntry(observed: Observed, fromProvisioner: string): PlanEntry {
+export function planEntry(observed: Observed, fromProvisioner: string, clusterID?: string): PlanEntry {
   const { oldPv, newPv, claim, oldPvName } = observed;
   const refuse = (reason: string, claimName = '', image = ''): PlanEntry => ({ oldPv: oldPvName, claim: claimName, image, action: 'refuse', reason, steps: [] });
   let record: MigrationRecord | undefined;
@@ -188,21 +194,27 @@ export function planEntry(observed: Observed, fromProvisioner: string): PlanEntr
     if (!isLegacyVolume(oldPv, [fromProvisioner])) return refuse(`PV ${oldPvName} is not an in-tree rbd PV of ${fromProvisioner}`);
     let image: string;
     let claimRef: { namespace: string; name: string; uid: string } | undefined;
+    let newClusterID: string;
     try {
       const legacy = readLegacyVolume(oldPv);
       image = `${legacy.pool}/${legacy.image}`;
       claimRef = legacy.claim;
+      // As for a class with these monitors (and --cluster-id as a class's clusterID).
+      newClusterID = classClusterID(legacy.monitors, '', clusterID);
     } catch (error) {
       return refuse((error as Error).message);
     }
     if (newPv !== undefined) return refuse(`PV ${migratedVolumeName(oldPvName)} exists and is not this migration's; remove or rename it first`, '', image);
-    if (claimRef === undefined || oldPv.status?.phase !== 'Bound') return refuse(`PV ${oldPvName} is ${oldPv.status?.phase ?? 'in no phase'}, not Bound to a claim: only bound PVs are migrated (delete or keep the others)`, '', image);
+    if (claimRef === undefined || oldPv.status?.phase !== 'Bound') {
+      // No claim, no Pod can use it: nothing to convert (its image goes with it, or stays, by its reclaim policy).
+      return { oldPv: oldPvName, claim: '', image, action: 'skip', reason: `PV ${oldPvName} is ${oldPv.status?.phase ?? 'in no phase'}, not Bound to a claim: only bound PVs are migrated; delete it or keep it`, steps: [] };
+    }
     const claimName = `${claimRef.namespace}/${claimRef.name}`;
     if (claim === undefined || claim.metadata?.uid !== claimRef.uid) return refuse(`claim ${claimName} (uid ${claimRef.uid}) no longer exists`, claimName, image);
     if (observed.podsUsingClaim.length > 0) {
       return refuse(`claim ${claimName} is in use by Pod(s) ${observed.podsUsingClaim.join(', ')}: migrating deletes and recreates the claim, so stop them first (scale the workload to zero)`, claimName, image);
     }
-    return { oldPv: oldPvName, claim: claimName, image, action: 'convert', steps: [...MIGRATION_STEPS] };
+    return { oldPv: oldPvName, claim: claimName, image, action: 'convert', clusterID: newClusterID, steps: [...MIGRATION_STEPS] };
   }
   const claimName = `${record.claim.namespace}/${record.claim.name}`;
   const image = imageOfRecord(newPv ?? oldPv);
@@ -235,7 +247,7 @@ function imageOfRecord(pv: V1PersistentVolume | undefined): string {
 
 const STEP_TEXT: Record<MigrationStep, (entry: PlanEntry, record: { newPv: string; policy: string }) => string> = {
   'record': (e, r) => `set PV ${e.oldPv}'s reclaim policy to Retain (from ${r.policy}; its image can no longer be deleted with it) and record the migration on it`,
-  'create-pv': (e, r) => `create PV ${r.newPv}: csi, volumeHandle = image ${e.image}, pre-bound to claim ${e.claim}, reclaim policy Retain for now`,
+  'create-pv': (e, r) => `create PV ${r.newPv}: csi, volumeHandle = image ${e.image}${e.clusterID === undefined ? '' : `, clusterID ${e.clusterID} (ceph-csi's config map needs it)`}, pre-bound to claim ${e.claim}, reclaim policy Retain for now`,
   'delete-claim': (e) => `delete claim ${e.claim} (DOWNTIME starts: no Pod may use it until step "create-claim")`,
   'delete-old-pv': (e) => `delete PV ${e.oldPv} (policy Retain: its image stays)`,
   'create-claim': (e, r) => `recreate claim ${e.claim} with the same spec, bound to PV ${r.newPv} (DOWNTIME ends)`,
@@ -245,7 +257,7 @@ const STEP_TEXT: Record<MigrationStep, (entry: PlanEntry, record: { newPv: strin
 
 export function describeEntry(entry: PlanEntry, policy: string): string {
   const head = `PV ${entry.oldPv}${entry.claim === '' ? '' : ` (claim ${entry.claim})`}${entry.image === '' ? '' : ` image ${entry.image}`}: ${entry.action}`;
-  if (entry.action === 'refuse') return `${head}: ${entry.reason ?? ''}\n`;
+  if (entry.action === 'refuse' || entry.action === 'skip') return `${head}: ${entry.reason ?? ''}\n`;
   if (entry.action === 'done') return `${head}: already migrated to ${migratedVolumeName(entry.oldPv)}\n`;
   const record = { newPv: migratedVolumeName(entry.oldPv), policy };
   return `${head}\n${entry.steps.map((step, i) => `  ${i + 1}. ${step}: ${STEP_TEXT[step](entry, record)}\n`).join('')}`;
@@ -305,7 +317,7 @@ export async function runMigrate(options: MigrateOptions, deps: MigrateDeps): Pr
         ? await imageNamesClaim(deps.ceph, newPv, claim)
         : undefined;
       const observed: Observed = { oldPvName: name, oldPv, newPv, claim, podsUsingClaim: pods, ...(imageTagged === undefined ? {} : { imageTagged }) };
-      let entry = planEntry(observed, options.fromProvisioner);
+      let entry = planEntry(observed, options.fromProvisioner, options.clusterID);
       // Before anything is changed: the admin credentials must be known (the image is opened with them).
       if (entry.action === 'convert' && oldPv !== undefined) {
         try {
@@ -327,7 +339,7 @@ export async function runMigrate(options: MigrateOptions, deps: MigrateDeps): Pr
       } catch { /* planEntry refused it already */ }
       out.stdout(describeEntry(entry, originalPolicy));
       if (entry.action === 'refuse') failed++;
-      if (!options.apply || entry.action === 'refuse' || entry.action === 'done') continue;
+      if (!options.apply || entry.action !== 'convert' && entry.action !== 'resume') continue;
       await migrateOne(observed, options, deps);
       out.stdout(`  migrated: PV ${migratedVolumeName(name)} is bound to claim ${entry.claim}\n`);
     } catch (error) {

@@ -29,7 +29,7 @@ describe('migrate: the plan, from what is observed', () => {
   const rows: Array<{ name: string; observed: Observed; action: string; steps?: string[]; reason?: RegExp }> = [
     { name: 'not started: every step', observed: observe({ oldPv: legacyPv(), claim: oldClaim }), action: 'convert', steps: [...MIGRATION_STEPS] },
     { name: 'a claim in use by a Pod is refused, naming the Pod and the downtime', observed: observe({ oldPv: legacyPv(), claim: oldClaim, podsUsingClaim: ['db-0'] }), action: 'refuse', reason: /in use by Pod\(s\) db-0.*stop them first/ },
-    { name: 'a Released PV is refused (only bound PVs are migrated)', observed: observe({ oldPv: legacyPv({ phase: 'Released' }), claim: undefined }), action: 'refuse', reason: /Released, not Bound/ },
+    { name: 'a Released PV is skipped, not an error (only bound PVs are migrated)', observed: observe({ oldPv: legacyPv({ phase: 'Released' }), claim: undefined }), action: 'skip', reason: /Released, not Bound/ },
     { name: 'a claim that is gone is refused', observed: observe({ oldPv: legacyPv() }), action: 'refuse', reason: /no longer exists/ },
     { name: 'another provisioner\'s PV is refused', observed: observe({ oldPv: { ...legacyPv(), metadata: { name: OLD, annotations: { 'pv.kubernetes.io/provisioned-by': 'x.io/y' } } }, claim: oldClaim }), action: 'refuse', reason: /not an in-tree rbd PV of ceph\.com\/rbd/ },
     { name: 'a PV of the new name that is not this migration\'s is refused', observed: observe({ oldPv: legacyPv(), newPv: { metadata: { name: NEW } }, claim: oldClaim }), action: 'refuse', reason: /not this migration's/ },
@@ -53,11 +53,18 @@ describe('migrate: the plan, from what is observed', () => {
     });
   }
 
+  test('the new PV\'s clusterID: derived from the monitors as for a class, or --cluster-id', () => {
+    const observed = observe({ oldPv: legacyPv(), claim: oldClaim });
+    assert.equal(planEntry(observed, 'ceph.com/rbd').clusterID, converted.volume.spec?.csi?.volumeAttributes?.['clusterID']);
+    assert.equal(planEntry(observed, 'ceph.com/rbd', 'ceph-prod').clusterID, 'ceph-prod');
+  });
+
   test('the printed plan numbers each step and states the downtime', () => {
     const text = describeEntry(planEntry(observe({ oldPv: legacyPv(), claim: oldClaim }), 'ceph.com/rbd'), 'Delete');
     assert.match(text, /^PV pvc-\S+ \(claim apps\/data\) image kube\/kubernetes-dynamic-pvc-\S+: convert\n/);
     assert.match(text, /1\. record: set PV .* reclaim policy to Retain \(from Delete/);
     assert.match(text, /3\. delete-claim: .*DOWNTIME starts/);
+    assert.match(text, /2\. create-pv: .*clusterID rbd-[0-9a-f]{32} \(ceph-csi's config map needs it\)/);
     assert.match(text, /7\. restore-policy: set PV .*-csi's reclaim policy back to Delete/);
   });
 });
