@@ -192,9 +192,12 @@ describe('migrate', () => {
       const crashed = await cli(['migrate', `--pv=${old.pv}`, '--apply', `--provisioner-name=${e2e.provisionerName}`, `--namespace=${e2e.namespace}`], step);
       assert.equal(crashed.signal, 'SIGKILL', crashed.stdout + crashed.stderr);
       assert.match(crashed.stderr, new RegExp(`migration step ${step} of PV ${old.pv}`));
-      const resumed = await migrate(old.pv, '--apply');
+      // --all finds an unfinished migration even where only the new PV is left to say so.
+      const resumed = step === 'delete-old-pv'
+        ? await cli(['migrate', '--all', '--apply', `--provisioner-name=${e2e.provisionerName}`, `--namespace=${e2e.namespace}`])
+        : await migrate(old.pv, '--apply');
       assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
-      assert.match(resumed.stdout, /: resume\n/);
+      assert.match(resumed.stdout, new RegExp(`PV ${old.pv} \\(claim ${e2e.namespace}/${old.claim}\\) image \\S+: resume\n`));
       await assertMigrated(old);
     });
   }
