@@ -8,7 +8,7 @@ import { imageIsWrong, parseAuditArgs } from '../../../src/cli/audit.js';
 import { decideVolume } from '../../../src/controllers/provision/decisions.js';
 import { parseConfig, ConfigError } from '../../../src/config.js';
 import { convertVolume, MIGRATION_ANNOTATION, migratedVolumeName } from '../../../src/rbd/legacy.js';
-import { legacyPv } from '../rbd/legacy.test.js';
+import { legacyPv } from '../fakes.js';
 
 const OLD = legacyPv().metadata!.name!;
 const NEW = migratedVolumeName(OLD);
