@@ -7,7 +7,7 @@
 // while the claim is swapped), so a re-run after a crash at any point finishes the job.
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { parseArgs } from 'node:util';
-import { type AdminCalls, createKubeFacade, isAlreadyExists, type KubeFacade, loadKubeConfig } from '../kube/client.js';
+import { type AdminCalls, createKubeFacade, isAlreadyExists, isConflict, type JsonPatchOperation, type KubeFacade, loadKubeConfig } from '../kube/client.js';
 import { kubeSecretReader } from '../rbd/secrets.js';
 import { DNS_LABEL, DNS_SUBDOMAIN, isKubeName } from '../kube/names.js';
 import { DEFAULT_PROVISIONER_NAME } from '../config.js';
@@ -396,18 +396,21 @@ async function migrateOne(observed: Observed, options: MigrateOptions, deps: Mig
     const admin = await adminFor(oldPv, options, kube);
     const built = await buildNewVolume(oldPv, observed.claim!, admin, undefined, options, deps);
     record = built.record;
-    const annotations = oldPv.metadata?.annotations ?? {};
-    oldPv = await kube.patchVolume(name, [
-      { op: 'test', path: '/metadata/resourceVersion', value: oldPv.metadata?.resourceVersion ?? '' },
-      { op: 'replace', path: '/spec/persistentVolumeReclaimPolicy', value: 'Retain' },
-      { op: 'add', path: '/metadata/annotations', value: {
-        ...annotations,
-        [MIGRATION_ANNOTATION]: JSON.stringify(record),
-        [ANNOTATIONS.adminId]: admin.adminId,
-        [ANNOTATIONS.adminSecretName]: admin.adminSecret.name,
-        [ANNOTATIONS.adminSecretNamespace]: admin.adminSecret.namespace,
-      } },
-    ]);
+    const recordText = JSON.stringify(record);
+    const bound = record.claim;
+    oldPv = await patchVolumeAsSeen(kube, name, oldPv, (current) => {
+      if (current.spec?.claimRef?.uid !== bound.uid) throw new Error(`PV ${name} is no longer bound to claim ${bound.namespace}/${bound.name}; not migrating it`);
+      return [
+        { op: 'replace', path: '/spec/persistentVolumeReclaimPolicy', value: 'Retain' },
+        { op: 'add', path: '/metadata/annotations', value: {
+          ...current.metadata?.annotations,
+          [MIGRATION_ANNOTATION]: recordText,
+          [ANNOTATIONS.adminId]: admin.adminId,
+          [ANNOTATIONS.adminSecretName]: admin.adminSecret.name,
+          [ANNOTATIONS.adminSecretNamespace]: admin.adminSecret.namespace,
+        } },
+      ];
+    });
     done('record');
   }
 
@@ -479,10 +482,10 @@ async function migrateOne(observed: Observed, options: MigrateOptions, deps: Mig
   done('tag-image');
 
   // 7. restore-policy, and the record marked done, in one patch.
-  await kube.patchVolume(newPvName, [
-    { op: 'test', path: '/metadata/resourceVersion', value: newPv.metadata?.resourceVersion ?? '' },
+  const doneText = JSON.stringify({ ...record, done: true });
+  await patchVolumeAsSeen(kube, newPvName, newPv, () => [
     { op: 'replace', path: '/spec/persistentVolumeReclaimPolicy', value: record.reclaimPolicy },
-    { op: 'replace', path: `/metadata/annotations/${MIGRATION_ANNOTATION.replace(/\//g, '~1')}`, value: JSON.stringify({ ...record, done: true }) },
+    { op: 'replace', path: `/metadata/annotations/${MIGRATION_ANNOTATION.replace(/\//g, '~1')}`, value: doneText },
   ]);
   done('restore-policy');
 }
@@ -502,6 +505,24 @@ async function buildNewVolume(oldPv: V1PersistentVolume, claim: V1PersistentVolu
     pv: oldPv, claim, admin, imageSizeBytes: size, imageFeatures: features, nodeStageSecret, provisionerName: options.provisionerName,
     ...(record === undefined ? {} : { record }), ...convertOptions,
   });
+}
+
+/**
+ * A JSON patch guarded by the resourceVersion it was built from: the PV binder updates PVs too, so a conflict reads
+ * the PV again and builds the patch anew (build may throw when what it relied on changed).
+ */
+async function patchVolumeAsSeen(kube: MigrateKube, name: string, initial: V1PersistentVolume, build: (current: V1PersistentVolume) => JsonPatchOperation[]): Promise<V1PersistentVolume> {
+  let current = initial;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await kube.patchVolume(name, [{ op: 'test', path: '/metadata/resourceVersion', value: current.metadata?.resourceVersion ?? '' }, ...build(current)]);
+    } catch (error) {
+      if (!isConflict(error) || attempt >= 5) throw error;
+    }
+    const fresh = await kube.readVolume(name);
+    if (fresh === undefined) throw new Error(`PV ${name} is gone`);
+    current = fresh;
+  }
 }
 
 async function waitFor(what: string, timeoutMs: number, deps: MigrateDeps, done: () => Promise<boolean>): Promise<void> {
