@@ -138,6 +138,7 @@ describe('the controller container', () => {
         identity: 'rel-rbd-provisioner-7d9f-abcde',
         httpAddress: ':8080',
         cephCsiConfig: undefined,
+        takeOverProvisioners: [],
         logLevel: 'info',
         logFormat: 'json',
         help: false,
