@@ -39,6 +39,8 @@ export interface Config {
   httpAddress: string;
   /** --ceph-csi-config: ceph-csi's config map whose entries for our clusterIDs we keep; undefined (default): off. */
   cephCsiConfig: { namespace: string; name: string } | undefined;
+  /** --take-over-provisioner: retired provisioners (e.g. ceph.com/rbd) whose Released Delete PVs we delete; [] (default): none. */
+  takeOverProvisioners: string[];
   logLevel: LogLevel;
   logFormat: LogFormat;
   help: boolean;
@@ -108,6 +110,10 @@ const FLAGS = {
   'ceph-csi-config': {
     kind: 'string', default: '',
     meaning: 'keep the entries our classes\' and PVs\' clusterIDs need in ceph-csi\'s config map <namespace>/<name> (e.g. ceph-csi-rbd/ceph-csi-config); "" leaves it alone',
+  },
+  'take-over-provisioner': {
+    kind: 'string', default: '',
+    meaning: 'delete the images of Released PVs with reclaim policy Delete that these retired provisioners made (comma-separated, e.g. ceph.com/rbd for the external-storage rbd-provisioner); "" takes over none',
   },
   'http-address': { kind: 'string', default: ':8080', alias: 'http-endpoint', meaning: 'address for /healthz /readyz /metrics ("" disables)' },
   'log-level': { kind: 'enum', default: 'info', allowed: LOG_LEVELS, meaning: 'log level' },
@@ -404,6 +410,12 @@ export function parseConfig(
     cephCsiConfig = { namespace: csiNamespace, name: csiName };
   }
 
+  const takeOverProvisioners = read.string('take-over-provisioner').split(',').map((name) => name.trim()).filter((name) => name !== '');
+  for (const name of takeOverProvisioners) {
+    read.check('take-over-provisioner', QUALIFIED_NAME.test(name), `${JSON.stringify(name)} must be a provisioner name like "ceph.com/rbd" (letters, digits, ".", "-", "_", "/"), comma-separated, or "" for none`);
+    read.check('take-over-provisioner', name !== provisionerName, `${JSON.stringify(name)} is this provisioner's own name (--provisioner-name); list only retired provisioners, such as "ceph.com/rbd"`);
+  }
+
   return {
     provisionerName,
     kubeconfig,
@@ -429,6 +441,7 @@ export function parseConfig(
     identity,
     httpAddress,
     cephCsiConfig,
+    takeOverProvisioners,
     logLevel: read.choice('log-level'),
     logFormat: read.choice('log-format'),
     help: read.bool('help'),

@@ -17,6 +17,9 @@ import { NodeSecrets } from './rbd/node-secret.js';
 import { CEPH_CLIENTS_ANNOTATION, CephClientRecord, RbdFencer } from './rbd/fencing.js';
 // ceph-csi's config map (--ceph-csi-config) and the cluster-id subcommand
 import { clusterIdCommand } from './cli/cluster-id.js';
+// Migrating from the retired external-storage rbd-provisioner, and checking images against PVs
+import { migrateCommand, type MigrationStep } from './cli/migrate.js';
+import { auditCommand } from './cli/audit.js';
 import { rbdClusterEntries } from './rbd/cluster-entries.js';
 
 /**
@@ -28,13 +31,18 @@ const ADMIN_KEY_TTL_MS = 60_000;
 /** What a test entry point may change in the wiring (fault injection); production passes nothing. */
 export interface MainHooks {
   provisionerOptions?: Pick<RbdProvisionerOptions, 'afterImageCreated' | 'afterCopyCreated' | 'afterImageRemoved' | 'afterImageResized' | 'afterSnapshotCreated'>;
+  /** `migrate`: called after each step of a PV's migration is carried out. */
+  afterMigrateStep?: (pv: string, step: MigrationStep) => void;
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv, hooks: MainHooks = {}): Promise<number> {
-  // Subcommands: the first argument, when it is not a flag. Only one so far.
-  if (argv[0] === 'cluster-id') {
-    return clusterIdCommand(argv.slice(1), { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) });
+  // Subcommands: the first argument, when it is not a flag.
+  const commandOutput = { stdout: (text: string) => process.stdout.write(text), stderr: (text: string) => process.stderr.write(text) };
+  if (argv[0] === 'cluster-id') return clusterIdCommand(argv.slice(1), commandOutput);
+  if (argv[0] === 'migrate') {
+    return migrateCommand(argv.slice(1), env, commandOutput, hooks.afterMigrateStep === undefined ? {} : { afterStep: hooks.afterMigrateStep });
   }
+  if (argv[0] === 'audit') return auditCommand(argv.slice(1), env, commandOutput);
   let config;
   try {
     config = parseConfig(argv, env);

@@ -24,7 +24,7 @@ import { type Controller, type RunnerConfig, type RunnerTuning, createRunner } f
 
 export type { Controller, RunOutcome } from './runner.js';
 
-export type ControllerConfig = RunnerConfig & Pick<Config, 'provisionerName' | 'workers' | 'resyncPeriodMs'> & Partial<Pick<Config, 'attacher' | 'cephCsiConfig' | 'resizer'>>;
+export type ControllerConfig = RunnerConfig & Pick<Config, 'provisionerName' | 'workers' | 'resyncPeriodMs'> & Partial<Pick<Config, 'attacher' | 'cephCsiConfig' | 'resizer' | 'takeOverProvisioners'>>;
 
 export interface ControllerTuning extends ReconcilerTuning, RunnerTuning {
   orphanScanPeriodMs: number;
@@ -110,6 +110,7 @@ export function createController(deps: ControllerDeps): Controller {
   };
   const reconciler = new Reconciler({
     provisionerName: config.provisionerName,
+    takeOverProvisioners: config.takeOverProvisioners ?? [],
     kube,
     provisioner,
     cache,
@@ -122,6 +123,7 @@ export function createController(deps: ControllerDeps): Controller {
   });
   const provision = createProvisionLoop({
     provisionerName: config.provisionerName,
+    takeOverProvisioners: config.takeOverProvisioners ?? [],
     workers: config.workers,
     claims,
     volumes,

@@ -9,6 +9,7 @@ import {
   type V1Lease,
   type V1PersistentVolume,
   type V1PersistentVolumeClaim,
+  type V1Pod,
   type V1Secret,
   type V1Status,
   type V1StorageClass,
@@ -105,6 +106,18 @@ export interface KubeFacade {
     onEvent: (type: WatchEventType, object: ResourceTypes[K] | V1Status) => void,
     options: { signal: AbortSignal; timeoutSeconds: number },
   ): Promise<void>;
+}
+
+/**
+ * The calls only the admin subcommands (`migrate`, `audit`) make: the controller itself never creates or deletes a
+ * claim. Kept out of KubeFacade so the controller's fakes need not implement them.
+ */
+export interface AdminCalls {
+  createClaim(namespace: string, claim: V1PersistentVolumeClaim, signal?: AbortSignal): Promise<V1PersistentVolumeClaim>;
+  /** With uid, only that claim (a 409 precondition failure when the name now belongs to another); false when gone. */
+  deleteClaim(namespace: string, name: string, uid?: string, signal?: AbortSignal): Promise<boolean>;
+  listPods(namespace: string, signal?: AbortSignal): Promise<V1Pod[]>;
+  readStorageClass(name: string, signal?: AbortSignal): Promise<V1StorageClass | undefined>;
 }
 
 /** status 0: no HTTP response (connection refused, reset, client-side timeout). */
@@ -244,7 +257,7 @@ interface CallSpec {
  * A facade over one API server: every request and watch shares one pool of kept-alive connections (transport.ts).
  * Give the lease its own facade (own connections, own token bucket), so renewals never queue behind claim work.
  */
-export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOptions): KubeFacade {
+export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOptions): KubeFacade & AdminCalls {
   const clock = options.clock ?? realClock;
   const limiter = new TokenBucket(options.qps, options.burst, clock);
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
@@ -291,6 +304,23 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
   return {
     readClaim: (namespace, name, signal) => get('read claim', namespaced(CORE, namespace, 'persistentvolumeclaims', name), signal),
     readVolume: (name, signal) => get('read PV', clusterScoped(CORE, 'persistentvolumes', name), signal),
+    createClaim: (namespace, claim, signal) =>
+      call('create claim', signal, { method: 'POST', path: namespaced(CORE, namespace, 'persistentvolumeclaims'), body: claim }),
+    deleteClaim: async (namespace, name, uid, signal) => {
+      try {
+        await call('delete claim', signal, {
+          method: 'DELETE',
+          path: namespaced(CORE, namespace, 'persistentvolumeclaims', name),
+          ...(uid === undefined ? {} : { body: { preconditions: { uid } } }),
+        });
+        return true;
+      } catch (error) {
+        if (isNotFound(error)) return false;
+        throw error;
+      }
+    },
+    listPods: async (namespace, signal) => (await listAll<V1Pod>('list pods', namespaced(CORE, namespace, 'pods'), signal)).items,
+    readStorageClass: (name, signal) => get('read StorageClass', clusterScoped(STORAGE, 'storageclasses', name), signal),
     readSecretData: async (namespace, name, signal) => {
       const secret = await get<V1Secret>('read secret', namespaced(CORE, namespace, 'secrets', name), signal, true);
       return secret === undefined ? undefined : secret.data ?? {};

@@ -8,7 +8,7 @@ import {
   type ConnectionPool, type Image, type Parent, type Pool, type PoolUsage,
 } from '../ceph/index.js';
 import { DeleteError, ProvisionError } from '../controllers/provision/errors.js';
-import type { DataSource, OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../controllers/provision/provisioner.js';
+import type { DataSource, DeleteContext, OwnedVolume, ProvisionRequest, Provisioner, VolumeLocation } from '../controllers/provision/provisioner.js';
 import { SnapshotError, type SnapshotImportRequest, type SnapshotPlanRequest, type SnapshotRecord, type SnapshotState, type VolumeSnapshotter } from '../controllers/snapshot/snapshotter.js';
 import {
   type CloneLimits, cloneFormatOf, cloneSnapshot, copyImage, DEFAULT_CLONE_LIMITS, flattenNeed, imageExists, isCopySnapshot, removeSnapshotIfPresent,
@@ -22,7 +22,8 @@ import { type ExpandRequest, type ExpandResult, ResizeError, type VolumeResizer 
 import { formatBytes, quantityToWholeMiB } from './size.js';
 import { ParameterError, parseClassParameters, type ClassParameters, type SecretRef } from './parameters.js';
 import { NodeSecretError } from './node-secret.js';
-import { buildVolume, checkClaim, ClaimError, deleteTargetOf, imageNameFor, readDeleteTarget, VolumeRecordError, type DeleteTarget } from './volume.js';
+import { LegacyAdminError, legacyDeleteTarget } from './legacy.js';
+import { ANNOTATIONS, buildVolume, checkClaim, ClaimError, deleteTargetOf, imageNameFor, readDeleteTarget, VolumeRecordError, type DeleteTarget } from './volume.js';
 
 /** Image metadata that ties an image to its claim. Read before adopting or removing an image. */
 export const OWNER_KEYS = {
@@ -46,7 +47,7 @@ export const DELETING_KEY = 'rbd.provisioner.ceph.io/deleting';
 type OwnedVolumeId = DeleteTarget & { trashId?: string };
 
 /** A VolumeLocation with what listing it needs (the admin credentials come from the class, like a delete's). */
-interface ImageLocation extends VolumeLocation {
+export interface ImageLocation extends VolumeLocation {
   target: DeleteTarget;
   imageNamePrefix: string;
 }
@@ -526,12 +527,14 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     return entry.usage;
   }
 
-  async delete(pv: V1PersistentVolume, signal: AbortSignal): Promise<void> {
+  async delete(pv: V1PersistentVolume, signal: AbortSignal, context: DeleteContext = {}): Promise<void> {
     let target: DeleteTarget;
     try {
-      target = readDeleteTarget(pv);
+      // A PV of the retired provisioner (taken over) has none of our annotations: its class has the admin credentials.
+      target = isOwnRecord(pv) || pv.spec?.rbd == null ? readDeleteTarget(pv) : legacyDeleteTarget(pv, context.storageClass);
     } catch (err) {
       if (err instanceof VolumeRecordError) throw new DeleteError('final', 'InvalidVolumeRecord', err.message, { cause: err });
+      if (err instanceof LegacyAdminError) throw new DeleteError('final', 'AdminCredentialsUnknown', err.message, { cause: err });
       throw err;
     }
     const claimUid = pv.spec?.claimRef?.uid;
@@ -868,6 +871,11 @@ function snapshotClassParameters(params: Record<string, string>) {
   }
 }
 
+/** The image an owned volume names (as listOwnedVolumes found it: by name, even when it is in the trash). */
+export function ownedVolumeImage(volume: OwnedVolume): string {
+  return (JSON.parse(volume.id) as OwnedVolumeId).image;
+}
+
 function ownedVolume(id: OwnedVolumeId, location: string, state: OwnedVolume['state'], meta: Record<string, string>): OwnedVolume {
   return {
     id: JSON.stringify(id),
@@ -878,6 +886,15 @@ function ownedVolume(id: OwnedVolumeId, location: string, state: OwnedVolume['st
     claimNamespace: meta[OWNER_KEYS.claimNamespace] ?? '',
     claimName: meta[OWNER_KEYS.claimName] ?? '',
   };
+}
+
+/**
+ * Whether a PV carries our own delete record (its image or monitors: a partial one is refused by readDeleteTarget,
+ * not guessed). The admin annotations alone are how an admin gives a retired provisioner's PV its credentials.
+ */
+function isOwnRecord(pv: V1PersistentVolume): boolean {
+  const annotations = pv.metadata?.annotations ?? {};
+  return annotations[ANNOTATIONS.image] !== undefined || annotations[ANNOTATIONS.monitors] !== undefined;
 }
 
 /** One pool of one cluster, as the usage cache keys it (pool names repeat across clusters). */

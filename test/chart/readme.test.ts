@@ -24,23 +24,27 @@ interface Block {
   line: number;
 }
 
-const MARKER = /^<!-- readme-test: (.+?) -->$/;
+// Blocks inside list items are indented; the marker sits on the line above at the same indentation.
+const MARKER = /^\s*<!-- readme-test: (.+?) -->$/;
+const FENCE = /^(\s*)```sh$/;
 
 /** Every ```sh block with the marker on the line above it; a block without one is an error naming its line. */
 function readmeBlocks(markdown: string): Block[] {
   const lines = markdown.split('\n');
   const blocks: Block[] = [];
   for (let i = 0; i < lines.length; i += 1) {
-    if (lines[i] !== '```sh') continue;
+    const fence = FENCE.exec(lines[i]!);
+    if (fence === null) continue;
     const marker = MARKER.exec(lines[i - 1] ?? '');
     if (marker === null) throw new Error(`README.md line ${i + 1}: an sh block without a "<!-- readme-test: ... -->" line above it`);
-    const end = lines.indexOf('```', i + 1);
+    const end = lines.indexOf(`${fence[1]}\`\`\``, i + 1);
     if (end < 0) throw new Error(`README.md line ${i + 1}: an sh block that never ends`);
     const [, label = ''] = marker;
     const notRun = /^not run \((.+)\)$/.exec(label);
     const named = /^([a-z-]+)(?: \(.+\))?$/.exec(label);
     if (notRun === null && named === null) throw new Error(`README.md line ${i}: marker "${label}": expected "<name>" or "not run (<reason>)"`);
-    blocks.push({ name: notRun ? 'not run' : named![1]!, reason: notRun?.[1] ?? '', text: lines.slice(i + 1, end).join('\n') + '\n', line: i + 1 });
+    const text = lines.slice(i + 1, end).map((line) => line.slice(fence[1]!.length)).join('\n');
+    blocks.push({ name: notRun ? 'not run' : named![1]!, reason: notRun?.[1] ?? '', text: `${text}\n`, line: i + 1 });
     i = end;
   }
   return blocks;

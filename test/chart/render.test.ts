@@ -138,6 +138,7 @@ describe('the controller container', () => {
         identity: 'rel-rbd-provisioner-7d9f-abcde',
         httpAddress: ':8080',
         cephCsiConfig: undefined,
+        takeOverProvisioners: [],
         logLevel: 'info',
         logFormat: 'json',
         help: false,
@@ -233,6 +234,14 @@ describe('the controller container', () => {
     const off = await render({ resizer: { enabled: false } });
     assert.equal(parsedConfig(off).resizer, false);
     assert.deepEqual(rulesGrant(onlyOfKind<V1ClusterRole>(off, 'ClusterRole').rules, 'persistentvolumeclaims/status'), []);
+  });
+
+  test('takeOver: off by default; on, the flag with every name and read access to the retired provisioner\'s admin Secrets by name', async () => {
+    assert.deepEqual(parsedConfig(await render({})).takeOverProvisioners, []);
+    const on = await render({ takeOver: { provisioners: ['ceph.com/rbd', 'old.example.com/rbd'], adminSecrets: [{ name: 'ceph-admin-old', namespace: 'kube-system' }] } });
+    assert.deepEqual(parsedConfig(on).takeOverProvisioners, ['ceph.com/rbd', 'old.example.com/rbd']);
+    const readers = ofKind<V1Role>(on, 'Role').filter((role) => role.metadata?.namespace === 'kube-system');
+    assert.deepEqual(readers.flatMap((role) => rulesGrant(role.rules, 'secrets')).map((r) => [r.resourceNames, r.verbs]), [[['ceph-admin-old'], ['get']]]);
   });
 
   test('allowVolumeExpansion: true unless a class sets it; an explicit false stays false', async () => {

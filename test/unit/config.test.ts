@@ -42,6 +42,7 @@ describe('parseConfig', () => {
       identity: 'node-1_abcd1234',
       httpAddress: ':8080',
       cephCsiConfig: undefined,
+      takeOverProvisioners: [],
       logLevel: 'info',
       logFormat: 'json',
       help: false,

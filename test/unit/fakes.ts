@@ -810,3 +810,36 @@ export class FakeResizer implements VolumeResizer {
     return { capacity: req.size, grown: true };
   }
 }
+
+/** The image of legacyPv(): the retired provisioner's naming, `kubernetes-dynamic-pvc-<uuid>`. */
+export const LEGACY_IMAGE = 'kubernetes-dynamic-pvc-2b0c6a9e-6f0e-11e9-8f9e-2a86e4085a59';
+
+/** A PV exactly as external-storage's rbd-provisioner (and sig-storage-lib's controller) wrote it. */
+export function legacyPv(overrides: { policy?: string; phase?: string; className?: string } = {}): V1PersistentVolume {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: {
+      name: 'pvc-6f0e11e9-8f9e-11e9-a1b2-0242ac110002',
+      uid: 'old-pv-uid',
+      annotations: { 'pv.kubernetes.io/provisioned-by': 'ceph.com/rbd', rbdProvisionerIdentity: 'ceph.com/rbd' },
+    },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      capacity: { storage: '1Gi' },
+      claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: 'apps', name: 'data', uid: 'claim-uid-1', resourceVersion: '42' },
+      persistentVolumeReclaimPolicy: overrides.policy ?? 'Delete',
+      storageClassName: overrides.className ?? 'rbd',
+      rbd: {
+        monitors: ['10.0.0.1:6789', '10.0.0.2:6789'],
+        pool: 'kube',
+        image: LEGACY_IMAGE,
+        user: 'kube',
+        secretRef: { name: 'ceph-secret-user', namespace: 'apps' },
+        fsType: 'ext4',
+      },
+    },
+    status: { phase: overrides.phase ?? 'Bound' },
+  };
+}
+

@@ -140,6 +140,10 @@ their Secrets are read all the same.
 {{- $managed = append $managed (printf "rbd-node-%s-%s" $readable $hash) | uniq | sortAlpha }}
 {{- end }}
 {{- end }}
+{{- /* The retired provisioner's admin Secrets (takeOver): its PVs' deletes read them. */}}
+{{- range $secret := $root.Values.takeOver.adminSecrets }}
+{{- $_ := set $read $secret.namespace (append (get $read $secret.namespace | default list) $secret.name | uniq | sortAlpha) }}
+{{- end }}
 {{- toYaml (dict "read" $read "managed" $managed) }}
 {{- end }}
 

@@ -100,9 +100,15 @@ export function hasOurFinalizer(volume: V1PersistentVolume): boolean {
   return (volume.metadata?.finalizers ?? []).includes(PV_FINALIZER);
 }
 
-export function decideVolume(volume: V1PersistentVolume, provisionerName: string): VolumeDecision {
-  if (volume.metadata?.annotations?.[ANN_PROVISIONED_BY] !== provisionerName) {
-    return { action: 'skip', reason: 'the PV was not provisioned by us' };
+/**
+ * takeOver: retired provisioners (--take-over-provisioner) whose PVs we delete when they are Released with policy
+ * Delete, and otherwise leave exactly as they are (no finalizer of ours: they are not ours until then).
+ */
+export function decideVolume(volume: V1PersistentVolume, provisionerName: string, takeOver: readonly string[] = []): VolumeDecision {
+  const provisionedBy = volume.metadata?.annotations?.[ANN_PROVISIONED_BY];
+  if (provisionedBy !== provisionerName) {
+    if (provisionedBy === undefined || !takeOver.includes(provisionedBy)) return { action: 'skip', reason: 'the PV was not provisioned by us' };
+    return decideTakenOverVolume(volume, provisionedBy);
   }
   const finalizer = hasOurFinalizer(volume);
   const deleting = volume.metadata?.deletionTimestamp !== undefined && volume.metadata.deletionTimestamp !== null;
@@ -119,4 +125,12 @@ export function decideVolume(volume: V1PersistentVolume, provisionerName: string
   if (!deleting && !finalizer && phase === 'Bound') return { action: 'add-finalizer' };
   if (deleting && phase === 'Bound') return { action: 'skip', reason: 'bound: pv-protection holds it until the claim is gone' };
   return { action: 'skip', reason: `phase ${phase ?? 'unknown'}: nothing to do` };
+}
+
+function decideTakenOverVolume(volume: V1PersistentVolume, provisionedBy: string): VolumeDecision {
+  const policy = volume.spec?.persistentVolumeReclaimPolicy ?? 'Retain';
+  if (policy !== 'Delete') return { action: 'skip', reason: `a PV of ${provisionedBy} (taken over) with reclaim policy ${policy}: kept` };
+  if (volume.metadata?.deletionTimestamp != null) return { action: 'skip', reason: `a PV of ${provisionedBy} (taken over) being deleted: nothing to do` };
+  if (volume.status?.phase === 'Released') return { action: 'delete' };
+  return { action: 'skip', reason: `a PV of ${provisionedBy} (taken over) in phase ${volume.status?.phase ?? 'unknown'}: only a Released one is deleted` };
 }

@@ -10,6 +10,8 @@ import { type Reconciler, claimQueueKey, volumeQueueKey } from './reconciler.js'
 
 export interface ProvisionLoopDeps {
   provisionerName: string;
+  /** --take-over-provisioner: the retired provisioners whose Released Delete PVs we delete too. */
+  takeOverProvisioners?: readonly string[];
   workers: number;
   claims: Informer<V1PersistentVolumeClaim>;
   volumes: Informer<V1PersistentVolume>;
@@ -23,6 +25,7 @@ export interface ProvisionLoopDeps {
 export function createProvisionLoop(deps: ProvisionLoopDeps): ControlLoop {
   const { claims, classes, logger, provisionerName, reconciler, volumes } = deps;
   const keys = new LoopKeys();
+  const takeOver = deps.takeOverProvisioners ?? [];
 
   const isOurClaim = (claim: V1PersistentVolumeClaim): boolean => {
     const annotations = claim.metadata?.annotations ?? {};
@@ -39,7 +42,8 @@ export function createProvisionLoop(deps: ProvisionLoopDeps): ControlLoop {
   });
   // Other provisioners' PVs never need us; leaving them out keeps resyncs cheap in big clusters.
   const onVolume = (volume: V1PersistentVolume): void => {
-    if (volume.metadata?.annotations?.[ANN_PROVISIONED_BY] === provisionerName) keys.add(volumeQueueKey(objectKey(volume)));
+    const by = volume.metadata?.annotations?.[ANN_PROVISIONED_BY];
+    if (by === provisionerName || (by !== undefined && takeOver.includes(by))) keys.add(volumeQueueKey(objectKey(volume)));
   };
   volumes.addHandlers({
     onAdd: onVolume,

@@ -3,6 +3,26 @@ import type { OwnedVolume, VolumeLocation } from './provisioner.js';
 import { type Logger, describeError, operationLogger } from '../../logger.js';
 import type { ReconcilerParts } from './reconciler.js';
 
+/**
+ * What orphan collection may do with an owned volume, from the cache's view (the first check; an 'orphan' is read
+ * live again before it is deleted). Shared with `rbd-provisioner audit`, so both follow exactly these rules.
+ * has-pv: its PV exists; claim-exists: its claim (same uid) exists; unsure: no PV and no claim, but a PV may have
+ * existed (never collected); unknown-claim: the volume names no claim (never collected); orphan: provably never had
+ * a PV and its claim is gone; deleting: a delete that was decided but not finished; half-made: what a create
+ * interrupted half-way left (no claim has the uid in its name; a live read confirms no PV has its name).
+ */
+export type OrphanVerdict = 'has-pv' | 'claim-exists' | 'unsure' | 'unknown-claim' | 'orphan' | 'deleting' | 'half-made';
+
+export function orphanVerdict(volume: OwnedVolume, pvExists: boolean, claimUidExists: boolean): OrphanVerdict {
+  if (pvExists) return 'has-pv';
+  if (claimUidExists) return 'claim-exists';
+  if (volume.state === 'pv-may-exist') return 'unsure';
+  if (volume.state === 'deleting') return 'deleting';
+  if (volume.state === 'half-made') return volume.claimUid === '' ? 'unknown-claim' : 'half-made';
+  if (volume.claimNamespace === '' || volume.claimName === '' || volume.claimUid === '') return 'unknown-claim';
+  return 'orphan';
+}
+
 export class OrphanCollector {
   constructor(
     private readonly options: ReconcilerParts,
@@ -75,7 +95,8 @@ export class OrphanCollector {
   private async collectIfOrphaned(volume: OwnedVolume, claimUids: Set<string>, log: Logger, signal: AbortSignal): Promise<'collected' | 'kept' | 'unsure'> {
     const { cache, kube, metrics, provisioner } = this.options;
     if (this.isProvisioning(volume.pvName)) return 'kept';
-    if (cache.volume(volume.pvName) !== undefined) {
+    const verdict = orphanVerdict(volume, cache.volume(volume.pvName) !== undefined, claimUids.has(volume.claimUid));
+    if (verdict === 'has-pv') {
       // A volume made by an earlier version that could not record its PV: record it now, or a deleted Retain PV
       // would leave it looking like a crash leftover.
       if (volume.state === 'unrecorded' && provisioner.recordVolumeHasPv !== undefined) {
@@ -88,8 +109,8 @@ export class OrphanCollector {
       }
       return 'kept';
     }
-    if (claimUids.has(volume.claimUid)) return 'kept';
-    if (volume.state === 'pv-may-exist') {
+    if (verdict === 'claim-exists') return 'kept';
+    if (verdict === 'unsure') {
       log.warn('a volume has no PV and no claim, but a PV may have existed (a Retain PV deleted by hand leaves its volume on purpose); keeping it, never collecting it', {
         volume: volume.id,
         pv: volume.pvName,
@@ -100,17 +121,16 @@ export class OrphanCollector {
     if (provisioner.deleteOwnedVolume === undefined) return 'kept';
     // A delete that was decided (a trash entry marked deleting: a volume's, or a snapshot image's, which has no claim)
     // is finished whatever claims exist now; anything else must provably have lost its claim and its PV.
-    if (volume.state === 'half-made') {
+    if (verdict === 'half-made') {
       // Only the uid in its name ties it to a claim: the cache says no claim has it, and no PV of its name exists.
-      if (volume.claimUid === '') return 'kept';
       try {
         if ((await kube.readVolume(volume.pvName, signal)) !== undefined) return 'kept';
       } catch (error) {
         if (!signal.aborted) log.warn('could not confirm that a half-made volume is orphaned; keeping it for now', { volume: volume.id, error: describeError(error) });
         return 'kept';
       }
-    } else if (volume.state !== 'deleting') {
-      if (volume.claimNamespace === '' || volume.claimName === '' || volume.claimUid === '') return 'kept';
+    } else if (verdict !== 'deleting') {
+      if (verdict === 'unknown-claim') return 'kept';
       try {
         const claim = await kube.readClaim(volume.claimNamespace, volume.claimName, signal);
         if (claim !== undefined && claim.metadata?.uid === volume.claimUid) return 'kept';

@@ -33,7 +33,11 @@ export type DataSource =
  */
 export interface Provisioner {
   provision(req: ProvisionRequest, signal: AbortSignal): Promise<V1PersistentVolume>;
-  delete(pv: V1PersistentVolume, signal: AbortSignal): Promise<void>;
+  /**
+   * context.storageClass: the PV's class when it still exists, for PVs that keep what their delete needs only there
+   * (those of a retired provisioner we take over).
+   */
+  delete(pv: V1PersistentVolume, signal: AbortSignal, context?: DeleteContext): Promise<void>;
   /**
    * Optional, for orphan collection after crashes. Where volumes of these classes live (one entry per distinct
    * cluster/pool), each scanned on its own so that one unreachable cluster or missing pool stops nothing else.
@@ -48,6 +52,10 @@ export interface Provisioner {
    * PV deleted later keeps its volume). Idempotent.
    */
   recordVolumeHasPv?(volume: OwnedVolume, signal: AbortSignal): Promise<void>;
+}
+
+export interface DeleteContext {
+  storageClass?: V1StorageClass;
 }
 
 export interface VolumeLocation {

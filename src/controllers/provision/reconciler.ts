@@ -37,6 +37,8 @@ export const DEFAULT_RECONCILER_TUNING: ReconcilerTuning = { saveAttempts: 5, sa
 
 export interface ReconcilerOptions {
   provisionerName: string;
+  /** --take-over-provisioner: the retired provisioners whose Released Delete PVs we delete too. */
+  takeOverProvisioners?: readonly string[];
   kube: KubeFacade;
   provisioner: Provisioner;
   cache: CacheView;

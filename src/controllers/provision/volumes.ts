@@ -5,7 +5,7 @@ import { referenceTo } from '../../kube/events.js';
 import type { ProcessResult } from '../../kube/workqueue.js';
 import { type Logger, describeError, operationLogger } from '../../logger.js';
 import { startOperation } from '../metrics.js';
-import { PV_FINALIZER, decideVolume } from './decisions.js';
+import { PV_FINALIZER, decideVolume, hasOurFinalizer } from './decisions.js';
 import { DeleteError } from './errors.js';
 import { type ReconcilerParts, errorMessage, retryUnlessAborted } from './reconciler.js';
 
@@ -25,7 +25,7 @@ export class VolumeSync {
     const { cache, logger, provisionerName } = this.options;
     const volume = cache.volume(name);
     if (volume === undefined) return undefined;
-    const decision = decideVolume(volume, provisionerName);
+    const decision = decideVolume(volume, provisionerName, this.options.takeOverProvisioners ?? []);
     const pvc = claimRefKey(volume);
     const log = operationLogger(logger, { op: 'delete', pv: name, ...(pvc === undefined ? {} : { pvc }) });
     try {
@@ -69,6 +69,19 @@ export class VolumeSync {
     const uid = volume.metadata?.uid ?? '';
     const progress = this.deletions.get(uid);
     if (progress === 'pv-deleted') {
+      // A finalizer the cache did not show yet when the PV was deleted (added just before its claim went) holds the
+      // PV forever unless it is dropped here.
+      if (hasOurFinalizer(volume) && volume.metadata?.deletionTimestamp != null) {
+        log.info('the PV is deleted but still carries our finalizer; dropping it');
+        try {
+          await this.removeFinalizer(volume, signal);
+        } catch (error) {
+          if (signal.aborted) return undefined;
+          log.warn('dropping our finalizer failed; retrying', { error: describeError(error) });
+          return { retry: 'backoff' };
+        }
+        return undefined;
+      }
       log.debug('already deleted; the cache has not caught up yet');
       return undefined;
     }
@@ -104,7 +117,9 @@ export class VolumeSync {
     }
     log.info('deleting the volume');
     try {
-      await provisioner.delete(volume, signal);
+      // A PV of the retired provisioner keeps its admin credentials only in its class: the provisioner reads them there.
+      const storageClass = this.options.cache.storageClass(className);
+      await provisioner.delete(volume, signal, storageClass === undefined ? {} : { storageClass });
     } catch (error) {
       if (signal.aborted) {
         done('aborted');

@@ -6,6 +6,7 @@ import { Cluster, ConnectionPool } from '../../../src/ceph/index.js';
 import { DeleteError, ProvisionError } from '../../../src/controllers/provision/errors.js';
 import { NodeSecretError } from '../../../src/rbd/node-secret.js';
 import { RbdProvisioner } from '../../../src/rbd/provisioner.js';
+import { legacyPv } from '../fakes.js';
 
 const UID = '0b5f3c4e-1111-2222-3333-444455556666';
 const MALFORMED = 'c2VjcmV0LWJ1dC1ub3QtYS1jZXBoeC1rZXk=';
@@ -112,4 +113,38 @@ describe('Cluster.connect validates before any native call', () => {
       assert.ok(!err.message.includes(MALFORMED));
     });
   }
+});
+
+describe('deleting a PV of the retired provisioner (taken over)', () => {
+  const VALID_KEY = 'AQBh3dZiAAAAABAAlQhbRLzEGG7nDQ2nb9NR5g==';
+  const legacy = () => legacyPv({ phase: 'Released', className: 'old-rbd' });
+
+  test('its class gone and no admin annotations: a final AdminCredentialsUnknown naming the class, before any Secret read or connection', async () => {
+    const secretsRead: string[] = [];
+    const { connects } = provisionerWithKey(VALID_KEY);
+    const provisioner = new RbdProvisioner({
+      name: 'test.rbd.provisioner', nodeStageSecret: asIs, logger: quiet,
+      connections: new ConnectionPool({ connect: async (options) => { connects.push(options.monitors); throw new Error('test: no cluster here'); } }),
+      readSecret: async (ref) => { secretsRead.push(ref.name); return VALID_KEY; },
+    });
+    const err = await provisioner.delete(legacy(), signal).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof DeleteError && err.kind === 'final' && err.reason === 'AdminCredentialsUnknown', String(err));
+    assert.match(err.message, /its StorageClass "old-rbd", where the old provisioner kept them, no longer exists/);
+    assert.deepEqual(secretsRead, []);
+    assert.deepEqual(connects, []);
+  });
+
+  test('with its class: the class\'s admin Secret is read and the PV\'s monitors are connected to', async () => {
+    const secretsRead: string[] = [];
+    const connects: string[] = [];
+    const provisioner = new RbdProvisioner({
+      name: 'test.rbd.provisioner', nodeStageSecret: asIs, logger: quiet,
+      connections: new ConnectionPool({ connect: async (options) => { connects.push(`${options.user}@${options.monitors}`); throw new Error('test: no cluster here'); } }),
+      readSecret: async (ref) => { secretsRead.push(`${ref.namespace}/${ref.name}`); return VALID_KEY; },
+    });
+    const oldClass: V1StorageClass = { metadata: { name: 'old-rbd' }, provisioner: 'ceph.com/rbd', parameters: { monitors: 'x', adminId: 'ops', adminSecretName: 'old-admin', adminSecretNamespace: 'kube-system' } };
+    await provisioner.delete(legacy(), signal, { storageClass: oldClass }).then(() => undefined, (e: unknown) => e);
+    assert.deepEqual(secretsRead, ['kube-system/old-admin']);
+    assert.deepEqual(connects, ['ops@10.0.0.1:6789,10.0.0.2:6789']);
+  });
 });

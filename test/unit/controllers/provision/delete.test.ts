@@ -106,6 +106,21 @@ describe('deletion', () => {
     assert.equal(h.lines.filter((l) => l.message === 'deleting the volume').length, 1);
   });
 
+  // A PV that got our finalizer just before its claim went (a migrated PV, or one made before the finalizer existed):
+  // the cache still showed it without, so deleting the PV left the finalizer holding it.
+  test('a finalizer the cache did not show yet when the PV was deleted is dropped once the cache shows it', async () => {
+    const h = harness();
+    h.provisioner.images.add('pvc-u1');
+    h.addVolume(makeVolume('pvc-u1', { finalizers: [] }));
+    h.kube.volumes.set('pvc-u1', makeVolume('pvc-u1', { finalizers: [F] }));
+    assert.equal(await h.reconciler.syncVolume('pvc-u1', h.signal), undefined);
+    assert.ok(h.kube.volumes.get('pvc-u1')?.metadata?.deletionTimestamp, 'deleted, held by the finalizer');
+    h.addVolume(structuredClone(h.kube.volumes.get('pvc-u1')!));
+    assert.equal(await h.reconciler.syncVolume('pvc-u1', h.signal), undefined);
+    assert.equal(h.kube.volumes.has('pvc-u1'), false, 'the finalizer is dropped and the PV goes');
+    assert.equal(h.provisioner.count('delete'), 1);
+  });
+
   test('PV delete fails after the image is gone: the retry finishes the PV without deleting the volume again', async () => {
     const h = harness();
     h.provisioner.images.add('pvc-u1');
