@@ -15,7 +15,7 @@ import { kubeSecretReader } from '../rbd/secrets.js';
 import { readDeleteTarget } from '../rbd/volume.js';
 import { cephAccess, type CephAccess } from './ceph-access.js';
 import type { CommandOutput } from './cluster-id.js';
-import { UsageError } from './migrate.js';
+import { optionsOrExit, UsageError } from './migrate.js';
 
 export const AUDIT_USAGE = `Usage: rbd-provisioner audit [--delete-orphans] [--output=text|json] [--provisioner-name=<name>]
 
@@ -210,18 +210,8 @@ export function formatAuditText(report: AuditReport): string {
 
 /** The subcommand: arguments after "audit"; returns the exit code. */
 export async function auditCommand(args: readonly string[], env: Readonly<Record<string, string | undefined>>, out: CommandOutput): Promise<number> {
-  let options: AuditOptions | 'help';
-  try {
-    options = parseAuditArgs(args, env);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    out.stderr(`rbd-provisioner audit: ${error.message}\n\n${AUDIT_USAGE}`);
-    return 2;
-  }
-  if (options === 'help') {
-    out.stdout(AUDIT_USAGE);
-    return 0;
-  }
+  const options = optionsOrExit('audit', AUDIT_USAGE, () => parseAuditArgs(args, env), out);
+  if (typeof options === 'number') return options;
   const kube = createKubeFacade(loadKubeConfig(options.kubeconfig, env), { qps: 20, burst: 40 });
   const readSecret = kubeSecretReader(kube);
   const timeouts = { mount: 10, monOp: 30, osdOp: 30 };

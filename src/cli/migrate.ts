@@ -69,6 +69,26 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/**
+ * A subcommand's options, or its exit code when there is nothing to run: 2 after a usage error (printed with the
+ * usage), 0 after --help.
+ */
+export function optionsOrExit<T>(subcommand: string, usage: string, parse: () => T | 'help', out: CommandOutput): T | number {
+  let options: T | 'help';
+  try {
+    options = parse();
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    out.stderr(`rbd-provisioner ${subcommand}: ${error.message}\n\n${usage}`);
+    return 2;
+  }
+  if (options === 'help') {
+    out.stdout(usage);
+    return 0;
+  }
+  return options;
+}
+
 const QUALIFIED_NAME = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,251}[A-Za-z0-9])?$/;
 
 /** Parses migrate's arguments; throws UsageError naming the flag and what it allows. */
@@ -537,18 +557,8 @@ async function waitFor(what: string, timeoutMs: number, deps: MigrateDeps, done:
 
 /** The subcommand: arguments after "migrate"; returns the exit code (2 for bad usage). */
 export async function migrateCommand(args: readonly string[], env: Readonly<Record<string, string | undefined>>, out: CommandOutput, hooks: Pick<MigrateDeps, 'afterStep'> = {}): Promise<number> {
-  let options: MigrateOptions | 'help';
-  try {
-    options = parseMigrateArgs(args, env);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    out.stderr(`rbd-provisioner migrate: ${error.message}\n\n${MIGRATE_USAGE}`);
-    return 2;
-  }
-  if (options === 'help') {
-    out.stdout(MIGRATE_USAGE);
-    return 0;
-  }
+  const options = optionsOrExit('migrate', MIGRATE_USAGE, () => parseMigrateArgs(args, env), out);
+  if (typeof options === 'number') return options;
   const kube = createKubeFacade(loadKubeConfig(options.kubeconfig, env), { qps: 20, burst: 40 });
   const ceph = cephAccess(kubeSecretReader(kube), { mount: 10, monOp: 30, osdOp: 30 });
   try {
