@@ -127,7 +127,7 @@ export class ConnectionPool {
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Timeout(
-        `rados_connect (client.${target.user}): still connecting to "monitors" (${target.monitors}) after ${this.joinWaitMs} ms of waiting; retried later`,
+        `rados_connect (client.${target.user}): timed out after ${this.joinWaitMs} ms waiting for another request's connect to "monitors" (${target.monitors}); retried later`,
         { code: 'ETIMEDOUT', errno: 110, op: 'rados_connect', object: `client.${target.user}` },
       )), this.joinWaitMs);
     });

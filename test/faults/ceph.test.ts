@@ -249,6 +249,18 @@ test('the cluster full (its OSD past the full ratio): a ClusterFull Warning, not
         observe(checks);
         return checks.length === 0 ? true : undefined;
       }, { timeoutMs: 120_000, intervalMs: 1000 });
+      // The OSD map's own flags can outlive the health checks: a pool made right after would still be flagged full
+      // (seen in CI: the next test file's new pool refused as full).
+      await waitFor('no OSD and no pool flagged full in the OSD map', async (observe) => {
+        const map = JSON.parse(await ceph(['osd', 'dump', '--format=json'])) as { flags?: string; osds?: { osd: number; state?: string[] }[]; pools?: { pool_name: string; flags_names?: string }[] };
+        const full = [
+          ...(/(^|,)full(,|$)/.test(map.flags ?? '') ? [`cluster flags ${map.flags}`] : []),
+          ...(map.osds ?? []).filter((o) => (o.state ?? []).some((st) => st.includes('full'))).map((o) => `osd.${o.osd} ${o.state?.join(',')}`),
+          ...(map.pools ?? []).filter((p) => /(^|,)full(,|$)/.test(p.flags_names ?? '')).map((p) => `pool ${p.pool_name} ${p.flags_names}`),
+        ];
+        observe(full);
+        return full.length === 0 ? true : undefined;
+      }, { timeoutMs: 120_000, intervalMs: 1000 });
     }
     await e2e.waitBound(claim.metadata!.name!, 240_000);
     await assertOneImageEach([claim]);

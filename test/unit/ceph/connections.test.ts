@@ -19,7 +19,7 @@ test('callers that join a connect in progress give up after joinWaitMs with a Ti
   const pool = new ConnectionPool({ connect, joinWaitMs: 20 });
   const first = pool.acquire(target);
   const joiner = pool.acquire(target);
-  await assert.rejects(joiner, (err: unknown) => err instanceof Timeout && /still connecting to "monitors" \(10\.0\.0\.1:6789\)/.test(err.message));
+  await assert.rejects(joiner, (err: unknown) => err instanceof Timeout && /timed out after 20 ms waiting for another request's connect to "monitors" \(10\.0\.0\.1:6789\)/.test(err.message));
   assert.equal(started.length, 1, 'one connect for both');
   started[0]!.resolve(fakeCluster);
   const lease = await first;
