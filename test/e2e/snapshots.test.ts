@@ -257,7 +257,11 @@ describe('clones, snapshots and restores', () => {
     await e2e.waitGone('every image and trash entry of the three', async () => {
       const left = await leftovers([source.image, snapshotImage, cloneImage]);
       return left.length === 0 ? undefined : left;
-    }, 90_000);
+    }, 90_000).catch((err: unknown) => {
+      // What the controllers said about purges explains an entry left in the trash.
+      const said = e2e.controllers.flatMap((c) => c.output().split('\n')).filter((line) => /purg|trash/.test(line)).slice(-20);
+      throw new Error(`${(err as Error).message}\nthe controllers on purges:\n${said.join('\n')}`, { cause: err });
+    });
   });
 
   test('4. a clone chain deeper than the hard limit (8) is flattened and still reads correctly', async () => {
