@@ -741,7 +741,9 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     if (volume.state === 'pv-may-exist') throw new DeleteError('final', 'PvMayExist', `volume ${volume.pvName} may have a PV; orphan collection never removes it`);
     const target = JSON.parse(volume.id) as OwnedVolumeId;
     await this.withPool(target, signal, 'delete', async (pool) => {
-      if (target.trashId !== undefined) return this.purge(pool, target.trashId);
+      // An interrupted purge goes to the manager like any other (it keeps one task per image, so one it already had
+      // is not queued twice): a purge here would race the manager's own.
+      if (target.trashId !== undefined) return this.purge(pool, target.trashId, { manager: target.monitors });
       if (volume.state === 'half-made') return this.removeHalfMade(pool, target.image);
       const meta = await readMetadata(pool.withImage(target.image, (image) => image.listMetadata(), { readOnly: true }));
       if (meta?.[PV_MAY_EXIST_KEY] !== undefined) throw new DeleteError('final', 'PvMayExist', `image ${pool.spec}/${target.image} may have a PV now; not removing it`);
