@@ -11,9 +11,9 @@ import { orphanVerdict, type OrphanVerdict } from '../controllers/provision/orph
 import type { OwnedVolume } from '../controllers/provision/provisioner.js';
 import { createKubeFacade, type KubeFacade, loadKubeConfig } from '../kube/client.js';
 import { OWNER_KEYS, ownedVolumeImage, RbdProvisioner, type ImageLocation } from '../rbd/provisioner.js';
-import { kubeSecretReader } from '../rbd/secrets.js';
+import { cachingSecretReader, kubeSecretReader } from '../rbd/secrets.js';
 import { readDeleteTarget } from '../rbd/volume.js';
-import { cephAccess, type CephAccess } from './ceph-access.js';
+import { cephAccess, COMMAND_CEPH_TIMEOUTS, COMMAND_SECRET_TTL_MS, type CephAccess } from './ceph-access.js';
 import type { CommandOutput } from './cluster-id.js';
 import { optionsOrExit, UsageError } from './migrate.js';
 
@@ -146,6 +146,7 @@ export async function runAudit(options: AuditOptions, deps: AuditDeps): Promise<
       if (finding.verdict === 'unsure') finding.problem = 'no PV and no claim, but a PV may have existed (a Retain PV deleted by hand leaves its image on purpose): never deleted automatically; delete it by hand if it is not needed';
       if (finding.verdict === 'unknown-claim') finding.problem = 'names no claim: never deleted automatically';
       if (finding.verdict === 'orphan') finding.problem = 'never had a PV and its claim is gone: orphan collection removes it';
+      if (finding.verdict === 'half-made') finding.problem = 'a create interrupted half-way left this name without an image header: orphan collection removes it';
       if (finding.verdict === 'deleting') finding.problem = 'in the trash after a delete that did not finish: orphan collection purges it';
       if (finding.verdict === 'has-pv' && volume.state === 'unrecorded') finding.problem = 'its PV exists but the image does not record it: the controller records it at its next orphan scan';
       if (options.deleteOrphans && (finding.verdict === 'orphan' || finding.verdict === 'deleting')) finding.action = await collect(volume, finding.verdict, deps, signal, finding);
@@ -213,15 +214,15 @@ export async function auditCommand(args: readonly string[], env: Readonly<Record
   const options = optionsOrExit('audit', AUDIT_USAGE, () => parseAuditArgs(args, env), out);
   if (typeof options === 'number') return options;
   const kube = createKubeFacade(loadKubeConfig(options.kubeconfig, env), { qps: 20, burst: 40 });
-  const readSecret = kubeSecretReader(kube);
-  const timeouts = { mount: 10, monOp: 30, osdOp: 30 };
-  const connections = new ConnectionPool({ timeouts });
+  // Each admin Secret read once for the whole command, shared by the provisioner's deletes and the PV checks.
+  const readSecret = cachingSecretReader(kubeSecretReader(kube), { ttlMs: COMMAND_SECRET_TTL_MS }).read;
+  const connections = new ConnectionPool({ timeouts: COMMAND_CEPH_TIMEOUTS });
   const quiet = { info: () => {}, warn: () => {}, debug: () => {} };
   const provisioner = new RbdProvisioner({
     name: options.provisionerName, connections, readSecret, logger: quiet,
     nodeStageSecret: () => Promise.reject(new Error('audit provisions nothing')),
   });
-  const ceph = cephAccess(readSecret, timeouts);
+  const ceph = cephAccess(readSecret, connections);
   try {
     const report = await runAudit(options, { kube, provisioner, ceph });
     // Purges that a delete started run in the background: they finish before the command exits.
@@ -230,6 +231,5 @@ export async function auditCommand(args: readonly string[], env: Readonly<Record
     return report.problems === 0 ? 0 : 1;
   } finally {
     await ceph.close();
-    await connections.close();
   }
 }

@@ -7,8 +7,9 @@
 // while the claim is swapped), so a re-run after a crash at any point finishes the job.
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { parseArgs } from 'node:util';
+import { ConnectionPool } from '../ceph/index.js';
 import { type AdminCalls, createKubeFacade, isAlreadyExists, isConflict, type JsonPatchOperation, type KubeFacade, loadKubeConfig } from '../kube/client.js';
-import { kubeSecretReader } from '../rbd/secrets.js';
+import { cachingSecretReader, kubeSecretReader } from '../rbd/secrets.js';
 import { DNS_LABEL, DNS_SUBDOMAIN, isKubeName } from '../kube/names.js';
 import { DEFAULT_PROVISIONER_NAME } from '../config.js';
 import {
@@ -19,7 +20,7 @@ import { NodeSecrets } from '../rbd/node-secret.js';
 import { OWNER_KEYS, PV_MAY_EXIST_KEY } from '../rbd/provisioner.js';
 import { ANNOTATIONS, readDeleteTarget, type DeleteTarget } from '../rbd/volume.js';
 import { classClusterID } from '../rbd/parameters.js';
-import { cephAccess, type CephAccess } from './ceph-access.js';
+import { cephAccess, COMMAND_CEPH_TIMEOUTS, COMMAND_SECRET_TTL_MS, type CephAccess } from './ceph-access.js';
 import type { CommandOutput } from './cluster-id.js';
 
 export const MIGRATE_USAGE = `Usage: rbd-provisioner migrate (--all | --pv=<name> ...) [--apply] [flags]
@@ -560,7 +561,8 @@ export async function migrateCommand(args: readonly string[], env: Readonly<Reco
   const options = optionsOrExit('migrate', MIGRATE_USAGE, () => parseMigrateArgs(args, env), out);
   if (typeof options === 'number') return options;
   const kube = createKubeFacade(loadKubeConfig(options.kubeconfig, env), { qps: 20, burst: 40 });
-  const ceph = cephAccess(kubeSecretReader(kube), { mount: 10, monOp: 30, osdOp: 30 });
+  const readSecret = cachingSecretReader(kubeSecretReader(kube), { ttlMs: COMMAND_SECRET_TTL_MS }).read;
+  const ceph = cephAccess(readSecret, new ConnectionPool({ timeouts: COMMAND_CEPH_TIMEOUTS }));
   try {
     return await runMigrate(options, { kube, ceph, out, ...hooks });
   } finally {
