@@ -80,6 +80,9 @@ export class KubeTransport {
     const payload = spec.body === undefined ? undefined : Buffer.from(JSON.stringify(spec.body));
     return new Promise((resolve, reject) => {
       let settled = false;
+      // Assigned below; finish may run before then (a signal that aborts at once), so never a const in its TDZ.
+      let unsubscribe = (): void => {};
+      let timer: NodeJS.Timeout | undefined;
       const finish = (error: unknown, value?: unknown): void => {
         if (settled) return;
         settled = true;
@@ -99,17 +102,22 @@ export class KubeTransport {
           }
         }, (error: unknown) => finish(error));
       });
-      const timer = setTimeout(() => {
+      // Before anything can destroy the request: an 'error' event nobody listens to ends the process.
+      req.on('error', (error) => finish(error));
+      timer = setTimeout(() => {
         const error = new RequestTimeoutError(`no answer within ${spec.timeoutMs} ms`);
         req.destroy(error);
         finish(error);
       }, spec.timeoutMs);
-      const unsubscribe = spec.signal === undefined ? () => {} : onAbort(spec.signal, () => {
-        const reason = spec.signal?.reason instanceof Error ? spec.signal.reason : new Error('aborted');
-        req.destroy(reason);
-        finish(reason);
-      });
-      req.on('error', (error) => finish(error));
+      if (spec.signal !== undefined) {
+        const signal = spec.signal;
+        unsubscribe = onAbort(signal, () => {
+          const reason = signal.reason instanceof Error ? signal.reason : new Error('aborted');
+          req.destroy(reason);
+          finish(reason);
+        });
+      }
+      if (settled) return;
       req.end(payload);
     });
   }
@@ -123,6 +131,8 @@ export class KubeTransport {
     const connection = await this.connection();
     await new Promise<void>((resolve, reject) => {
       let settled = false;
+      // As in request(): finish may run before onAbort returns.
+      let unsubscribe = (): void => {};
       const finish = (error?: unknown): void => {
         if (settled) return;
         settled = true;
@@ -160,11 +170,12 @@ export class KubeTransport {
         res.on('error', finish);
         res.on('aborted', () => finish(new Error('watch stream aborted by the server')));
       });
-      const unsubscribe = onAbort(signal, () => {
+      req.on('error', finish);
+      unsubscribe = onAbort(signal, () => {
         req.destroy();
         finish();
       });
-      req.on('error', finish);
+      if (settled) return;
       req.end();
     });
   }

@@ -65,8 +65,16 @@ export async function startController(options: ControllerOptions): Promise<Contr
   const chunks: string[] = [];
   child.stdout!.setEncoding('utf8').on('data', (s: string) => chunks.push(s));
   child.stderr!.setEncoding('utf8').on('data', (s: string) => chunks.push(s));
+  let stopping = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }));
+    child.on('exit', (code, signal) => {
+      // A controller that dies on its own says why in the test run's output, not only to a test that asks.
+      if (!stopping && signal === null && options.fault === undefined) {
+        const tail = chunks.join('').split('\n').slice(-40).join('\n');
+        process.stderr.write(`controller ${identity} exited by itself with code ${code}; its last output:\n${tail}\n`);
+      }
+      resolve({ code, signal });
+    });
   });
   const proc: ControllerProcess = {
     child,
@@ -76,6 +84,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
     exited,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return;
+      stopping = true;
       child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exited;
