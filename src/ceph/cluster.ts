@@ -2,7 +2,7 @@ import { invoke, type CallObserver } from './calls.js';
 import { CephError, monitorsTimedOut, PoolNotFound, Timeout } from './errors.js';
 import { checkMonitors } from './monitors.js';
 import { native } from './native.js';
-import { checkCephId, checkCephxKey, checkNamespace, checkPoolName } from './names.js';
+import { checkCephId, checkCephxKey, checkImageId, checkNamespace, checkPoolName } from './names.js';
 import { ValidationError } from './validation.js';
 import { Pool } from './pool.js';
 import type { ClusterHandle, NativeConnectOptions } from './rbd-native.js';
@@ -157,6 +157,19 @@ export class Cluster {
     const output = await this.call('rados_mgr_command', () =>
       native.radosMgrCommand(this.handle, JSON.stringify({ format: 'json', ...command })));
     return output === '' ? undefined : JSON.parse(output);
+  }
+
+  /**
+   * Asks the manager's rbd_support module to remove a trash entry of a pool ("pool" or "pool/namespace"), as
+   * `ceph rbd task add trash remove` does: the removal, one delete per object of the image, then runs in the manager,
+   * not in this process. Needs `mgr 'profile rbd'`. Resolves once the task is queued.
+   */
+  async queueTrashRemoval(poolSpec: string, id: string): Promise<void> {
+    const [pool, namespace] = poolSpec.split('/');
+    checkPoolName(pool);
+    checkNamespace(namespace);
+    checkImageId(id);
+    await this.mgrCommand({ prefix: 'rbd task add trash remove', image_id_spec: `${poolSpec}/${id}` });
   }
 
   async poolQuota(pool: string): Promise<PoolQuota> {

@@ -173,7 +173,7 @@ export class Image {
   }
 }
 
-function checkMetadataKey(key: unknown): void {
+export function checkMetadataKey(key: unknown): void {
   if (typeof key !== 'string' || key === '' || key.length > 255) {
     throw new TypeError(`metadata key: expected a non-empty string of at most 255 characters, got ${JSON.stringify(key)}`);
   }

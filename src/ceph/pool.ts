@@ -1,7 +1,8 @@
 import { invoke } from './calls.js';
 import { explainCreateNotFound } from './errors.js';
 import type { Cluster } from './cluster.js';
-import { Image } from './image.js';
+import { decodeString, encodeStringMap } from './encoding.js';
+import { checkMetadataKey, Image } from './image.js';
 import { native } from './native.js';
 import { checkImageId, checkImageName, checkSnapshotName } from './names.js';
 import { checkSize, toNativeImageOptions, type CreateImageOptions } from './options.js';
@@ -112,14 +113,36 @@ export class Pool {
     return this.call('rbd_trash_remove', () => native.rbdTrashRemove(this.handle, id, force));
   }
 
-  /**
-   * Asks the manager's rbd_support module to remove a trash entry (`ceph rbd task add trash remove`): the removal,
-   * one delete per object of the image, then runs in the manager, not in this process. Needs `mgr 'profile rbd'`.
-   * Resolves once the task is queued.
-   */
+  /** Cluster.queueTrashRemoval for a trash entry of this pool. */
   async queueTrashRemoval(id: string): Promise<void> {
+    await this.cluster.queueTrashRemoval(this.spec, id);
+  }
+
+  /** The id librbd gave an image (format 2), read from its id object: one round trip, no open. */
+  async imageId(name: string): Promise<string> {
+    checkImageName(name);
+    const output = await this.call('rados_exec', () => native.radosExec(this.handle, `rbd_id.${name}`, 'rbd', 'get_id', Buffer.alloc(0), 256));
+    return checkImageId(decodeString(output));
+  }
+
+  /**
+   * Sets metadata keys of an image in one write to its header object (cls_rbd's metadata_set takes a map): all keys
+   * or none, without opening the image; ImageNotFound when the header is missing. librbd's rbd_metadata_set needs an
+   * open image, writes one key per call and, with exclusive-lock, takes the image's lock first. Skipping librbd is
+   * right only for keys librbd itself does not read (the `conf_` keys are its configuration overrides: refused), on
+   * an image no client has open (a new one, or one whose watchers were just counted), so no open image misses it.
+   * Works on an image in the trash too (its header stays until it is purged).
+   */
+  async writeMetadataToHeader(id: string, entries: Record<string, string>): Promise<void> {
     checkImageId(id);
-    await this.cluster.mgrCommand({ prefix: 'rbd task add trash remove', image_id_spec: `${this.spec}/${id}` });
+    for (const [key, value] of Object.entries(entries)) {
+      checkMetadataKey(key);
+      if (key.startsWith('conf_')) throw new TypeError(`metadata key "${key}": librbd's configuration overrides are set through an open image`);
+      if (typeof value !== 'string') throw new TypeError(`metadata value for "${key}" must be a string`);
+    }
+    // On an existing header only: a half-made image (no header) must not get one holding nothing but these keys.
+    const input = encodeStringMap(entries);
+    await this.call('rados_write_op_exec', () => native.radosWriteOpExec(this.handle, `rbd_header.${id}`, 'rbd', 'metadata_set', input));
   }
 
   async listImages(): Promise<string[]> {

@@ -110,6 +110,16 @@ export interface RbdNative {
   radosIoctxDestroy(ioctx: IoCtxHandle): Promise<void>;
   // Implements: int rados_ioctx_pool_stat(rados_ioctx_t io, struct rados_pool_stat_t *stats)
   radosIoctxPoolStat(ioctx: IoCtxHandle): Promise<NativePoolStat>;
+  // Implements: int rados_exec(rados_ioctx_t io, const char *oid, const char *cls, const char *method,
+  //             const char *in_buf, size_t in_len, char *buf, size_t out_len)
+  /** An object class method's output; rejects with ERANGE when it is longer than maxOutput (at most 1 MiB). */
+  radosExec(ioctx: IoCtxHandle, object: string, cls: string, method: string, input: Buffer, maxOutput: number): Promise<Buffer>;
+  // Implements: rados_write_op_t rados_create_write_op(void), void rados_write_op_assert_exists(rados_write_op_t op),
+  //             void rados_write_op_exec(rados_write_op_t op, const char *cls, const char *method, const char *in_buf,
+  //             size_t in_len, int *prval), int rados_write_op_operate2(rados_write_op_t op, rados_ioctx_t io,
+  //             const char *oid, time_t *mtime, int flags), void rados_release_write_op(rados_write_op_t op)
+  /** An object class method that writes, on an object that must exist: ENOENT instead of creating it. */
+  radosWriteOpExec(ioctx: IoCtxHandle, object: string, cls: string, method: string, input: Buffer): Promise<void>;
 
   // Pool-level librbd calls (addon/rbd_pool.cc).
 

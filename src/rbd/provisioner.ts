@@ -164,14 +164,14 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
           ...(params.striping && { stripeUnit: params.striping.unit, stripeCount: params.striping.count }),
           ...(params.dataPool !== undefined && { dataPool: params.dataPool }),
         });
-        return await pool.withImage(imageName, async (image) => {
-          await tag(image, owner);
-          this.options.afterImageCreated?.(imageName);
-          const { size } = await image.stat();
-          abortIfLost(signal);
-          await recordPvMayExist(image);
-          return size;
-        });
+        // Nothing has the new image open: its keys go straight to its header object, the owner keys all at once
+        // (never a partly tagged image), three round trips where opening it and setting each key took a dozen.
+        const id = await pool.imageId(imageName);
+        await pool.writeMetadataToHeader(id, owner);
+        this.options.afterImageCreated?.(imageName);
+        abortIfLost(signal);
+        await pool.writeMetadataToHeader(id, { [PV_MAY_EXIST_KEY]: 'true' });
+        return claim.requestedBytes;
       } catch (err) {
         // A create that failed for room or time: the next one reads the pool's usage afresh.
         if (err instanceof NoSpace || err instanceof Timeout) this.usages.delete(usageKey(pool, target.monitors));
@@ -550,6 +550,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
   private async removeImage(pool: Pool, target: DeleteTarget, signal: AbortSignal, claimUid: string | undefined): Promise<void> {
     const imageName = target.image;
     let id: string;
+    let purgeFacts: PurgeFacts | undefined;
     try {
       id = await pool.withImage(imageName, async (image) => {
         const owner = await image.getMetadata(OWNER_KEYS.claimUid);
@@ -562,15 +563,19 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
         }
         // Trash-namespace snapshots stand for clones (copies, snapshot images) that still read through this image: it
         // waits for them in the trash. Leftover copy snapshots of a crashed copy are ours to release.
-        const { user } = await snapshotsByNamespace(image);
+        const { user, trash, other } = await snapshotsByNamespace(image);
         const snapshots = user.filter((name) => !isCopySnapshot(name));
         if (snapshots.length > 0) {
           throw new DeleteError('has-snapshots', 'ImageHasSnapshots', `image ${pool.spec}/${imageName} has ${snapshots.length} snapshot(s); they are never purged silently: remove them first`);
         }
-        return { imageId: await image.id(), copySnapshots: user.length > snapshots.length };
-      }, { readOnly: true }).then(async ({ imageId, copySnapshots }) => {
+        const copySnapshots = user.length > snapshots.length;
+        // What the purge decides by, read in this open rather than in one of its own.
+        const purgeFacts = copySnapshots ? undefined : { parent: await image.parent(), snapshots: trash + other };
+        return { imageId: await image.id(), copySnapshots, purgeFacts };
+      }, { readOnly: true }).then(async ({ imageId, copySnapshots, purgeFacts: facts }) => {
         // Only after a crashed copy: the common delete opens the image once, read-only.
         if (copySnapshots) await this.releaseCopySnapshots(pool, imageName);
+        purgeFacts = facts;
         return imageId;
       });
     } catch (err) {
@@ -583,8 +588,9 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
       id = leftover.id;
     }
     abortIfLost(signal);
-    // Marks it as ours to purge: orphan collection only ever purges trash entries that carry this.
-    await pool.withImage(imageName, (image) => image.setMetadata(DELETING_KEY, 'true')).catch((err: unknown) => {
+    // Marks it as ours to purge: orphan collection only ever purges trash entries that carry this. Nothing has the
+    // image open (its watchers were just counted), and the key is ours, not librbd's: written to its header directly.
+    await pool.writeMetadataToHeader(id, { [DELETING_KEY]: 'true' }).catch((err: unknown) => {
       if (!(err instanceof ImageNotFound)) throw err;
     });
     abortIfLost(signal);
@@ -595,7 +601,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     }
     this.options.logger.info('image moved to the trash; purging it in the background', { image: `${pool.spec}/${imageName}`, id });
     this.options.afterImageRemoved?.(imageName);
-    this.purgeInBackground(target, id, imageName);
+    this.purgeInBackground(target, id, imageName, purgeFacts);
   }
 
   /** Copy snapshots a crash left behind (clones made from them keep them, in the trash namespace). */
@@ -622,12 +628,14 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
    * runs outside the delete: the image is already out of the way once it is in the trash. A purge that fails, or that
    * a crash interrupts, is found again by listOwnedVolumes and finished by the orphan collector.
    */
-  private purgeInBackground(target: DeleteTarget, id: string, imageName: string): void {
+  private purgeInBackground(target: DeleteTarget, id: string, imageName: string, facts?: PurgeFacts): void {
     void this.purges.add(async () => {
       // Each object operation of the purge is bounded by rados_osd_op_timeout; the purge as a whole is not.
       const signal = new AbortController().signal;
       try {
-        await this.withPool(target, signal, 'delete', (pool) => this.purge(pool, id, { manager: target.monitors }));
+        // A plain image whose facts are known goes to the manager without opening its pool here.
+        if (facts !== undefined && isPlain(facts) && (await this.withCluster(target, signal, 'delete', (cluster) => this.queuedInManager(cluster, poolSpecOf(target), id, target.monitors)))) return;
+        await this.withPool(target, signal, 'delete', (pool) => this.purge(pool, id, { manager: target.monitors, facts }));
       } catch (err) {
         this.options.logger.warn('purge from the trash failed; orphan collection will retry it', { image: `${target.pool}/${imageName}`, id, error: (err as Error).message });
       }
@@ -639,17 +647,17 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
    * snapshots) waits: purging the last of those clones purges it, and orphan collection retries it meanwhile. After a
    * clone is purged, its parent follows if it was waiting in the trash for it.
    */
-  private async purge(pool: Pool, id: string, options: { manager?: string } = {}): Promise<void> {
-    let parent: Parent | undefined;
-    let snapshots = 0;
-    try {
-      ({ parent, snapshots } = await pool.withImage(id, async (image) => ({ parent: await image.parent(), snapshots: (await image.listSnapshots()).length }), { readOnly: true, byId: true }));
-    } catch (err) {
-      if (!(err instanceof ImageNotFound)) throw err;
+  private async purge(pool: Pool, id: string, options: { manager?: string; facts?: PurgeFacts | undefined } = {}): Promise<void> {
+    let facts: PurgeFacts = options.facts ?? { parent: undefined, snapshots: 0 };
+    if (options.facts === undefined) {
+      try {
+        facts = await pool.withImage(id, async (image) => ({ parent: await image.parent(), snapshots: (await image.listSnapshots()).length }), { readOnly: true, byId: true });
+      } catch (err) {
+        if (!(err instanceof ImageNotFound)) throw err;
+      }
     }
-    // Only a plain image goes to the manager: a clone's purge must be followed by its parent's (below), and an image
-    // that clones still read through must wait for them.
-    if (options.manager !== undefined && parent === undefined && snapshots === 0 && (await this.queuedInManager(pool, id, options.manager))) return;
+    const { parent } = facts;
+    if (options.manager !== undefined && isPlain(facts) && (await this.queuedInManager(pool.cluster, pool.spec, id, options.manager))) return;
     try {
       await purgeFromTrash(pool, id);
     } catch (err) {
@@ -667,17 +675,17 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
   }
 
   /** Hands a purge to the manager; false when it cannot take it (then it runs here). */
-  private async queuedInManager(pool: Pool, id: string, monitors: string): Promise<boolean> {
+  private async queuedInManager(cluster: Cluster, poolSpec: string, id: string, monitors: string): Promise<boolean> {
     if (!this.options.purgeInManager || (this.managerRefused.get(monitors) ?? 0) > Date.now()) return false;
     try {
-      await pool.queueTrashRemoval(id);
+      await cluster.queueTrashRemoval(poolSpec, id);
     } catch (err) {
       if (!(err instanceof CephError)) throw err;
       this.managerRefused.set(monitors, Date.now() + MANAGER_PURGE_RETRY_MS);
-      this.options.logger.warn('the Ceph manager did not take the purge (needs mgr "profile rbd" and the rbd_support module); purging in this process for the next 10 minutes', { image: pool.spec, id, error: err.message });
+      this.options.logger.warn('the Ceph manager did not take the purge (needs mgr "profile rbd" and the rbd_support module); purging in this process for the next 10 minutes', { image: poolSpec, id, error: err.message });
       return false;
     }
-    this.options.logger.info('purge handed to the Ceph manager (rbd_support trash remove task)', { image: pool.spec, id });
+    this.options.logger.info('purge handed to the Ceph manager (rbd_support trash remove task)', { image: poolSpec, id });
     return true;
   }
 
@@ -802,6 +810,17 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
 
   /** Connects (through the shared pool) as the class's admin user and opens the pool; maps Ceph errors for the controller. */
   private async withPool<T>(target: DeleteTarget, signal: AbortSignal, op: Operation, fn: (pool: Pool) => Promise<T>): Promise<T> {
+    return this.withCluster(target, signal, op, async (cluster) => {
+      const pool = await cluster.openPool(target.pool, target.radosNamespace);
+      try {
+        return await fn(pool);
+      } finally {
+        await pool.close();
+      }
+    });
+  }
+
+  private async withCluster<T>(target: DeleteTarget, signal: AbortSignal, op: Operation, fn: (cluster: Cluster) => Promise<T>): Promise<T> {
     abortIfLost(signal);
     const key = await this.adminKey(target, op, signal);
     // origin: which Secret held the key, so a successor that must fence this connection can read it (never the key).
@@ -816,12 +835,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
       return await this.options.connections.use(clusterTarget, async (cluster: Cluster) => {
         connection = cluster;
         abortIfLost(signal);
-        const pool = await cluster.openPool(target.pool, target.radosNamespace);
-        try {
-          return await fn(pool);
-        } finally {
-          await pool.close();
-        }
+        return await fn(cluster);
       });
     } catch (err) {
       if (err instanceof ProvisionError || err instanceof DeleteError || err instanceof ResizeError || err instanceof SnapshotError) throw err;
@@ -833,6 +847,18 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
 }
 
 type Operation = 'provision' | 'delete' | 'list' | 'snapshot';
+
+/** What decides where a trash entry is purged: a clone's purge is followed by its parent's; snapshots make it wait. */
+interface PurgeFacts {
+  parent: Parent | undefined;
+  /** Of any namespace: trash-namespace ones stand for clones that still read through the image. */
+  snapshots: number;
+}
+
+/** Only a plain image goes to the manager: a clone's purge must be followed by its parent's, and an image that clones still read through must wait for them. */
+const isPlain = (facts: PurgeFacts): boolean => facts.parent === undefined && facts.snapshots === 0;
+
+const poolSpecOf = (target: DeleteTarget): string => (target.radosNamespace === '' ? target.pool : `${target.pool}/${target.radosNamespace}`);
 
 const imageKey = (target: DeleteTarget): string => JSON.stringify([target.monitors, target.pool, target.radosNamespace, target.image]);
 

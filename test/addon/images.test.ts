@@ -5,7 +5,7 @@ import {
   type Pool,
 } from '../../src/ceph/index.js';
 import { native } from '../../src/ceph/native.js';
-import { createTestPool, openTestPool, uniqueName, type CephTestCluster, type OpenTestPool } from '../support/ceph.js';
+import { createTestPool, makeHalfMadeImage, openTestPool, rados, uniqueName, type CephTestCluster, type OpenTestPool } from '../support/ceph.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -124,6 +124,29 @@ describe('images', () => {
       assert.equal(await image.getMetadata('big'), undefined);
     });
     await pool.removeImage(name);
+  });
+
+  test('a new image\'s id and its metadata in one write, without opening it (rados_exec, rados_write_op_exec)', async () => {
+    const name = uniqueName('newmeta');
+    await pool.createImage(name, MiB);
+    const id = await pool.imageId(name);
+    const entries = { 'rbd.provisioner.ceph.io/claim-uid': 'u-2', 'rbd.provisioner.ceph.io/claim-name': 'data', empty: '', unicode: 'é✓' };
+    await pool.writeMetadataToHeader(id, entries);
+    await pool.withImage(name, async (image) => {
+      assert.equal(await image.id(), id);
+      assert.deepEqual(await image.listMetadata(), entries);
+    });
+    await assert.rejects(pool.writeMetadataToHeader(id, { conf_rbd_cache: 'false' }), /configuration overrides/);
+    await pool.removeImage(name);
+    await assert.rejects(pool.imageId(name), (err: unknown) => err instanceof ImageNotFound && /rados_exec \(.*rbd_id\./.test(String(err)));
+  });
+
+  test('metadata of a new image never makes a header that is missing: ImageNotFound, nothing written', async () => {
+    const name = uniqueName('halfmade');
+    const id = await makeHalfMadeImage(pool.name, name);
+    assert.equal(await pool.imageId(name), id);
+    await assert.rejects(pool.writeMetadataToHeader(id, { key: 'value' }), ImageNotFound);
+    await assert.rejects(rados(['-p', pool.name, 'stat', `rbd_header.${id}`]), /No such file or directory|ENOENT/);
   });
 
   test('remove of an image with a watcher is ImageBusy (EBUSY); it succeeds once the watcher closes', async () => {
