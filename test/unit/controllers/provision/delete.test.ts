@@ -7,20 +7,23 @@ import { harness } from './harness.js';
 const F = 'external-provisioner.volume.kubernetes.io/finalizer';
 
 describe('deletion', () => {
-  test('Released + Delete, claim gone: image removed, PV deleted, finalizer removed with test+remove by index', async () => {
+  test('Released + Delete, claim gone: image removed, finalizer removed with test+remove by index (and uid), then the PV deleted', async () => {
     const h = harness();
     h.cacheClasses.clear(); // deletion never needs the StorageClass
     h.provisioner.images.add('pvc-u1');
-    h.addVolume(makeVolume('pvc-u1', { finalizers: ['kubernetes.io/pv-protection', F] }));
+    const volume = makeVolume('pvc-u1', { finalizers: ['kubernetes.io/pv-protection', F] });
+    h.addVolume(volume);
     const result = await h.reconciler.syncVolume('pvc-u1', h.signal);
     assert.equal(result, undefined);
-    assert.deepEqual(h.kube.calls, ['readClaim', 'deleteVolume', 'patchVolume']);
+    // The finalizer first, while nothing else changes the PV's finalizers: no conflict, no re-read.
+    assert.deepEqual(h.kube.calls, ['readClaim', 'patchVolume', 'deleteVolume']);
     assert.deepEqual(h.provisioner.calls.map((c) => `${c.op}:${c.name}`), ['delete:pvc-u1']);
     assert.equal(h.provisioner.images.size, 0);
     assert.deepEqual(h.kube.patches, [
       {
         name: 'pvc-u1',
         patch: [
+          { op: 'test', path: '/metadata/uid', value: volume.metadata!.uid },
           { op: 'test', path: '/metadata/finalizers/1', value: F },
           { op: 'remove', path: '/metadata/finalizers/1' },
         ],
@@ -101,7 +104,7 @@ describe('deletion', () => {
     assert.equal(await h.reconciler.syncVolume('pvc-u1', h.signal), undefined);
     assert.equal(await h.reconciler.syncVolume('pvc-u1', h.signal), undefined);
     assert.deepEqual(h.provisioner.calls.map((c) => `${c.op}:${c.name}`), ['delete:pvc-u1']);
-    assert.deepEqual(h.kube.calls, ['readClaim', 'deleteVolume', 'patchVolume']);
+    assert.deepEqual(h.kube.calls, ['readClaim', 'patchVolume', 'deleteVolume']);
     assert.equal(await h.metric('rbd_provisioner_delete_total', { class: 'fast', result: 'success' }), 1);
     assert.equal(h.lines.filter((l) => l.message === 'deleting the volume').length, 1);
   });
@@ -156,7 +159,7 @@ describe('deletion', () => {
     h.kube.volumes.get('pvc-u1')!.metadata!.finalizers = [F];
     assert.equal(await h.reconciler.syncVolume('pvc-u1', h.signal), undefined);
     assert.deepEqual(
-      h.kube.patches.map((p) => p.patch[0]?.path),
+      h.kube.patches.map((p) => p.patch[1]?.path),
       ['/metadata/finalizers/1', '/metadata/finalizers/0'],
     );
     assert.equal(h.kube.volumes.has('pvc-u1'), false);
@@ -227,8 +230,9 @@ describe('deletion', () => {
     h.kube.volumes.set('pvc-u1', newcomer);
     assert.equal(await h.reconciler.syncVolume('pvc-u1', h.signal), undefined);
     assert.equal(h.provisioner.images.size, 0);
-    assert.deepEqual(h.kube.calls, ['readClaim', 'deleteVolume']);
-    assert.deepEqual(h.kube.patches, []);
+    // The uid test refuses the finalizer patch; the re-read shows another object; the delete's uid precondition fails.
+    assert.deepEqual(h.kube.calls, ['readClaim', 'patchVolume', 'readVolume', 'deleteVolume']);
+    assert.deepEqual(h.kube.patches.map((p) => p.patch[0]), [{ op: 'test', path: '/metadata/uid', value: 'uid-pvc-u1' }]);
     assert.deepEqual(h.kube.volumes.get('pvc-u1')?.metadata?.finalizers, ['kubernetes.io/pv-protection', F]);
   });
 });
