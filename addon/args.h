@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "errors.h"
 #include "handles.h"
@@ -25,6 +26,13 @@ inline std::string StringArg(const Napi::CallbackInfo& info, size_t i, const cha
   // librados takes C strings: an embedded NUL would silently name a different object.
   if (value.find('\0') != std::string::npos) throw ArgError(info.Env(), op, std::string(name) + " must not contain NUL");
   return value;
+}
+
+// A copy of a Buffer argument: the caller's Buffer may be collected (or changed) while the call runs.
+inline std::vector<char> BufferArg(const Napi::CallbackInfo& info, size_t i, const char* name, const char* op) {
+  if (!info[i].IsBuffer()) throw ArgError(info.Env(), op, std::string(name) + " must be a Buffer");
+  auto buffer = info[i].As<Napi::Buffer<char>>();
+  return std::vector<char>(buffer.Data(), buffer.Data() + buffer.Length());
 }
 
 inline uint64_t Uint64(Napi::Env env, Napi::Value v, const char* name, const char* op) {

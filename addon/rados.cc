@@ -398,22 +398,28 @@ Napi::Value IoCtxPoolStat(const Napi::CallbackInfo& info) {
   return Start(std::make_unique<PoolStatOperation>(info.Env(), op, HandleArg<IoCtxNative>(info, 0, op), ""));
 }
 
+// What both object class calls take after the I/O context: (object, cls, method, input). The context itself goes
+// to the operation's keep-alive, released on the pool thread.
+struct ClassCall {
+  std::string oid, cls, method;
+  std::vector<char> input;
+};
+
+ClassCall ClassCallArgs(const Napi::CallbackInfo& info, const char* op) {
+  return ClassCall{StringArg(info, 1, "object", op), StringArg(info, 2, "cls", op), StringArg(info, 3, "method", op),
+                   BufferArg(info, 4, "input", op)};
+}
+
 // Implements: int rados_exec(rados_ioctx_t io, const char *oid, const char *cls, const char *method,
 //             const char *in_buf, size_t in_len, char *buf, size_t out_len)
 // One object class method call; the output buffer is sized by the caller (-ERANGE when the method returns more).
 class ExecOperation : public IoCtxOperation {
  public:
-  ExecOperation(Napi::Env env, const char* op, std::shared_ptr<IoCtxNative> io, std::string oid, std::string cls,
-                std::string method, std::vector<char> input, size_t max_output)
-      : IoCtxOperation(env, op, std::move(io), oid),
-        oid_(std::move(oid)),
-        cls_(std::move(cls)),
-        method_(std::move(method)),
-        input_(std::move(input)),
-        output_(max_output) {}
+  ExecOperation(Napi::Env env, const char* op, std::shared_ptr<IoCtxNative> io, ClassCall call, size_t max_output)
+      : IoCtxOperation(env, op, std::move(io), call.oid), call_(std::move(call)), output_(max_output) {}
   int Execute() override {
-    int r = rados_exec(io_, oid_.c_str(), cls_.c_str(), method_.c_str(), input_.data(), input_.size(), output_.data(),
-                       output_.size());
+    int r = rados_exec(io_, call_.oid.c_str(), call_.cls.c_str(), call_.method.c_str(), call_.input.data(),
+                       call_.input.size(), output_.data(), output_.size());
     if (r < 0) return r;
     output_.resize(static_cast<size_t>(r));
     return 0;
@@ -421,24 +427,17 @@ class ExecOperation : public IoCtxOperation {
   Napi::Value Result(Napi::Env env) override { return Napi::Buffer<char>::Copy(env, output_.data(), output_.size()); }
 
  private:
-  std::string oid_, cls_, method_;
-  std::vector<char> input_;  // a copy: the caller's Buffer may be collected while the call runs
+  ClassCall call_;
   std::vector<char> output_;
 };
 
 Napi::Value Exec(const Napi::CallbackInfo& info) {
   const char* op = "rados_exec";
   auto io = HandleArg<IoCtxNative>(info, 0, op);
-  std::string oid = StringArg(info, 1, "object", op);
-  std::string cls = StringArg(info, 2, "cls", op);
-  std::string method = StringArg(info, 3, "method", op);
-  if (!info[4].IsBuffer()) throw ArgError(info.Env(), op, "input must be a Buffer");
-  auto buffer = info[4].As<Napi::Buffer<char>>();
-  std::vector<char> input(buffer.Data(), buffer.Data() + buffer.Length());
+  ClassCall call = ClassCallArgs(info, op);
   uint64_t max_output = Uint64Arg(info, 5, "maxOutput", op);
   if (max_output > (1u << 20)) throw ArgError(info.Env(), op, "maxOutput must be at most 1 MiB");
-  return Start(std::make_unique<ExecOperation>(info.Env(), op, io, oid, cls, method, std::move(input),
-                                               static_cast<size_t>(max_output)));
+  return Start(std::make_unique<ExecOperation>(info.Env(), op, io, std::move(call), static_cast<size_t>(max_output)));
 }
 
 // Implements: rados_write_op_t rados_create_write_op(void), void rados_write_op_assert_exists(rados_write_op_t op),
@@ -449,39 +448,28 @@ Napi::Value Exec(const Napi::CallbackInfo& info) {
 // (rados_exec would create it: an object class write to a missing object makes one).
 class ExecOnExistingOperation : public IoCtxOperation {
  public:
-  ExecOnExistingOperation(Napi::Env env, const char* op, std::shared_ptr<IoCtxNative> io, std::string oid,
-                          std::string cls, std::string method, std::vector<char> input)
-      : IoCtxOperation(env, op, std::move(io), oid),
-        oid_(std::move(oid)),
-        cls_(std::move(cls)),
-        method_(std::move(method)),
-        input_(std::move(input)) {}
+  ExecOnExistingOperation(Napi::Env env, const char* op, std::shared_ptr<IoCtxNative> io, ClassCall call)
+      : IoCtxOperation(env, op, std::move(io), call.oid), call_(std::move(call)) {}
   int Execute() override {
     rados_write_op_t write = rados_create_write_op();
     if (write == nullptr) return -ENOMEM;
     int method_result = 0;
     rados_write_op_assert_exists(write);
-    rados_write_op_exec(write, cls_.c_str(), method_.c_str(), input_.data(), input_.size(), &method_result);
-    int r = rados_write_op_operate2(write, io_, oid_.c_str(), nullptr, 0);
+    rados_write_op_exec(write, call_.cls.c_str(), call_.method.c_str(), call_.input.data(), call_.input.size(),
+                        &method_result);
+    int r = rados_write_op_operate2(write, io_, call_.oid.c_str(), nullptr, 0);
     rados_release_write_op(write);
     return r < 0 ? r : method_result;
   }
 
  private:
-  std::string oid_, cls_, method_;
-  std::vector<char> input_;  // a copy: the caller's Buffer may be collected while the call runs
+  ClassCall call_;
 };
 
 Napi::Value ExecOnExisting(const Napi::CallbackInfo& info) {
   const char* op = "rados_write_op_exec";
   auto io = HandleArg<IoCtxNative>(info, 0, op);
-  std::string oid = StringArg(info, 1, "object", op);
-  std::string cls = StringArg(info, 2, "cls", op);
-  std::string method = StringArg(info, 3, "method", op);
-  if (!info[4].IsBuffer()) throw ArgError(info.Env(), op, "input must be a Buffer");
-  auto buffer = info[4].As<Napi::Buffer<char>>();
-  std::vector<char> input(buffer.Data(), buffer.Data() + buffer.Length());
-  return Start(std::make_unique<ExecOnExistingOperation>(info.Env(), op, io, oid, cls, method, std::move(input)));
+  return Start(std::make_unique<ExecOnExistingOperation>(info.Env(), op, io, ClassCallArgs(info, op)));
 }
 
 }  // namespace

@@ -126,10 +126,7 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   const char* op = "rbd_write2";
   auto image = HandleArg<ImageNative>(info, 0, op);
   uint64_t offset = Uint64Arg(info, 1, "offset", op);
-  if (!info[2].IsBuffer()) throw ArgError(info.Env(), op, "data must be a Buffer");
-  auto buffer = info[2].As<Napi::Buffer<char>>();
-  std::vector<char> data(buffer.Data(), buffer.Data() + buffer.Length());
-  return Start(std::make_unique<WriteOperation>(info.Env(), op, image, offset, std::move(data)));
+  return Start(std::make_unique<WriteOperation>(info.Env(), op, image, offset, BufferArg(info, 2, "data", op)));
 }
 
 // Implements: ssize_t rbd_read2(rbd_image_t image, uint64_t ofs, size_t len, char *buf, int op_flags)

@@ -17,7 +17,7 @@ import {
 } from '@kubernetes/client-node';
 import { type Clock, realClock } from './clock.js';
 import { SNAPSHOT_GROUP, SNAPSHOT_VERSION, type VolumeSnapshot, type VolumeSnapshotClass, type VolumeSnapshotContent } from './snapshots.js';
-import { TokenBucket } from './ratelimit.js';
+import { type Priority, TokenBucket } from './ratelimit.js';
 import { KubeTransport, type RequestSpec } from './transport.js';
 
 export interface ResourceTypes {
@@ -263,8 +263,8 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const transport = new KubeTransport(kubeConfig, { maxSockets: options.maxConnections ?? 64 });
 
-  async function call<T>(op: string, signal: AbortSignal | undefined, spec: CallSpec): Promise<T> {
-    await limiter.take(signal);
+  async function call<T>(op: string, signal: AbortSignal | undefined, spec: CallSpec, priority: Priority = 'normal'): Promise<T> {
+    await limiter.take(signal, priority);
     try {
       return (await transport.request({ ...spec, timeoutMs: requestTimeoutMs, ...(signal === undefined ? {} : { signal }) })) as T;
     } catch (error) {
@@ -353,9 +353,10 @@ export function createKubeFacade(kubeConfig: KubeConfig, options: KubeFacadeOpti
       call('patch VolumeAttachment status', signal, { method: 'PATCH', path: `${clusterScoped(STORAGE, 'volumeattachments', name)}/status`, body: patch, contentType: MERGE_PATCH }),
     patchAttachment: (name, patch, signal) =>
       call('patch VolumeAttachment', signal, { method: 'PATCH', path: clusterScoped(STORAGE, 'volumeattachments', name), body: patch, contentType: JSON_PATCH }),
-    createEvent: (namespace, event, signal) => call('create event', signal, { method: 'POST', path: namespaced(CORE, namespace, 'events'), body: event }),
+    // Events spend the budget only when nothing else waits for it: in a burst, PVs first.
+    createEvent: (namespace, event, signal) => call('create event', signal, { method: 'POST', path: namespaced(CORE, namespace, 'events'), body: event }, 'low'),
     patchEvent: (namespace, name, patch, signal) =>
-      call('patch event', signal, { method: 'PATCH', path: namespaced(CORE, namespace, 'events', name), body: patch, contentType: MERGE_PATCH }),
+      call('patch event', signal, { method: 'PATCH', path: namespaced(CORE, namespace, 'events', name), body: patch, contentType: MERGE_PATCH }, 'low'),
     readLease: (namespace, name, signal) => get('read lease', namespaced(COORDINATION, namespace, 'leases', name), signal),
     createLease: (namespace, lease, signal) => call('create lease', signal, { method: 'POST', path: namespaced(COORDINATION, namespace, 'leases'), body: lease }),
     replaceLease: (namespace, name, lease, signal) =>

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeString, encodeStringMap } from '../../src/ceph/encoding.js';
+import { decodeString, encodeStringMap } from '../../../src/ceph/encoding.js';
 
 test('encodeStringMap: a u32 count, then each key and value behind its u32 byte length, little-endian', () => {
   assert.deepEqual(

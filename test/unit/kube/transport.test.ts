@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeTransport } from '../../src/kube/transport.js';
+import { KubeTransport } from '../../../src/kube/transport.js';
 
 let server: Server;
 let transport: KubeTransport;
