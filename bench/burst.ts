@@ -41,6 +41,11 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 }
 
+function rssBytes(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : NaN;
+}
+
 function peakRssBytes(pid: number): number {
   const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) * 1024 : NaN;
@@ -154,6 +159,9 @@ interface BurstFigures {
   allBoundS: number;
   /** When the last PV of the burst was saved (whole seconds: creationTimestamp), from the burst's start. */
   lastSavedS: number;
+  /** The controller's RSS once every claim of the burst was Bound (its PVs and claims in the informer caches). */
+  boundRssBytes: number;
+  boundHeapBytes: number;
   p50S: number;
   p99S: number;
   deleteS: number;
@@ -198,6 +206,8 @@ async function burst(e2e: E2e, storageClass: string, pid: number, port: number, 
     .filter((pv) => pv.spec?.claimRef?.namespace === e2e.namespace && created.has(pv.spec.claimRef.name ?? ''))
     .map((pv) => new Date(pv.metadata?.creationTimestamp ?? 0).getTime());
   const lastSavedS = (Math.max(...savedAt) - startedWall) / 1000;
+  const boundRssBytes = rssBytes(pid);
+  const boundHeapBytes = samples(await controllerMetrics(port), 'nodejs_heap_size_used_bytes').get('') ?? NaN;
   const lagCreate = worstLag;
   await sleep(1000); // the last events and status writes
   const cpuCreated = cpuSeconds(pid);
@@ -222,6 +232,8 @@ async function burst(e2e: E2e, storageClass: string, pid: number, port: number, 
     claims,
     allBoundS: (allBound - started) / 1000,
     lastSavedS,
+    boundRssBytes,
+    boundHeapBytes,
     p50S: percentile(latencies, 50) / 1000,
     p99S: percentile(latencies, 99) / 1000,
     deleteS: (deleted - deleting) / 1000,
@@ -308,7 +320,7 @@ async function main(): Promise<void> {
           `round ${round} burst ${claims}: all PVs saved by ${figures.lastSavedS.toFixed(0)} s, all Bound ${figures.allBoundS.toFixed(1)} s, p50 ${figures.p50S.toFixed(2)} s, p99 ${figures.p99S.toFixed(2)} s, ` +
             `delete ${figures.deleteS.toFixed(1)} s, CPU ${figures.cpuCreateMs.toFixed(1)} / ${figures.cpuDeleteMs.toFixed(1)} ms per claim ` +
             `(net of idle ${net(figures, figures.cpuCreateMs, figures.createWindowS).toFixed(1)} / ${net(figures, figures.cpuDeleteMs, figures.deleteWindowS).toFixed(1)}), ` +
-            `lag p99 ${figures.lagP99Ms.toFixed(0)} ms, RSS ${(rss / MiB).toFixed(0)} MiB (peak ${(peakRssBytes(pid) / MiB).toFixed(0)})`,
+            `lag p99 ${figures.lagP99Ms.toFixed(0)} ms, RSS ${(figures.boundRssBytes / MiB).toFixed(0)} MiB (JS heap ${(figures.boundHeapBytes / MiB).toFixed(0)}) all Bound, ${(rss / MiB).toFixed(0)} MiB after the delete (peak ${(peakRssBytes(pid) / MiB).toFixed(0)})`,
         );
       }
     }
