@@ -7,6 +7,7 @@
 //     SINGLE=20        single claims created one after the other first (create-to-Bound p50)
 //     EXTRA_ARGS=...   extra controller flags, space-separated (e.g. "--kube-api-qps=200 --kube-api-burst=400")
 //     CPU_PROF=dir     run the controller under `node --cpu-prof`; the profile is written there when it stops
+//     CONTROLLER_ENV=  extra environment of the controller, space-separated NAME=value (e.g. "MALLOC_ARENA_MAX=2")
 //   CLAIMS=n is read as BURSTS=n (the older spelling).
 //
 // Measured from outside the controller: CPU seconds from /proc/<pid>/stat (robust to a loaded machine, unlike wall
@@ -24,6 +25,8 @@ const ROUNDS = Number(process.env['ROUNDS'] ?? 3);
 const SINGLE = Number(process.env['SINGLE'] ?? 20);
 const EXTRA_ARGS = (process.env['EXTRA_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const CPU_PROF = process.env['CPU_PROF'];
+/** Extra environment of the controller process, space-separated NAME=value (e.g. "MALLOC_ARENA_MAX=2"). */
+const CONTROLLER_ENV = Object.fromEntries((process.env['CONTROLLER_ENV'] ?? '').split(' ').filter((a) => a.includes('=')).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
 const MiB = 2 ** 20;
 const TICKS = 100; // USER_HZ on Linux
 
@@ -272,13 +275,13 @@ async function main(): Promise<void> {
   try {
     const controller = await e2e.startController({
       extraArgs: EXTRA_ARGS,
-      ...(CPU_PROF === undefined ? {} : { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF}` } }),
+      env: { ...CONTROLLER_ENV, ...(CPU_PROF === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF}` }) },
     });
     const pid = controller.child.pid!;
     const port = controller.httpPort;
     const storageClass = await e2e.createClass(e2e.baseParameters());
     await watcher.start();
-    console.log(`# controller flags: ${EXTRA_ARGS.join(' ') || '(defaults)'}; ${ROUNDS} rounds of bursts of ${BURSTS.join(', ')}; ${SINGLE} single claims`);
+    console.log(`# controller flags: ${EXTRA_ARGS.join(' ') || '(defaults)'}${Object.keys(CONTROLLER_ENV).length === 0 ? '' : `; environment ${process.env['CONTROLLER_ENV']}`}; ${ROUNDS} rounds of bursts of ${BURSTS.join(', ')}; ${SINGLE} single claims`);
 
     // Single claims, one after the other: create to Bound.
     const single: number[] = [];
