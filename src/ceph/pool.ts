@@ -113,11 +113,6 @@ export class Pool {
     return this.call('rbd_trash_remove', () => native.rbdTrashRemove(this.handle, id, force));
   }
 
-  /** Cluster.queueTrashRemoval for a trash entry of this pool. */
-  async queueTrashRemoval(id: string): Promise<void> {
-    await this.cluster.queueTrashRemoval(this.spec, id);
-  }
-
   /** The id librbd gave an image (format 2), read from its id object: one round trip, no open. */
   async imageId(name: string): Promise<string> {
     checkImageName(name);

@@ -552,7 +552,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     let id: string;
     let purgeFacts: PurgeFacts | undefined;
     try {
-      id = await pool.withImage(imageName, async (image) => {
+      const checked = await pool.withImage(imageName, async (image) => {
         const owner = await image.getMetadata(OWNER_KEYS.claimUid);
         if (claimUid !== undefined && owner !== undefined && owner !== claimUid) {
           throw new DeleteError('final', 'ImageNotOurs', `image ${pool.spec}/${imageName} belongs to claim uid ${owner}, not ${claimUid}; not removing it`);
@@ -570,14 +570,13 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
         }
         const copySnapshots = user.length > snapshots.length;
         // What the purge decides by, read in this open rather than in one of its own.
-        const purgeFacts = copySnapshots ? undefined : { parent: await image.parent(), snapshots: trash + other };
-        return { imageId: await image.id(), copySnapshots, purgeFacts };
-      }, { readOnly: true }).then(async ({ imageId, copySnapshots, purgeFacts: facts }) => {
-        // Only after a crashed copy: the common delete opens the image once, read-only.
-        if (copySnapshots) await this.releaseCopySnapshots(pool, imageName);
-        purgeFacts = facts;
-        return imageId;
-      });
+        const facts: PurgeFacts | undefined = copySnapshots ? undefined : { parent: await image.parent(), snapshots: trash + other };
+        return { imageId: await image.id(), copySnapshots, facts };
+      }, { readOnly: true });
+      // Only after a crashed copy: the common delete opens the image once, read-only.
+      if (checked.copySnapshots) await this.releaseCopySnapshots(pool, imageName);
+      id = checked.imageId;
+      purgeFacts = checked.facts;
     } catch (err) {
       if (!(err instanceof ImageNotFound)) throw err;
       const leftover = (await pool.listTrash()).find((entry) => entry.name === imageName);
@@ -705,8 +704,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
         continue;
       }
       const target = deleteTargetOf(params, '');
-      const pool = target.radosNamespace === '' ? target.pool : `${target.pool}/${target.radosNamespace}`;
-      const id = `${pool}/${params.imageNamePrefix}* on ${target.monitors}`;
+      const id = `${poolSpecOf(target)}/${params.imageNamePrefix}* on ${target.monitors}`;
       if (!seen.has(id)) seen.set(id, { id, target, imageNamePrefix: params.imageNamePrefix });
     }
     return [...seen.values()];
@@ -858,6 +856,7 @@ interface PurgeFacts {
 /** Only a plain image goes to the manager: a clone's purge must be followed by its parent's, and an image that clones still read through must wait for them. */
 const isPlain = (facts: PurgeFacts): boolean => facts.parent === undefined && facts.snapshots === 0;
 
+/** "pool" or "pool/namespace", as `rbd` spells it (Pool.spec, before any pool is open). */
 const poolSpecOf = (target: DeleteTarget): string => (target.radosNamespace === '' ? target.pool : `${target.pool}/${target.radosNamespace}`);
 
 const imageKey = (target: DeleteTarget): string => JSON.stringify([target.monitors, target.pool, target.radosNamespace, target.image]);
@@ -882,7 +881,7 @@ function copySourceOf(source: DataSource, target: DeleteTarget): { image: string
     if (err instanceof SnapshotError) throw new ProvisionError('final', 'InvalidDataSource', `data source: ${err.message}`, { cause: err });
     throw err;
   }
-  const where = (t: DeleteTarget) => `pool ${t.radosNamespace === '' ? t.pool : `${t.pool}/${t.radosNamespace}`} of the cluster at ${t.monitors}`;
+  const where = (t: DeleteTarget) => `pool ${poolSpecOf(t)} of the cluster at ${t.monitors}`;
   if (from.monitors !== target.monitors || from.pool !== target.pool || from.radosNamespace !== target.radosNamespace) {
     throw new ProvisionError('final', 'DataSourceElsewhere', `the ${what} is in ${where(from)}, but this claim's StorageClass makes volumes in ${where(target)}; ` +
       'copies are made in their source\'s pool: use a StorageClass of that pool');
