@@ -6,7 +6,7 @@ import { type Clock, realClock } from '../kube/clock.js';
 import type { KubeFacade, ResourceKind, ResourceTypes } from '../kube/client.js';
 import type { LeaseClient } from '../kube/leader.js';
 import { type EventRecorder, createEventRecorder } from '../kube/events.js';
-import { Informer, type ListWatchSource, type RestartReason } from '../kube/informer.js';
+import { Informer, type ListWatchSource, type RestartReason, dropBookkeeping } from '../kube/informer.js';
 import { type NodeAccess, createAttachLoop } from './attach/loop.js';
 import type { ClusterEntries } from './csiconfig/decisions.js';
 import { createCsiConfigLoop } from './csiconfig/loop.js';
@@ -86,6 +86,7 @@ export function createController(deps: ControllerDeps): Controller {
       clock,
       logger,
       resyncPeriodMs: config.resyncPeriodMs,
+      trim: dropBookkeeping,
       ...(tuning.informerBackoffBaseMs === undefined ? {} : { backoffBaseMs: tuning.informerBackoffBaseMs }),
       ...(tuning.informerBackoffMaxMs === undefined ? {} : { backoffMaxMs: tuning.informerBackoffMaxMs }),
       onRestart: (reason: RestartReason) => metrics.informerRestarts.inc({ informer: name, reason }),

@@ -48,6 +48,28 @@ export interface InformerOptions<T> {
   minWatchTimeoutSeconds?: number;
   random?: () => number;
   onRestart?: (reason: RestartReason) => void;
+  /**
+   * What the cache keeps of an object, applied once to each listed or watched object before it is stored or handed
+   * to the handlers (client-go's SetTransform). It may change the object in place: the informer owns it.
+   */
+  trim?: (object: T) => T;
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * Drops what no decision reads and what dominates a cached object's size: managedFields (kube-controller-manager's
+ * informers drop them too) and kubectl's copy of the whole applied manifest. Safe because the controller never sends
+ * a cached object back whole (PVs and claims are changed by JSON patches naming their paths).
+ */
+export function dropBookkeeping<T extends KubernetesObject>(object: T): T {
+  const metadata = object.metadata;
+  if (metadata === undefined) return object;
+  delete metadata.managedFields;
+  if (metadata.annotations !== undefined && LAST_APPLIED in metadata.annotations) {
+    delete metadata.annotations[LAST_APPLIED];
+  }
+  return object;
 }
 
 export function objectKey(object: KubernetesObject): string {
@@ -155,7 +177,8 @@ export class Informer<T extends KubernetesObject> {
   private async relist(signal: AbortSignal): Promise<void> {
     const { items, resourceVersion } = await this.options.source.list(signal);
     const fresh = new Map<string, T>();
-    for (const item of items) fresh.set(objectKey(item), item);
+    const trim = this.options.trim;
+    for (const item of items) fresh.set(objectKey(item), trim === undefined ? item : trim(item));
     for (const [key, old] of this.store) {
       if (!fresh.has(key)) {
         this.store.delete(key);
@@ -204,7 +227,8 @@ export class Informer<T extends KubernetesObject> {
     if (failure !== undefined) throw failure;
   }
 
-  private apply(type: WatchEventType, object: T): void {
+  private apply(type: WatchEventType, watched: T): void {
+    const object = this.options.trim === undefined ? watched : this.options.trim(watched);
     const version = object.metadata?.resourceVersion;
     switch (type) {
       case 'ADDED':

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { V1ConfigMap, V1Status } from '@kubernetes/client-node';
-import { Informer, type ListWatchSource, type RestartReason } from '../../../src/kube/informer.js';
+import { Informer, type InformerOptions, type ListWatchSource, type RestartReason, dropBookkeeping } from '../../../src/kube/informer.js';
 import type { ListResult, WatchEventType } from '../../../src/kube/client.js';
 import { FakeClock, apiError, flush, memoryLogger } from '../fakes.js';
 
@@ -38,7 +38,7 @@ class ScriptedSource implements ListWatchSource<Obj> {
   }
 }
 
-function makeInformer(clock: FakeClock, source: ScriptedSource, restarts: RestartReason[] = [], resyncPeriodMs = 0): Informer<Obj> {
+function makeInformer(clock: FakeClock, source: ScriptedSource, restarts: RestartReason[] = [], resyncPeriodMs = 0, extra: Partial<InformerOptions<Obj>> = {}): Informer<Obj> {
   const { logger } = memoryLogger('error');
   return new Informer<Obj>({
     name: 'configmaps',
@@ -53,6 +53,7 @@ function makeInformer(clock: FakeClock, source: ScriptedSource, restarts: Restar
     healthyAfterMs: 30_000,
     minWatchTimeoutSeconds: 300,
     onRestart: (reason) => restarts.push(reason),
+    ...extra,
   });
 }
 
@@ -254,5 +255,51 @@ describe('Informer', { timeout: 20_000 }, () => {
     assert.equal(informer.size, 2);
     stop.abort();
     await running;
+  });
+
+  test('listed and watched objects are trimmed once, before the cache and the handlers see them', async () => {
+    const clock = new FakeClock();
+    const source = new ScriptedSource(clock);
+    const fat = (name: string, rv: string): Obj => ({
+      metadata: {
+        name, namespace: 'ns', resourceVersion: rv, finalizers: ['keep/me'],
+        managedFields: [{ manager: 'kubectl', operation: 'Apply' }],
+        annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"a huge":"copy"}', 'keep': 'me' },
+      },
+      data: { key: 'value' },
+    });
+    source.lists.push(() => ({ items: [fat('a', '5')], resourceVersion: '10' }));
+    let emit!: OnEvent;
+    source.watches.push((onEvent, signal) => {
+      emit = onEvent;
+      return hang(onEvent, signal);
+    });
+    let trims = 0;
+    const informer = makeInformer(clock, source, [], 0, { trim: (o) => (trims++, dropBookkeeping(o)) });
+    const handed: Obj[] = [];
+    informer.addHandlers({ onAdd: (o) => handed.push(o), onUpdate: (o) => handed.push(o), onDelete: (o) => handed.push(o) });
+    const stop = new AbortController();
+    const running = informer.run(stop.signal);
+    await flush();
+    emit('MODIFIED', fat('a', '11'));
+    emit('ADDED', fat('b', '12'));
+    emit('DELETED', fat('b', '13'));
+    assert.equal(trims, 4);
+    const expected = (rv: string, name = 'a'): Obj => ({
+      metadata: { name, namespace: 'ns', resourceVersion: rv, finalizers: ['keep/me'], annotations: { keep: 'me' } },
+      data: { key: 'value' },
+    });
+    assert.deepEqual(informer.get('ns/a'), expected('11'));
+    assert.deepEqual(handed, [expected('5'), expected('11'), expected('12', 'b'), expected('13', 'b')]);
+    stop.abort();
+    await running;
+  });
+});
+
+describe('dropBookkeeping', () => {
+  test('keeps every other field, and objects without metadata or annotations', () => {
+    assert.deepEqual(dropBookkeeping({ metadata: { name: 'a', labels: { l: 'v' } } }), { metadata: { name: 'a', labels: { l: 'v' } } });
+    assert.deepEqual(dropBookkeeping({ kind: 'X' }), { kind: 'X' });
+    assert.deepEqual(dropBookkeeping({ metadata: { annotations: {} } }), { metadata: { annotations: {} } });
   });
 });
