@@ -1,5 +1,6 @@
 // Image create/remove through the addon versus one `rbd` CLI process per image (what the retired
-// external-storage rbd-provisioner did), and the three ways to delete a 1 TiB image. Prints figures; asserts nothing.
+// external-storage rbd-provisioner did), the three ways to delete a 1 TiB image, and what each Ceph call of the
+// claim paths costs in CPU (the whole process: librados and librbd threads included). Prints figures; asserts nothing.
 //
 //   npm run bench            (starts the test Ceph if needed)
 import { execFile } from 'node:child_process';
@@ -47,6 +48,29 @@ async function timeOnce(fn: () => Promise<void>): Promise<number> {
   return performance.now() - t0;
 }
 
+/** CPU milliseconds per call of fn over count runs, 8 in flight: user + system of this whole process. */
+async function cpuPer(label: string, count: number, op: (i: number) => Promise<void>): Promise<void> {
+  const before = process.cpuUsage();
+  const figures = await measure(label, count, 8, op);
+  const used = process.cpuUsage(before);
+  console.log(`${label.padEnd(52)} ${((used.user + used.system) / 1000 / count).toFixed(2).padStart(6)} ms CPU per call  (p50 ${percentile([...figures.latenciesMs].sort((a, b) => a - b), 50).toFixed(2)} ms)`);
+}
+
+/** The Ceph calls a claim's create and delete make, each on its own: where the CPU per claim goes on our side. */
+async function cpuPerCall(cluster: Cluster, pool: Pool, poolName: string): Promise<void> {
+  console.log('\n# CPU per Ceph call of the claim paths (200 images, 8 in flight)');
+  const count = 200;
+  const names = Array.from({ length: count }, () => uniqueName('cpu'));
+  const ids: string[] = [];
+  await cpuPer('rbd_create4 (1 GiB)', count, (i) => pool.createImage(names[i]!, GiB));
+  await cpuPer('rados_exec (cls rbd get_id)', count, async (i) => { ids[i] = await pool.imageId(names[i]!); });
+  await cpuPer('rados_write_op_exec (cls rbd metadata_set)', count, (i) => pool.writeMetadataToHeader(ids[i]!, { 'bench.key': 'value' }));
+  await cpuPer('rados_ioctx_create + rados_ioctx_destroy', count, async () => (await cluster.openPool(poolName)).close());
+  await cpuPer('rbd_open_read_only + watchers + rbd_close', count, (i) => pool.withImage(names[i]!, async (image) => { await image.watchers(); }, { readOnly: true }));
+  await cpuPer('rbd_trash_move', count, (i) => pool.moveToTrash(names[i]!));
+  for (const id of ids) await pool.removeFromTrash(id);
+}
+
 async function main(): Promise<void> {
   const ceph = await ensureCeph();
   const { pool: poolName, remove } = await createTestPool('bench');
@@ -78,6 +102,8 @@ async function main(): Promise<void> {
       const ratio = (table: Record<string, number>) => `${(table[label]! / table['cli']!).toFixed(1)}x`.padStart(8);
       console.log(`${label.padEnd(40)} ${ratio(perCreate)} ${ratio(perRemove)}`);
     }
+
+    await cpuPerCall(cluster, pool, poolName);
 
     console.log('\n# deleting an empty 1 TiB image');
     const trashName = uniqueName('tib-trash');
