@@ -1,7 +1,7 @@
 import { invoke } from './calls.js';
-import { explainCreateNotFound } from './errors.js';
+import { InvalidArgument, explainCreateNotFound } from './errors.js';
 import type { Cluster } from './cluster.js';
-import { decodeString, encodeStringMap } from './encoding.js';
+import { decodeString, decodeStringMap, encodeStringAndU64, encodeStringMap } from './encoding.js';
 import { checkMetadataKey, Image } from './image.js';
 import { native } from './native.js';
 import { checkImageId, checkImageName, checkSnapshotName } from './names.js';
@@ -35,6 +35,10 @@ export interface PoolUsage {
    */
   poolFull: boolean;
 }
+
+/** metadata_list pages: keys per call, and the reply buffer they must fit in. */
+const METADATA_PAGE = 64;
+const METADATA_PAGE_BYTES = 256 * 1024;
 
 /** An I/O context on one pool and RADOS namespace: pool-level image operations. */
 export class Pool {
@@ -141,8 +145,37 @@ export class Pool {
   }
 
   async listImages(): Promise<string[]> {
+    return (await this.listImageSpecs()).map((s) => s.name);
+  }
+
+  /** Images with their ids ('' for a format 1 image, which has none). */
+  async listImageSpecs(): Promise<{ id: string; name: string }[]> {
     const specs = await this.call('rbd_list2', () => native.rbdList2(this.handle));
-    return specs.map((s) => s.name);
+    return specs.map((s) => ({ id: s.id, name: s.name }));
+  }
+
+  /**
+   * An image's metadata (format 2), read from its header with cls_rbd's metadata_list: a round trip per 64 keys and
+   * no open, where an open reads the whole header and copies librbd's configuration (6 ms of CPU here against 0.2).
+   * ImageNotFound when the header is missing (a half-made image). Works on an image in the trash too.
+   */
+  async readMetadataFromHeader(id: string): Promise<Record<string, string>> {
+    checkImageId(id);
+    const metadata: Record<string, string> = {};
+    for (let after = ''; ;) {
+      let page: [string, string][];
+      try {
+        const output = await this.call('rados_exec', () => native.radosExec(this.handle, `rbd_header.${id}`, 'rbd', 'metadata_list', encodeStringAndU64(after, METADATA_PAGE), METADATA_PAGE_BYTES));
+        page = decodeStringMap(output);
+      } catch (err) {
+        // ERANGE: values too long for the reply buffer. Rare enough to pay for an open.
+        if (!(err instanceof InvalidArgument)) throw err;
+        return this.withImage(id, (image) => image.listMetadata(), { readOnly: true, byId: true });
+      }
+      for (const [key, value] of page) metadata[key] = value;
+      if (page.length < METADATA_PAGE) return metadata;
+      after = page[page.length - 1]![0];
+    }
   }
 
   /** Marks a new pool as an RBD pool (what `rbd pool init` does). */

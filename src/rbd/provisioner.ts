@@ -669,7 +669,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     // Looked up now, not from the link read before: the parent may have been moved to the trash meanwhile, its own
     // purge refused while this image still read through it.
     if (!(await pool.listTrash()).some((entry) => entry.id === parent.imageId)) return;
-    const meta = await readMetadata(pool.withImage(parent.imageId, (image) => image.listMetadata(), { readOnly: true, byId: true }));
+    const meta = await readMetadata(pool.readMetadataFromHeader(parent.imageId));
     if (meta?.[OWNER_KEYS.provisioner] === this.options.name && meta[DELETING_KEY] !== undefined) await this.purge(pool, parent.imageId);
   }
 
@@ -719,9 +719,10 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
     return this.withPool(target, signal, 'list', async (pool) => {
       const volumes: OwnedVolume[] = [];
       const ours = (name: string) => name.startsWith(imageNamePrefix) && PV_NAME.test(name);
-      for (const name of (await pool.listImages()).filter(ours)) {
+      for (const { id, name } of (await pool.listImageSpecs()).filter((spec) => ours(spec.name))) {
         abortIfLost(signal);
-        const meta = await readMetadata(pool.withImage(name, (image) => image.listMetadata(), { readOnly: true }));
+        // Read from the header without opening each image: a scan reads every image of the pool.
+        const meta = await readMetadata(id === '' ? pool.withImage(name, (image) => image.listMetadata(), { readOnly: true }) : pool.readMetadataFromHeader(id));
         if (meta === undefined) {
           // Listed but cannot be opened: a create interrupted half-way (or an image removed since the listing).
           const claimUid = PV_NAME.exec(name)?.[2] ?? '';
@@ -734,7 +735,7 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
       }
       for (const entry of (await pool.listTrash()).filter((e) => e.source === 'user' && (ours(e.name) || SNAPSHOT_IMAGE.test(e.name)))) {
         abortIfLost(signal);
-        const meta = await readMetadata(pool.withImage(entry.id, (image) => image.listMetadata(), { readOnly: true, byId: true }));
+        const meta = await readMetadata(pool.readMetadataFromHeader(entry.id));
         if (meta?.[OWNER_KEYS.provisioner] !== this.options.name || meta[DELETING_KEY] === undefined) continue;
         volumes.push(ownedVolume({ ...target, image: entry.name, trashId: entry.id }, location.id, 'deleting', meta));
       }

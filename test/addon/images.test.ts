@@ -141,6 +141,32 @@ describe('images', () => {
     await assert.rejects(pool.imageId(name), (err: unknown) => err instanceof ImageNotFound && /rados_exec \(.*rbd_id\./.test(String(err)));
   });
 
+  test('metadata read from the header, without an open, is what librbd lists: every page of it, in the trash too', async () => {
+    const name = uniqueName('metaread');
+    await pool.createImage(name, MiB);
+    const id = (await pool.listImageSpecs()).find((spec) => spec.name === name)?.id ?? '';
+    assert.equal(id, await pool.imageId(name));
+    assert.deepEqual(await pool.readMetadataFromHeader(id), {});
+    // More keys than one page (64), librbd's configuration overrides among them.
+    const entries = Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`key-${String(i).padStart(3, '0')}`, `value ${i} é`]));
+    await pool.writeMetadataToHeader(id, entries);
+    await pool.withImage(name, (image) => image.setMetadata('conf_rbd_cache', 'false'));
+    const listed = await pool.withImage(name, (image) => image.listMetadata(), { readOnly: true });
+    assert.equal(Object.keys(listed).length, 151);
+    assert.deepEqual(await pool.readMetadataFromHeader(id), listed);
+    await pool.moveToTrash(name);
+    assert.deepEqual(await pool.readMetadataFromHeader(id), listed);
+    await pool.removeFromTrash(id);
+    await assert.rejects(pool.readMetadataFromHeader(id), ImageNotFound);
+  });
+
+  test('metadata read from a missing header (a half-made image) is ImageNotFound, and creates nothing', async () => {
+    const name = uniqueName('halfread');
+    const id = await makeHalfMadeImage(pool.name, name);
+    await assert.rejects(pool.readMetadataFromHeader(id), ImageNotFound);
+    await assert.rejects(rados(['-p', pool.name, 'stat', `rbd_header.${id}`]), /No such file or directory|ENOENT/);
+  });
+
   test('metadata of a new image never makes a header that is missing: ImageNotFound, nothing written', async () => {
     const name = uniqueName('halfmade');
     const id = await makeHalfMadeImage(pool.name, name);
