@@ -55,8 +55,9 @@ EOF
     local port
     port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
     echo "$port" > "$sandbox/controller.port"
-    # Supervised as a Deployment would run it: restarted with backoff whenever it exits.
-    nohup bash scripts/supervise.sh node dist/src/main.js --kubeconfig="$KUBECONFIG" --provisioner-name="$provisioner_name" \
+    # Supervised as a Deployment would run it: restarted with backoff whenever it exits; with the image's V8 flags
+    # (src/node-flags.ts).
+    nohup bash scripts/supervise.sh node --max-semi-space-size=8 dist/src/main.js --kubeconfig="$KUBECONFIG" --provisioner-name="$provisioner_name" \
       --leader-election-namespace="$controller_namespace" --http-address="127.0.0.1:$port" --log-format=text \
       >>"$log_file" 2>&1 </dev/null &
     echo $! > "$pid_file"

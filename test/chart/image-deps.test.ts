@@ -17,6 +17,7 @@ import {
   type DockerStage,
 } from './debian-deps.js';
 import { chartDir, onlyOfKind, render, repoRoot } from './helm.js';
+import { CONTROLLER_NODE_FLAGS } from '../../src/node-flags.js';
 
 const addonPath = path.join(repoRoot, 'build', 'Release', 'rbd_native.node');
 // ca-certificates may be wanted one day for TLS to something; nothing else without a linked library.
@@ -100,7 +101,14 @@ describe('Dockerfile shape', () => {
     const packages = aptInstalledPackages(runtime);
     assert.deepEqual(packages.filter((pkg) => /-dev$|^build-essential$|^python3$/.test(pkg)), [], 'no build tools at run time');
     assert.deepEqual(argsOf(runtime, 'USER'), ['10001:10001']);
-    assert.deepEqual(argsOf(runtime, 'ENTRYPOINT'), ['["node", "dist/src/main.js"]']);
+    assert.deepEqual(argsOf(runtime, 'ENTRYPOINT'), [JSON.stringify(['node', ...CONTROLLER_NODE_FLAGS, 'dist/src/main.js']).replaceAll(',', ', ')]);
+  });
+
+  test('the sandbox runs the controller with the V8 flags of the image and the tests', async () => {
+    const sandbox = await readFile(path.join(repoRoot, 'scripts', 'sandbox.sh'), 'utf8');
+    const starts = sandbox.split('\n').filter((line) => line.includes('dist/src/main.js --kubeconfig'));
+    assert.equal(starts.length, 1, 'one line starts the controller');
+    assert.ok(starts[0]!.includes(`node ${CONTROLLER_NODE_FLAGS.join(' ')} dist/src/main.js`), starts[0]);
   });
 
   test('.dockerignore keeps host builds and local state out of the build context', async () => {

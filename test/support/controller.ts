@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import type { Fault } from './faulty-main.js';
 import { repoRoot } from './kube.js';
+import { CONTROLLER_NODE_FLAGS } from '../../src/node-flags.js';
 
 export interface ControllerProcess {
   readonly child: ChildProcess;
@@ -57,7 +58,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
     '--log-format=json',
     ...(options.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, {
+  const child = spawn(process.execPath, [...CONTROLLER_NODE_FLAGS, ...args], {
     cwd: repoRoot,
     env: { ...process.env, KUBECONFIG: '', ...options.env, ...(options.fault === undefined ? {} : { RBD_PROVISIONER_TEST_FAULT: options.fault }) },
     stdio: ['ignore', 'pipe', 'pipe'],
