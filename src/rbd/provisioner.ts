@@ -119,6 +119,8 @@ const SNAPSHOT_CREATED_KEY = 'rbd.provisioner.ceph.io/snapshot-created';
 export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapshotter {
   // Few at once: each purge holds one of the addon's Ceph threads for as long as it runs.
   private readonly purges = new PQueue({ concurrency: 2 });
+  /** The purge of each trash entry (pool spec and id) that runs or waits: one at a time per image (purge()). */
+  private readonly purgesByImage = new Map<string, Promise<void>>();
   /** Clusters (by monitors) whose manager refused a purge task, and until when purges there run here. */
   private readonly managerRefused = new Map<string, number>();
   // Flattening copies deeper than the soft limit, after their claims are bound.
@@ -646,7 +648,21 @@ export class RbdProvisioner implements Provisioner, VolumeResizer, VolumeSnapsho
    * snapshots) waits: purging the last of those clones purges it, and orphan collection retries it meanwhile. After a
    * clone is purged, its parent follows if it was waiting in the trash for it.
    */
-  private async purge(pool: Pool, id: string, options: { manager?: string; facts?: PurgeFacts | undefined } = {}): Promise<void> {
+  private purge(pool: Pool, id: string, options: { manager?: string; facts?: PurgeFacts | undefined } = {}): Promise<void> {
+    // One at a time per image. Two clones purged at the same moment each purge their parent next, and librbd's trash
+    // remove opens the image: each attempt saw the other as a watcher and both failed (EBUSY), leaving the parent to
+    // the next orphan scan. A later attempt runs after the earlier one, not instead of it: the earlier may have found
+    // a clone that the later one's caller has just purged.
+    const key = `${pool.spec}@${id}`;
+    const run = (this.purgesByImage.get(key) ?? Promise.resolve()).catch(() => undefined).then(() => this.purgeOnce(pool, id, options));
+    this.purgesByImage.set(key, run);
+    void run.catch(() => undefined).then(() => {
+      if (this.purgesByImage.get(key) === run) this.purgesByImage.delete(key);
+    });
+    return run;
+  }
+
+  private async purgeOnce(pool: Pool, id: string, options: { manager?: string; facts?: PurgeFacts | undefined }): Promise<void> {
     let facts: PurgeFacts = options.facts ?? { parent: undefined, snapshots: 0 };
     if (options.facts === undefined) {
       try {
