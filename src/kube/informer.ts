@@ -88,7 +88,11 @@ export class Informer<T extends KubernetesObject> {
   private synced = false;
   private running: Promise<void> | undefined;
 
-  constructor(private readonly options: InformerOptions<T>) {}
+  private readonly trim: (object: T) => T;
+
+  constructor(private readonly options: InformerOptions<T>) {
+    this.trim = options.trim ?? ((object) => object);
+  }
 
   get name(): string {
     return this.options.name;
@@ -177,8 +181,7 @@ export class Informer<T extends KubernetesObject> {
   private async relist(signal: AbortSignal): Promise<void> {
     const { items, resourceVersion } = await this.options.source.list(signal);
     const fresh = new Map<string, T>();
-    const trim = this.options.trim;
-    for (const item of items) fresh.set(objectKey(item), trim === undefined ? item : trim(item));
+    for (const item of items) fresh.set(objectKey(item), this.trim(item));
     for (const [key, old] of this.store) {
       if (!fresh.has(key)) {
         this.store.delete(key);
@@ -228,7 +231,7 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private apply(type: WatchEventType, watched: T): void {
-    const object = this.options.trim === undefined ? watched : this.options.trim(watched);
+    const object = this.trim(watched);
     const version = object.metadata?.resourceVersion;
     switch (type) {
       case 'ADDED':
